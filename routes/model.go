@@ -1,0 +1,256 @@
+package routes
+
+import (
+	"fmt"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// File is one rule file: named upstreams and named routes. The zero value is
+// not valid; use Parse or ParseFile.
+type File struct {
+	// Version is the format version; only 1 exists.
+	Version int `yaml:"version" validate:"eq=1"`
+	// Monolith names the upstream that is the legacy monolith. Requests that
+	// match no route go there unchanged.
+	Monolith string `yaml:"monolith" validate:"required"`
+	// Upstreams maps a name to an upstream.
+	Upstreams map[string]*Upstream `yaml:"upstreams" validate:"required,min=1,dive,keys,upstreamname,endkeys,required"`
+	// Routes are the rules, in any order: the most specific match wins.
+	Routes []*Route `yaml:"routes" validate:"dive,required"`
+
+	// Name is where the file came from, used in error messages.
+	Name string `yaml:"-"`
+	pos  positions
+}
+
+// Upstream is one backend: the monolith or a new service.
+type Upstream struct {
+	// URL is the base URL (http or https). A path in it is prefixed to every
+	// forwarded path.
+	URL string `yaml:"url" validate:"required,url"`
+	// Audience is the audience of JWTs minted for this upstream (used by the
+	// auth stage). Empty means the upstream's name.
+	Audience string `yaml:"audience"`
+	// PreserveHost forwards the client's Host header instead of the
+	// upstream's. Nil means true for the monolith and false otherwise.
+	PreserveHost *bool `yaml:"preserve_host"`
+	// InternalHosts are extra host names (besides the URL's) that the upstream
+	// may put in Location and Set-Cookie Domain; responses rewrite them to the
+	// public host.
+	InternalHosts []string `yaml:"internal_hosts" validate:"dive,required"`
+	// Timeouts for the connection pool. Zero values take the defaults.
+	Timeouts Timeouts `yaml:"timeouts"`
+	// MaxIdleConns is the keep-alive pool size. Zero means 256.
+	MaxIdleConns int `yaml:"max_idle_conns" validate:"gte=0,lte=100000"`
+	// MaxConns caps connections to the upstream. Zero means no cap.
+	MaxConns int `yaml:"max_conns" validate:"gte=0,lte=100000"`
+	// Breaker configures the circuit breaker.
+	Breaker Breaker `yaml:"breaker"`
+}
+
+// Timeouts bound the phases of an upstream call.
+type Timeouts struct {
+	// Dial bounds connecting. Zero means 5s.
+	Dial Duration `yaml:"dial" validate:"gte=0"`
+	// ResponseHeader bounds the wait for the response headers once the
+	// request is sent. Zero means 60s.
+	ResponseHeader Duration `yaml:"response_header" validate:"gte=0"`
+	// Idle closes pooled connections idle this long. Zero means 90s.
+	Idle Duration `yaml:"idle" validate:"gte=0"`
+}
+
+// Breaker configures an upstream's circuit breaker (sony/gobreaker).
+type Breaker struct {
+	// Disabled turns the breaker off.
+	Disabled bool `yaml:"disabled"`
+	// Failures is how many consecutive failures open the breaker. Zero means 5.
+	Failures uint32 `yaml:"failures" validate:"lte=10000"`
+	// OpenFor is how long the breaker stays open before it lets a probe
+	// through. Zero means 10s.
+	OpenFor Duration `yaml:"open_for" validate:"gte=0"`
+	// HalfOpenRequests is how many probes are let through while half-open.
+	// Zero means 1.
+	HalfOpenRequests uint32 `yaml:"half_open_requests" validate:"lte=10000"`
+}
+
+// Route is one rule: what it matches and where matching traffic goes.
+type Route struct {
+	// Name identifies the route in metrics, logs, diffs and the audit.
+	Name  string `yaml:"name" validate:"required,routename"`
+	Match Match  `yaml:"match"`
+	// To sends all matching traffic to one upstream (exclusive with Split).
+	To string `yaml:"to"`
+	// Split divides traffic by weight (percent, summing to 100).
+	Split []Split `yaml:"split" validate:"omitempty,min=1,dive"`
+	// Sticky keeps a visitor on one side of a split.
+	Sticky *Sticky `yaml:"sticky"`
+	// Override lets testers force a side with a header or a cookie.
+	Override *Override `yaml:"override"`
+	// Fallback says what happens when a new upstream cannot take a request.
+	Fallback Fallback `yaml:"fallback"`
+	// Rewrite adapts paths and responses of new upstreams.
+	Rewrite *Rewrite `yaml:"rewrite"`
+	// Auth is the route's auth policy. Nil means passthrough.
+	Auth *Auth `yaml:"auth"`
+	// Shadow mirrors a share of requests to another upstream.
+	Shadow *Shadow `yaml:"shadow"`
+}
+
+// Match selects requests. Exactly one of Path and Prefix is set.
+type Match struct {
+	// Host matches the request host (without port), case-insensitively.
+	// Empty matches any host.
+	Host string `yaml:"host" validate:"omitempty,hostname_rfc1123"`
+	// Path matches the whole path: literal segments and {name} segments
+	// that match any one segment.
+	Path string `yaml:"path"`
+	// Prefix matches the path and everything below it, on segment
+	// boundaries: prefix /api matches /api and /api/x, not /apix.
+	Prefix string `yaml:"prefix"`
+	// Methods limits the methods; empty means all. GET also matches HEAD.
+	Methods []string `yaml:"methods" validate:"dive,required"`
+	// Header also requires a request header.
+	Header *HeaderMatch `yaml:"header"`
+}
+
+// HeaderMatch requires a header; with Value, that exact value.
+type HeaderMatch struct {
+	Name  string `yaml:"name" validate:"required"`
+	Value string `yaml:"value"`
+}
+
+// Split is one weighted target.
+type Split struct {
+	To     string `yaml:"to" validate:"required"`
+	Weight int    `yaml:"weight" validate:"gte=0,lte=100"`
+}
+
+// Sticky keeps a visitor on the same side. Exactly one key source is set.
+type Sticky struct {
+	// Cookie is the cohort cookie: ficus sets it with a random id when absent.
+	Cookie string `yaml:"cookie"`
+	// Header takes the cohort id from a request header (e.g. a user id).
+	Header string `yaml:"header"`
+	// Claim takes the cohort id from a claim of the caller's token (enforced
+	// with the auth stage).
+	Claim string `yaml:"claim"`
+	// Salt changes the cohorts of this route; empty shares cohorts with every
+	// other route that has no salt, so a user journey stays on one side.
+	Salt string `yaml:"salt"`
+	// MaxAge of the cohort cookie. Zero means 30 days.
+	MaxAge Duration `yaml:"max_age" validate:"gte=0"`
+}
+
+// Override lets a tester force a side: the header or cookie value names a
+// target of the route (an upstream name).
+type Override struct {
+	Header string `yaml:"header"`
+	Cookie string `yaml:"cookie"`
+}
+
+// Fallback: requests with idempotent methods fall back to the monolith when a
+// new upstream's breaker is open or its connection fails before the request
+// was sent.
+type Fallback struct {
+	// Disabled turns fallback off for this route.
+	Disabled bool `yaml:"disabled"`
+	// NonIdempotent also falls back for POST, PATCH and other non-idempotent
+	// methods (safe only before the request was sent, which is when ficus
+	// falls back).
+	NonIdempotent bool `yaml:"non_idempotent"`
+}
+
+// Rewrite adapts a new upstream to the monolith's public contract.
+type Rewrite struct {
+	// StripPrefix is removed from the path before forwarding.
+	StripPrefix string `yaml:"strip_prefix"`
+	// AddPrefix is put in front of the (stripped) path.
+	AddPrefix string `yaml:"add_prefix"`
+	// Responses rewrites Location and Set-Cookie Domain/Path naming an
+	// internal host or prefix back to the public ones. Nil means true.
+	Responses *bool `yaml:"responses"`
+	// CookieDomain replaces an internal cookie domain; empty drops the
+	// Domain attribute (a host-only cookie on the public host).
+	CookieDomain string `yaml:"cookie_domain"`
+	// Monolith applies the rewrite to the monolith side too.
+	Monolith bool `yaml:"monolith"`
+}
+
+// Auth is a route's auth policy. The gateway auth stage enforces it.
+type Auth struct {
+	Policy    string   `yaml:"policy" validate:"required,oneof=passthrough oauth2 optional jwt"`
+	ScopesAll []string `yaml:"scopes_all" validate:"dive,required"`
+	ScopesAny []string `yaml:"scopes_any" validate:"dive,required"`
+	Levels    []string `yaml:"levels" validate:"dive,oneof=anonymous returning logged_on"`
+	// Client is the OAuth2 client whose application token anonymous
+	// requests get (policy optional).
+	Client string `yaml:"client"`
+	// Header carries the JWT to the upstream. Empty means Authorization.
+	Header string `yaml:"header"`
+}
+
+// Shadow mirrors requests to another upstream and discards its answers.
+type Shadow struct {
+	To      string `yaml:"to" validate:"required"`
+	Percent int    `yaml:"percent" validate:"gte=0,lte=100"`
+	// Compare records differences between the primary and shadow responses.
+	Compare bool `yaml:"compare"`
+	// UnsafeMethods also mirrors non-idempotent methods.
+	UnsafeMethods bool `yaml:"unsafe_methods"`
+}
+
+// Duration is a time.Duration written as "10s" or "1m30s".
+type Duration time.Duration
+
+// UnmarshalYAML parses a Go duration string.
+func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("line %d: invalid duration %q (use e.g. 5s, 1m30s)", n.Line, s)
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// MarshalYAML writes the duration as a string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+// Std returns d as a time.Duration, or def when d is zero.
+func (d Duration) Std(def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return time.Duration(d)
+}
+
+// Targets returns the upstream names a route sends traffic to, in order.
+func (r *Route) Targets() []string {
+	if r.To != "" {
+		return []string{r.To}
+	}
+	out := make([]string, 0, len(r.Split))
+	for _, s := range r.Split {
+		out = append(out, s.To)
+	}
+	return out
+}
+
+// Policy returns the route's auth policy name, passthrough when unset.
+func (r *Route) Policy() string {
+	if r.Auth == nil || r.Auth.Policy == "" {
+		return "passthrough"
+	}
+	return r.Auth.Policy
+}
+
+// ResponsesRewritten reports whether responses of rewritten targets are
+// rewritten.
+func (rw *Rewrite) ResponsesRewritten() bool {
+	return rw != nil && (rw.Responses == nil || *rw.Responses)
+}
