@@ -23,7 +23,7 @@ lint:
 
 ## test: lint, then every test with the race detector against a real PostgreSQL, then short fuzz runs
 test: lint
-	@scripts/with-postgres.sh $(GO) test -race -count=1 ./...
+	@.ci/with-postgres.sh $(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 ## fuzz: each fuzz target for FUZZTIME (default 10s)
@@ -33,7 +33,7 @@ fuzz:
 
 ## bench: Go benchmarks and the wrk load comparison; writes docs/benchmarks.md
 bench: build
-	scripts/bench.sh
+	strangler/bench/load.sh
 
 clean:
 	rm -rf bin .bench
