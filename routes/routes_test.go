@@ -106,6 +106,7 @@ func TestParseRejects(t *testing.T) {
 		{"bad level", base + "  - {name: a, match: {prefix: /}, to: new, auth: {policy: oauth2, levels: [admin]}}\n", "must be one of"},
 		{"sticky two keys", base + "  - {name: a, match: {prefix: /}, split: [{to: new, weight: 50}, {to: legacy, weight: 50}], sticky: {cookie: a, header: b}}\n", "exactly one of"},
 		{"shadow unknown", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: ghost, percent: 5}}\n", `unknown upstream "ghost"`},
+		{"reserved header", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {header: X-Ficus-Side}}\n", "reserved for ficus"},
 		{"override empty", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {}}\n", "needs a header or a cookie"},
 	}
 	for _, tt := range tests {

@@ -171,8 +171,8 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		}
 		methods[meth] = true
 	}
-	if h := m.Header; h != nil && h.Name != "" && !tokenRE.MatchString(h.Name) {
-		add(".match.header.name", "invalid header name %q", h.Name)
+	if h := m.Header; h != nil {
+		checkHeader(".match.header.name", h.Name, add)
 	}
 
 	known := func(field, name string) {
@@ -218,17 +218,13 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if s.Cookie != "" && !tokenRE.MatchString(s.Cookie) {
 			add(".sticky.cookie", "invalid cookie name %q", s.Cookie)
 		}
-		if s.Header != "" && !tokenRE.MatchString(s.Header) {
-			add(".sticky.header", "invalid header name %q", s.Header)
-		}
+		checkHeader(".sticky.header", s.Header, add)
 	}
 	if o := r.Override; o != nil {
 		if o.Header == "" && o.Cookie == "" {
 			add(".override", "needs a header or a cookie")
 		}
-		if o.Header != "" && !tokenRE.MatchString(o.Header) {
-			add(".override.header", "invalid header name %q", o.Header)
-		}
+		checkHeader(".override.header", o.Header, add)
 		if o.Cookie != "" && !tokenRE.MatchString(o.Cookie) {
 			add(".override.cookie", "invalid cookie name %q", o.Cookie)
 		}
@@ -267,6 +263,20 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		}
 	}
 	return errs
+}
+
+// ReservedHeaderPrefix marks headers only ficus sets; clients' copies are
+// removed before matching, so rules cannot read them.
+const ReservedHeaderPrefix = "x-ficus-"
+
+func checkHeader(field, name string, add func(field, format string, args ...any)) {
+	switch {
+	case name == "":
+	case !tokenRE.MatchString(name):
+		add(field, "invalid header name %q", name)
+	case strings.HasPrefix(strings.ToLower(name), ReservedHeaderPrefix):
+		add(field, "%q: X-Ficus-* headers are reserved for ficus and removed from client requests", name)
+	}
 }
 
 // checkPattern checks a match path or prefix.

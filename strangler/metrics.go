@@ -1,0 +1,99 @@
+package strangler
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Side labels: where a request was served.
+const (
+	SideLegacy = "legacy"
+	SideNew    = "new"
+)
+
+// Metrics are the gateway's Prometheus collectors.
+type Metrics struct {
+	requests      *prometheus.CounterVec
+	duration      *prometheus.HistogramVec
+	inflight      prometheus.Gauge
+	breakerState  *prometheus.GaugeVec
+	fallbacks     *prometheus.CounterVec
+	reloads       *prometheus.CounterVec
+	routesLoaded  prometheus.Gauge
+	lastReload    prometheus.Gauge
+	rejectedPaths prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_requests_total", Help: "Requests by route, side (legacy or new) and status class.",
+		}, []string{"route", "side", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "ficus_request_duration_seconds", Help: "Time to the end of the response, by route and side.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"route", "side"}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ficus_inflight_requests", Help: "Requests being served.",
+		}),
+		breakerState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "ficus_upstream_breaker_state", Help: "Circuit breaker state per upstream: 0 closed, 1 half-open, 2 open.",
+		}, []string{"upstream"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_fallbacks_total", Help: "Requests sent to the monolith because a new upstream could not take them.",
+		}, []string{"route", "upstream"}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_route_reloads_total", Help: "Rule set loads by result (ok or error).",
+		}, []string{"result"}),
+		routesLoaded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ficus_routes", Help: "Routes in the live rule set.",
+		}),
+		lastReload: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ficus_route_reload_timestamp_seconds", Help: "When the live rule set was loaded.",
+		}),
+		rejectedPaths: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "ficus_rejected_paths_total", Help: "Requests refused with 400 for a path ficus will not normalise.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration, m.inflight, m.breakerState, m.fallbacks, m.reloads,
+			m.routesLoaded, m.lastReload, m.rejectedPaths)
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.reloads.WithLabelValues(r)
+	}
+	return m
+}
+
+// sideMetrics are one route's collectors for one side, resolved once per
+// rule set so that a request pays no label lookups.
+type sideMetrics struct {
+	codes    [6]prometheus.Counter // index: status / 100 (0 for aborted)
+	duration prometheus.Observer
+}
+
+func (m *Metrics) forRoute(route, side string) *sideMetrics {
+	sm := &sideMetrics{duration: m.duration.WithLabelValues(route, side)}
+	for i, c := range []string{"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+		sm.codes[i] = m.requests.WithLabelValues(route, side, c)
+	}
+	return sm
+}
+
+// forget drops the series of a route that left the rule set.
+func (m *Metrics) forget(route string) {
+	m.requests.DeletePartialMatch(prometheus.Labels{"route": route})
+	m.duration.DeletePartialMatch(prometheus.Labels{"route": route})
+	m.fallbacks.DeletePartialMatch(prometheus.Labels{"route": route})
+}
+
+func (m *Metrics) setBreaker(upstream string, s gobreaker.State) {
+	v := 0.0
+	switch s {
+	case gobreaker.StateHalfOpen:
+		v = 1
+	case gobreaker.StateOpen:
+		v = 2
+	}
+	m.breakerState.WithLabelValues(upstream).Set(v)
+}

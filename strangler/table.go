@@ -1,0 +1,204 @@
+package strangler
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+
+	"github.com/ficus-gw/ficus/routes"
+	"github.com/sony/gobreaker/v2"
+)
+
+// unmatchedRoute names, in metrics and logs, requests that match no route;
+// they go to the monolith unchanged.
+const unmatchedRoute = "(unmatched)"
+
+// table is one immutable, compiled rule set with its upstreams.
+type table struct {
+	file      *routes.File
+	matcher   *routes.Matcher
+	routes    []*liveRoute
+	unmatched *liveRoute
+	upstreams map[string]*upstream
+}
+
+// liveRoute is a route ready to serve.
+type liveRoute struct {
+	name    string
+	cfg     *routes.Route
+	policy  string
+	targets []*target // new upstreams first, the monolith last
+	bounds  []int     // cumulative bucket ends, aligned with targets
+	byName  map[string]*target
+	// monolith is where requests fall back to; also an override target.
+	monolith *target
+	metrics  [2]*sideMetrics // SideLegacy, SideNew
+}
+
+// target is a route's way to one upstream: its rewrites and its proxy.
+type target struct {
+	up               *upstream
+	route            *liveRoute
+	path             pathRewrite
+	rewriteResponses bool
+	cookieDomain     string
+	// fallback: when this (new) upstream cannot take a request, whether
+	// idempotent / other requests go to the monolith.
+	fallback, fallbackUnsafe bool
+	proxy                    *httputil.ReverseProxy
+}
+
+func (tg *target) side() int {
+	if tg.up.monolith {
+		return 0
+	}
+	return 1
+}
+
+// canFallback reports whether a request with method m may go to the
+// monolith when this target could not be reached.
+func (tg *target) canFallback(m string) bool {
+	if tg.up.monolith || !tg.fallback {
+		return false
+	}
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return tg.fallbackUnsafe
+}
+
+// build compiles a rule set, keeping the upstreams of prev whose
+// configuration did not change (their pools and breakers live on).
+func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table, error) {
+	t := &table{file: f, matcher: m, upstreams: map[string]*upstream{}}
+	for name, cfg := range f.Upstreams {
+		isMono := name == f.Monolith
+		if prev != nil {
+			if old := prev.upstreams[name]; old != nil && old.sameConfig(cfg, isMono) {
+				t.upstreams[name] = old
+				continue
+			}
+		}
+		up, err := newUpstream(name, cfg, isMono, func(name string, to gobreaker.State) {
+			g.metrics.setBreaker(name, to)
+			g.log.Warn("circuit breaker changed state", "upstream", name, "state", to.String())
+		})
+		if err != nil {
+			return nil, fmt.Errorf("upstream %s: %w", name, err)
+		}
+		g.metrics.setBreaker(name, gobreaker.StateClosed)
+		t.upstreams[name] = up
+	}
+	mono := t.upstreams[f.Monolith]
+	for _, rc := range f.Routes {
+		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono))
+	}
+	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono)
+	return t, nil
+}
+
+func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream) *liveRoute {
+	rt := &liveRoute{name: name, cfg: rc, policy: rc.Policy(), byName: map[string]*target{}}
+	rt.metrics[0] = g.metrics.forRoute(name, SideLegacy)
+	rt.metrics[1] = g.metrics.forRoute(name, SideNew)
+	weights := map[string]int{}
+	if rc.To != "" {
+		weights[rc.To] = 100
+	}
+	for _, s := range rc.Split {
+		weights[s.To] = s.Weight
+	}
+	// New upstreams first (in file order), the monolith last: see buckets.
+	order := rc.Targets()
+	var news []string
+	hasMono := false
+	for _, n := range order {
+		if n == mono.name {
+			hasMono = true
+		} else {
+			news = append(news, n)
+		}
+	}
+	if hasMono {
+		news = append(news, mono.name)
+	}
+	end := 0
+	for _, n := range news {
+		tg := g.newTarget(rt, t.upstreams[n])
+		rt.targets = append(rt.targets, tg)
+		end += weights[n] * (buckets / 100)
+		rt.bounds = append(rt.bounds, end)
+		rt.byName[n] = tg
+	}
+	if tg := rt.byName[mono.name]; tg != nil {
+		rt.monolith = tg
+	} else {
+		rt.monolith = g.newTarget(rt, mono)
+		rt.byName[mono.name] = rt.monolith
+	}
+	return rt
+}
+
+func (g *Gateway) newTarget(rt *liveRoute, up *upstream) *target {
+	rc := rt.cfg
+	tg := &target{up: up, route: rt, fallback: !rc.Fallback.Disabled, fallbackUnsafe: rc.Fallback.NonIdempotent}
+	if rw := rc.Rewrite; rw != nil && (!up.monolith || rw.Monolith) {
+		tg.path = pathRewrite{strip: rw.StripPrefix, add: rw.AddPrefix}
+		tg.rewriteResponses = rw.ResponsesRewritten()
+		tg.cookieDomain = rw.CookieDomain
+	} else if !up.monolith {
+		// New upstreams get their internal host names mapped back by default.
+		tg.rewriteResponses = true
+	}
+	tg.proxy = &httputil.ReverseProxy{
+		Rewrite:      tg.rewriteRequest(g),
+		Transport:    breakerTransport{up: up},
+		BufferPool:   g.buffers,
+		ErrorHandler: g.proxyError,
+		ErrorLog:     log.New(io.Discard, "", 0), // errors are logged once, by proxyError
+	}
+	if tg.rewriteResponses {
+		tg.proxy.ModifyResponse = tg.rewriteResponse
+	}
+	return tg
+}
+
+func (tg *target) rewriteRequest(g *Gateway) func(*httputil.ProxyRequest) {
+	base := tg.up.url.EscapedPath()
+	needsPath := !tg.path.empty() || (base != "" && base != "/")
+	return func(pr *httputil.ProxyRequest) {
+		out, in := pr.Out, pr.In
+		out.URL.Scheme, out.URL.Host = tg.up.url.Scheme, tg.up.url.Host
+		if needsPath {
+			esc := in.URL.EscapedPath()
+			if !tg.path.empty() {
+				esc = tg.path.apply(esc)
+			}
+			esc = joinPath(base, esc)
+			out.URL.RawPath = esc
+			out.URL.Path, _ = url.PathUnescape(esc)
+		}
+		if tg.up.preserveHost {
+			out.Host = in.Host
+		} else {
+			out.Host = ""
+		}
+		if trusted(in.RemoteAddr, g.trusted) {
+			if v := in.Header["X-Forwarded-For"]; len(v) > 0 {
+				out.Header["X-Forwarded-For"] = v
+			}
+			pr.SetXForwarded()
+			for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
+				if v := in.Header.Get(k); v != "" {
+					out.Header.Set(k, v)
+				}
+			}
+			return
+		}
+		pr.SetXForwarded()
+	}
+}
