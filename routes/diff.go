@@ -152,7 +152,6 @@ func weights(r *Route) map[string]int {
 	return w
 }
 
-
 // fieldDiff compares two structs field by field (by yaml name) and renders
 // each differing field as "field: old -> new".
 func fieldDiff(o, n any) []string {

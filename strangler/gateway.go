@@ -388,4 +388,3 @@ func (g *Gateway) String() string {
 	}
 	return "ficus gateway (" + strconv.Itoa(len(t.routes)) + " routes, monolith " + t.file.Monolith + ")"
 }
-
