@@ -212,12 +212,14 @@ func httpbinHeaders(t testing.TB, b []byte) http.Header {
 	return v.Headers
 }
 
+// counterValue sums the series of a counter or gauge that carry labels.
 func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels map[string]string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	sum := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() != name {
 			continue
@@ -231,13 +233,13 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string, labels ma
 			}
 			switch {
 			case m.Counter != nil:
-				return m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue()
 			case m.Gauge != nil:
-				return m.GetGauge().GetValue()
+				sum += m.GetGauge().GetValue()
 			}
 		}
 	}
-	return 0
+	return sum
 }
 
 const baseRules = `version: 1

@@ -1,0 +1,147 @@
+package strangler
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+const reloadA = baseRules + `  - {name: flip, match: {prefix: /anything/flip}, to: orders}
+`
+const reloadB = baseRules + `  - {name: flip, match: {prefix: /anything/flip}, split: [{to: payments, weight: 50}, {to: legacy, weight: 50}]}
+  - {name: extra, match: {prefix: /anything/extra}, to: payments}
+`
+
+// Requests running while the rule set is swapped again and again all
+// succeed, and each sees one whole rule set.
+func TestReloadUnderLoadFailsNothing(t *testing.T) {
+	fx := newTestGateway(t, reloadA)
+	ctx, cancel := context.WithCancel(context.Background())
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				resp, err := noRedirect.Get(fx.srv.URL + "/anything/flip/x")
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					failed.Add(1)
+					continue
+				}
+				ok.Add(1)
+			}
+		}()
+	}
+	for i := 0; i < 40; i++ {
+		if i%2 == 0 {
+			fx.load(t, reloadB)
+		} else {
+			fx.load(t, reloadA)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if failed.Load() != 0 || ok.Load() == 0 {
+		t.Fatalf("%d ok, %d failed across 40 reloads", ok.Load(), failed.Load())
+	}
+	t.Logf("%d requests across 40 reloads, none failed", ok.Load())
+}
+
+func TestInvalidReloadKeepsOldRules(t *testing.T) {
+	fx := newTestGateway(t, reloadA)
+	fx.write(t, reloadA+"  - {name: flip, match: {prefix: /dup}, to: nowhere}\n")
+	err := fx.gw.Reload(fx.file)
+	if err == nil {
+		t.Fatal("invalid file accepted")
+	}
+	if !strings.Contains(err.Error(), "routes.yaml:") || !strings.Contains(err.Error(), `unknown upstream "nowhere"`) || !strings.Contains(err.Error(), "duplicate route name") {
+		t.Fatalf("error lacks file:line or reasons: %v", err)
+	}
+	if got := fx.side(t, "/anything/flip"); got != "orders" {
+		t.Fatalf("old rules not serving: %s", got)
+	}
+	if v := counterValue(t, fx.reg, "ficus_route_reloads_total", map[string]string{"result": "error"}); v != 1 {
+		t.Fatalf("reload errors = %v", v)
+	}
+}
+
+func TestWatchReloadsOnFileChange(t *testing.T) {
+	fx := newTestGateway(t, reloadA)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan error, 10)
+	go func() { _ = fx.gw.Watch(ctx, fx.file, func(err error) { results <- err }) }()
+	time.Sleep(100 * time.Millisecond) // let the watcher start
+
+	fx.write(t, "version: 1\nmonolith: [broken\n")
+	if err := waitResult(t, results); err == nil {
+		t.Fatal("broken file accepted")
+	}
+	if got := fx.side(t, "/anything/flip"); got != "orders" {
+		t.Fatalf("after a broken write, served by %s", got)
+	}
+	fx.write(t, reloadB)
+	if err := waitResult(t, results); err != nil {
+		t.Fatalf("valid file rejected: %v", err)
+	}
+	if got := fx.side(t, "/anything/extra"); got != "payments" {
+		t.Fatalf("new rules not live: %s", got)
+	}
+}
+
+func waitResult(t *testing.T, ch chan error) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatal("no reload within 10s of the file change")
+		return nil
+	}
+}
+
+// Every spelling of a protected path reaches the protected route (which
+// refuses without a token) or is refused: none reaches the monolith's
+// catch-all, which would serve it without auth.
+func TestPathNormalisationCannotBypassAuth(t *testing.T) {
+	fx := newTestGateway(t, baseRules+`  - {name: admin, match: {prefix: /anything/admin}, to: legacy, auth: {policy: oauth2}}
+  - {name: exact, match: {path: /anything/secret}, to: legacy, auth: {policy: oauth2}}
+`)
+	attempts := []string{
+		"/anything/admin", "/anything/admin/", "/anything/ADMIN", "/Anything/Admin/users",
+		"//anything//admin", "/anything/./admin", "/anything/x/../admin", "/anything/admin/x/..",
+		"/anything/%61dmin", "/anything/%2e/admin", "/anything/x/%2e%2e/admin", "/anything/x/.%2E/admin",
+		"/anything/admin;jsessionid=1", "/anything/admin;/x", "/%61nything/admin",
+		"/anything/secret", "/anything/secret/", "/anything/SECRET", "/anything/secret;x", "/anything/./secret",
+	}
+	for _, p := range attempts {
+		resp, b := fx.do(t, "GET", p, nil)
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" {
+			t.Errorf("GET %s: %d (want 401 from the protected route): %.80s", p, resp.StatusCode, b)
+		}
+	}
+	for _, p := range []string{"/anything/admin%2fx", "/anything%2Fadmin", "/anything/x/..%2fadmin", "/anything/admin%5c", "/anything/x%00/../admin"} {
+		resp, _ := fx.do(t, "GET", p, nil)
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("GET %s: %d, want 400", p, resp.StatusCode)
+		}
+	}
+	// The normalised path is what is forwarded.
+	_, b := fx.do(t, "GET", "/anything/public/./x/../%7Euser", nil)
+	if !strings.Contains(string(b), `/anything/public/~user"`) {
+		t.Errorf("forwarded path not normalised: %s", b)
+	}
+}
