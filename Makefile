@@ -23,7 +23,7 @@ lint:
 
 ## test: lint, then every test with the race detector against a real PostgreSQL, then short fuzz runs
 test: lint
-	@.ci/with-postgres.sh $(GO) test -race -count=1 ./...
+	@.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 ## fuzz: each fuzz target for FUZZTIME (default 10s)

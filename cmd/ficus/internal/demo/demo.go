@@ -1,0 +1,75 @@
+// Package demo holds what `ficus demo` runs besides ficus itself: a legacy
+// monolith (go-httpbin), a demo new service, and the demo route file.
+package demo
+
+import (
+	"bytes"
+	_ "embed"
+	"encoding/json"
+	"net"
+	"net/http"
+	"sort"
+	"strings"
+	"text/template"
+	"time"
+
+	"github.com/mccutchen/go-httpbin/v2/httpbin"
+)
+
+//go:embed routes.yaml.tmpl
+var routesTemplate string
+
+// Routes renders the demo route file for the given upstream URLs.
+func Routes(monolithURL, ordersURL string) ([]byte, error) {
+	tpl, err := template.New("routes").Parse(routesTemplate)
+	if err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	err = tpl.Execute(&b, map[string]string{"Monolith": monolithURL, "Orders": ordersURL})
+	return b.Bytes(), err
+}
+
+// Monolith is go-httpbin standing in for a legacy monolith.
+func Monolith() http.Handler { return httpbin.New() }
+
+// Service is the demo "new service": it answers with JSON saying it served
+// the request and what it received, so the routing is visible with curl.
+func Service(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hdr := map[string]string{}
+		keys := make([]string, 0, len(r.Header))
+		for k := range r.Header {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			v := strings.Join(r.Header[k], ", ")
+			if k == "Authorization" && len(v) > 24 {
+				v = v[:24] + "…"
+			}
+			hdr[k] = v
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(map[string]any{
+			"served_by": name + " (the new service)",
+			"method":    r.Method,
+			"path":      r.URL.Path,
+			"query":     r.URL.RawQuery,
+			"headers":   hdr,
+		})
+	})
+}
+
+// Listen starts h on a free loopback port and returns its URL.
+func Listen(h http.Handler) (string, *http.Server, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return "http://" + ln.Addr().String(), srv, nil
+}
