@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -369,4 +370,16 @@ func FuzzMatch(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestExamplesAreValid(t *testing.T) {
+	paths, _ := filepath.Glob("examples/*.yaml")
+	if len(paths) < 3 {
+		t.Fatalf("examples: %v", paths)
+	}
+	for _, p := range paths {
+		if _, err := ParseFile(p); err != nil {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
 }

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# Load comparison on loopback, all in one run against the same upstream:
+#   direct upstream | nginx proxy_pass (keep-alive) | minimal Go ReverseProxy
+#   | ficus on a monolith route | ficus on a split route.
+# Rounds are interleaved so that a noisy neighbour hurts every target alike;
+# each target's result is its median over the rounds. Results are written
+# to docs/benchmarks.md (between markers) as ratios, with the raw numbers.
+#
+# Bounded: ROUNDS x targets x DURATION of load (default 3 x 5 x 5s), on
+# 127.0.0.1 only. Needs wrk and nginx (apt-get install wrk nginx-light).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-32}
+WRK_THREADS=${WRK_THREADS:-1}
+OUT=${OUT:-docs/benchmarks.md}
+work=$(mktemp -d /tmp/ficus-bench.XXXXXX)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+for tool in wrk nginx; do
+  command -v $tool >/dev/null || [ -x /usr/sbin/$tool ] || {
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "installing wrk and nginx-light (Debian packages)" >&2
+      apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk nginx-light >/dev/null
+    else
+      echo "load.sh needs wrk and nginx: apt-get install wrk nginx-light" >&2; exit 1
+    fi
+  }
+done
+NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+
+UP=18090 NGX=18091 MIN=18082 FICUS=18080 OPS=18081
+mkdir -p "$work/logs"
+cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx.pid;
+error_log $work/logs/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  upstream backend { server 127.0.0.1:$UP; keepalive 256; }
+  server { listen 127.0.0.1:$UP; location / { return 200 "hello from upstream\n"; } }
+  server {
+    listen 127.0.0.1:$NGX;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
+}
+NGX
+"$NGINX" -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
+pids+=($!)
+
+go build -o "$work/minproxy" ./strangler/bench/minproxy
+go build -o "$work/ficus" ./cmd/ficus
+"$work/minproxy" -listen 127.0.0.1:$MIN -upstream http://127.0.0.1:$UP &
+pids+=($!)
+
+cat > "$work/routes.yaml" <<R
+version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://127.0.0.1:$UP", max_idle_conns: 1024}
+  svc: {url: "http://127.0.0.1:$UP", max_idle_conns: 1024}
+routes:
+  - name: split
+    match: {prefix: /split}
+    split: [{to: svc, weight: 50}, {to: legacy, weight: 50}]
+    sticky: {cookie: ficus_cohort}
+R
+cat > "$work/ficus.yaml" <<C
+listen: {addr: "127.0.0.1:$FICUS", ops_addr: "127.0.0.1:$OPS"}
+routes: {file: routes.yaml}
+log: {level: warn, access_log: true}
+C
+"$work/ficus" serve --config "$work/ficus.yaml" > "$work/access.log" 2> "$work/ficus.err" &
+ficus_pid=$!
+pids+=($ficus_pid)
+
+for port in $UP $NGX $MIN $FICUS; do
+  for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
+done
+
+declare -A URLS=(
+  [direct]="http://127.0.0.1:$UP/x"
+  [nginx]="http://127.0.0.1:$NGX/x"
+  [minimal]="http://127.0.0.1:$MIN/x"
+  [ficus-monolith]="http://127.0.0.1:$FICUS/x"
+  [ficus-split]="http://127.0.0.1:$FICUS/split/x"
+)
+ORDER=(direct nginx minimal ficus-monolith ficus-split)
+declare -A RPS P99
+for r in $(seq "$ROUNDS"); do
+  for name in "${ORDER[@]}"; do
+    hdr=()
+    [ "$name" = ficus-split ] && hdr=(-H "Cookie: ficus_cohort=bench-cohort-$r")
+    out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$name]}")
+    rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
+    errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
+    [ -z "$errs" ] || echo "round $r $name: $errs" >&2
+    RPS[$name]+="$rps "; P99[$name]+="$p99 "
+    echo "round $r  $name  $rps req/s  p99 ${p99}ms" >&2
+  done
+done
+rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ficus_pid/status)
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A MR MP
+for name in "${ORDER[@]}"; do
+  MR[$name]=$(echo "${RPS[$name]}" | median)
+  MP[$name]=$(echo "${P99[$name]}" | median)
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+
+table=$(
+  echo "| target | req/s (median) | p99 ms (median) | throughput vs minimal Go proxy | p99 vs minimal | throughput vs nginx |"
+  echo "|---|---:|---:|---:|---:|---:|"
+  for name in "${ORDER[@]}"; do
+    echo "| $name | ${MR[$name]} | ${MP[$name]} | $(ratio "${MR[$name]}" "${MR[minimal]}")× | $(ratio "${MP[$name]}" "${MP[minimal]}")× | $(ratio "${MR[$name]}" "${MR[nginx]}")× |"
+  done
+)
+summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB."
+
+gobench=$(go test -run '^$' -bench 'BenchmarkMatch|BenchmarkNormalizePath|BenchmarkRoundTrip|BenchmarkGatewayOverhead' -benchmem -benchtime 1s ./routes ./strangler 2>&1 | grep -E '^(Benchmark|ok)')
+
+block=$(cat <<MD
+<!-- load:begin -->
+Produced by \`make bench\` (\`strangler/bench/load.sh\`: $ROUNDS interleaved rounds, wrk -t$WRK_THREADS -c$CONNS -d$DURATION per target and round,
+medians shown) on $(date -u +%Y-%m-%d), $(nproc) cores, wrk sharing the cores with the proxies and the nginx upstream. The access log was on
+for ficus. Ratios are against targets measured in the same run; absolute numbers move with the machine's other load.
+
+$table
+
+$summary
+
+Go benchmarks from the same run:
+
+\`\`\`
+$gobench
+\`\`\`
+<!-- load:end -->
+MD
+)
+if [ -f "$OUT" ] && grep -q '<!-- load:begin -->' "$OUT"; then
+  python3 - "$OUT" "$block" <<'PY'
+import sys,re
+p, block = sys.argv[1], sys.argv[2]
+s = open(p).read()
+s = re.sub(r'<!-- load:begin -->.*<!-- load:end -->', lambda m: block, s, flags=re.S)
+open(p, 'w').write(s)
+PY
+else
+  printf '%s\n' "$block" >> "$OUT"
+fi
+echo "$table"
+echo "$summary"
