@@ -45,10 +45,18 @@ type Options struct {
 }
 
 // AuthStage enforces a route's auth policy. Authorize either prepares r for
-// forwarding (for example, swaps its token for a JWT) and returns true, or
-// writes the refusal to w and returns false.
+// forwarding (for example, swaps its token for a JWT) and returns the
+// caller's claims (nil for an anonymous caller) and true, or writes the
+// refusal to w and returns false.
 type AuthStage interface {
-	Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) bool
+	Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) (Claims, bool)
+}
+
+// Claims are what the auth stage knows of the caller; sticky cohorts keyed
+// by a claim read them.
+type Claims interface {
+	// Claim returns a claim's value as a string, or "" when absent.
+	Claim(name string) string
 }
 
 // Gateway is the strangler proxy. It is safe for concurrent use.
@@ -204,6 +212,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	}
+	var claims Claims
 	if rt.policy != "passthrough" {
 		if g.auth == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
@@ -211,13 +220,14 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			g.logAccess(r, start, rt, nil, http.StatusUnauthorized, 0, false)
 			return
 		}
-		if !g.auth.Authorize(w, r, rt.cfg) {
+		var ok bool
+		if claims, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
 			g.logAccess(r, start, rt, nil, 0, 0, false)
 			return
 		}
 	}
 	secure := r.TLS != nil || (trusted(r.RemoteAddr, g.trusted) && r.Header.Get("X-Forwarded-Proto") == "https")
-	tg := rt.choose(w, r, secure)
+	tg := rt.choose(w, r, secure, claims)
 
 	rec := g.recs.Get().(*recorder)
 	*rec = recorder{ResponseWriter: w, in: r, tg: tg}

@@ -43,8 +43,9 @@ func newCohortID() string {
 }
 
 // choose picks the target of a request: a tester override first, then the
-// split by cohort (sticky) or at random.
-func (rt *liveRoute) choose(w http.ResponseWriter, r *http.Request, secure bool) *target {
+// split by cohort (sticky) or at random. A request without a cohort key
+// (no header, no claim: an anonymous caller) is placed at random.
+func (rt *liveRoute) choose(w http.ResponseWriter, r *http.Request, secure bool, claims Claims) *target {
 	if o := rt.cfg.Override; o != nil {
 		var v string
 		if o.Header != "" {
@@ -83,6 +84,12 @@ func (rt *liveRoute) choose(w http.ResponseWriter, r *http.Request, secure bool)
 		case s.Header != "":
 			if id := r.Header.Get(s.Header); id != "" {
 				b = bucketOf(s.Salt, id)
+			}
+		case s.Claim != "":
+			if claims != nil {
+				if id := claims.Claim(s.Claim); id != "" {
+					b = bucketOf(s.Salt, id)
+				}
 			}
 		}
 	}

@@ -103,8 +103,15 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 
 func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream) *liveRoute {
 	rt := &liveRoute{name: name, cfg: rc, policy: rc.Policy(), byName: map[string]*target{}}
+	// Every route can reach the monolith (fallback, overrides); only routes
+	// with a new upstream get series for the new side.
 	rt.metrics[0] = g.metrics.forRoute(name, SideLegacy)
-	rt.metrics[1] = g.metrics.forRoute(name, SideNew)
+	for _, n := range rc.Targets() {
+		if n != mono.name {
+			rt.metrics[1] = g.metrics.forRoute(name, SideNew)
+			break
+		}
+	}
 	weights := map[string]int{}
 	if rc.To != "" {
 		weights[rc.To] = 100
