@@ -168,7 +168,14 @@ var noRedirect = &http.Client{
 
 func (fx *fixture) do(t testing.TB, method, path string, body io.Reader, hdr ...string) (*http.Response, []byte) {
 	t.Helper()
-	req, err := http.NewRequest(method, fx.srv.URL+path, body)
+	return doURL(t, method, fx.srv.URL+path, body, hdr...)
+}
+
+// doURL sends one request with header pairs ("Host" sets the Host) and
+// returns the response with its body read.
+func doURL(t testing.TB, method, u string, body io.Reader, hdr ...string) (*http.Response, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, u, body)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -132,8 +132,8 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	errLog := log.New(&slogWriter{logger}, "", 0)
 	front := &http.Server{
 		Handler:           gw,
-		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(),
-		IdleTimeout:       cfg.Listen.IdleTimeout.Std(),
+		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
+		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
 		ErrorLog:          errLog,
 	}
@@ -199,8 +199,8 @@ loop:
 	}
 
 	draining.Store(true)
-	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.Std().String())
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std())
+	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.Std(0).String())
+	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std(0))
 	defer scancel()
 	if err := front.Shutdown(sctx); err != nil {
 		logger.Error("in-flight requests cut at the shutdown deadline", "error", err.Error())

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
 )
@@ -265,25 +266,9 @@ func (s Secret) Resolve() (string, error) {
 // String never shows the secret, only where it comes from.
 func (s Secret) String() string { return string(s) }
 
-// Duration is a time.Duration written as "30s".
-type Duration time.Duration
-
-// UnmarshalYAML parses a Go duration.
-func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	v, err := time.ParseDuration(s)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: invalid duration %q (use e.g. 30s, 2m)", n.Line, s)
-	}
-	*d = Duration(v)
-	return nil
-}
-
-// Std returns d as a time.Duration.
-func (d Duration) Std() time.Duration { return time.Duration(d) }
+// Duration is a time.Duration written as "30s" (the same type route files
+// use).
+type Duration = routes.Duration
 
 // ByteSize is a size written as 1048576, "512KiB", "10MiB" or "1GiB".
 type ByteSize int64
