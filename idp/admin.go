@@ -1,0 +1,149 @@
+package idp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+
+	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/google/uuid"
+)
+
+// NewClient describes a client to create.
+type NewClient struct {
+	ID, Name     string
+	Grants       []string
+	Scopes       []string
+	RedirectURIs []string
+	Audiences    []string
+	FirstParty   bool
+	// Public clients have no secret and must use PKCE.
+	Public bool
+	// Secret, if set, is used instead of a generated one (demo seeding).
+	Secret string
+}
+
+var knownGrants = []string{GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantTokenExchange, PermissionIntrospect}
+
+// CreateClient stores a client and returns its secret, shown once: only
+// its argon2id hash is kept.
+func (p *Provider) CreateClient(ctx context.Context, n NewClient) (string, error) {
+	if !nameOK(n.ID) {
+		return "", fmt.Errorf("client id %q: use letters, digits, '.', '_', '-' (at most 64)", n.ID)
+	}
+	for _, g := range n.Grants {
+		if !slices.Contains(knownGrants, g) {
+			return "", fmt.Errorf("unknown grant %q (known: %v)", g, knownGrants)
+		}
+	}
+	for _, r := range n.RedirectURIs {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" {
+			return "", fmt.Errorf("redirect URI %q must be absolute, without a fragment", r)
+		}
+	}
+	if n.Public && !slices.Contains(n.Grants, GrantAuthorizationCode) {
+		return "", errors.New("a public client must use authorization_code (with PKCE)")
+	}
+	c := &store.Client{ID: n.ID, Name: n.Name, Grants: n.Grants, Scopes: n.Scopes, RedirectURIs: n.RedirectURIs,
+		Audiences: n.Audiences, FirstParty: n.FirstParty, CreatedAt: p.now()}
+	secret := ""
+	if !n.Public {
+		secret = n.Secret
+		if secret == "" {
+			secret = newOpaque(ClientSecretPrefix)
+		}
+		h, err := HashPassword(secret)
+		if err != nil {
+			return "", err
+		}
+		c.Secrets = []store.Secret{{Hash: h}}
+	}
+	if err := p.st.CreateClient(ctx, c); err != nil {
+		return "", err
+	}
+	return secret, nil
+}
+
+// RotateSecret gives a client a new secret; the current one stays valid
+// for SecretGrace, so deployments can roll over without failures.
+func (p *Provider) RotateSecret(ctx context.Context, id string) (string, error) {
+	c, err := p.st.GetClient(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	if c.Public() {
+		return "", errors.New("a public client has no secret")
+	}
+	now := p.now()
+	secret := newOpaque(ClientSecretPrefix)
+	h, err := HashPassword(secret)
+	if err != nil {
+		return "", err
+	}
+	secrets := []store.Secret{{Hash: h}}
+	for _, s := range c.Secrets {
+		if s.ExpiresAt.IsZero() {
+			s.ExpiresAt = now.Add(p.cfg.SecretGrace)
+		}
+		if now.Before(s.ExpiresAt) {
+			secrets = append(secrets, s)
+		}
+	}
+	if err := p.st.SetClientSecrets(ctx, id, secrets); err != nil {
+		return "", err
+	}
+	p.forgetSecret(id)
+	p.audit.add(ctx, store.AuditEvent{At: now, Event: "client_secret_rotated", ClientID: id, Outcome: "ok"})
+	return secret, nil
+}
+
+// DeleteClient removes a client.
+func (p *Provider) DeleteClient(ctx context.Context, id string) error {
+	if err := p.st.DeleteClient(ctx, id); err != nil {
+		return err
+	}
+	p.forgetSecret(id)
+	p.audit.add(ctx, store.AuditEvent{At: p.now(), Event: "client_deleted", ClientID: id, Outcome: "ok"})
+	return nil
+}
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Username, Password, CustomerNumber string
+	Claims                             map[string]any
+}
+
+// CreateUser stores a user with an argon2id password hash and returns its id.
+func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
+	if n.Username == "" || len(n.Username) > 256 {
+		return "", errors.New("a username of 1 to 256 characters is required")
+	}
+	if len(n.Password) < 8 {
+		return "", errors.New("the password must have at least 8 characters")
+	}
+	h, err := HashPassword(n.Password)
+	if err != nil {
+		return "", err
+	}
+	u := &store.User{ID: uuid.NewString(), Username: n.Username, PasswordHash: h, CustomerNumber: n.CustomerNumber,
+		Claims: n.Claims, Enabled: true, CreatedAt: p.now()}
+	if err := p.st.CreateUser(ctx, u); err != nil {
+		return "", err
+	}
+	return u.ID, nil
+}
+
+func nameOK(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}

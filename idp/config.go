@@ -1,0 +1,83 @@
+package idp
+
+import (
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Config holds the provider's settings. Zero values take the defaults
+// listed on each field.
+type Config struct {
+	// Issuer is the public base URL (iss of every JWT; endpoints hang off it).
+	Issuer string
+	// AccessTTL is the access-token lifetime. Default 2h.
+	AccessTTL time.Duration
+	// LoggedOnRefreshTTL: a logged-on refresh family lives this long from
+	// login and is never extended. Default 4h.
+	LoggedOnRefreshTTL time.Duration
+	// ReturningRefreshTTL: a returning refresh token lives this long and is
+	// extended on each use ... Default 168h (1 week).
+	ReturningRefreshTTL time.Duration
+	// ... up to ReturningRefreshCap from login. Default 2160h (90 days).
+	ReturningRefreshCap time.Duration
+	// JWTTTL bounds minted JWTs (never beyond the opaque token). Default 5m.
+	JWTTTL time.Duration
+	// CodeTTL is the authorization-code lifetime, at most 60s. Default 60s.
+	CodeTTL time.Duration
+	// MaxFamiliesPerUser is the per-user token limit: the oldest login
+	// families beyond it are revoked. Default 10.
+	MaxFamiliesPerUser int
+	// RefreshReuseGrace: a refresh token presented again within this time of
+	// its use (a client racing itself) is refused without revoking its
+	// family; later reuse revokes the family. Default 2s.
+	RefreshReuseGrace time.Duration
+	// SecretGrace keeps a rotated-out client secret valid this long.
+	// Default 24h.
+	SecretGrace time.Duration
+	// SecretCacheTTL: after a client secret verified (argon2id, slow by
+	// design), its SHA-256 digest is trusted this long in memory so that
+	// client-credentials traffic does not pay the slow hash on every
+	// request. Default 5m.
+	SecretCacheTTL time.Duration
+	// ClientRate / ClientBurst limit token-endpoint requests per client.
+	// Default 200/s, burst 400. Negative ClientRate disables the limit.
+	ClientRate  rate.Limit
+	ClientBurst int
+	// LoginRate / LoginBurst limit password attempts per username and IP.
+	// Default 10 per minute, burst 10.
+	LoginRate  rate.Limit
+	LoginBurst int
+	// AllowPassword enables the password grant at all (still only for
+	// first-party confidential clients). Default false.
+	AllowPassword bool
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	def(&c.AccessTTL, 2*time.Hour)
+	def(&c.LoggedOnRefreshTTL, 4*time.Hour)
+	def(&c.ReturningRefreshTTL, 7*24*time.Hour)
+	def(&c.ReturningRefreshCap, 90*24*time.Hour)
+	def(&c.JWTTTL, 5*time.Minute)
+	def(&c.CodeTTL, 60*time.Second)
+	if c.CodeTTL > 60*time.Second {
+		c.CodeTTL = 60 * time.Second
+	}
+	def(&c.RefreshReuseGrace, 2*time.Second)
+	def(&c.SecretGrace, 24*time.Hour)
+	def(&c.SecretCacheTTL, 5*time.Minute)
+	if c.MaxFamiliesPerUser == 0 {
+		c.MaxFamiliesPerUser = 10
+	}
+	if c.ClientRate == 0 {
+		c.ClientRate, c.ClientBurst = 200, 400
+	}
+	if c.LoginRate == 0 {
+		c.LoginRate, c.LoginBurst = rate.Every(6*time.Second), 10
+	}
+}
