@@ -55,7 +55,7 @@ func (p *Provider) CreateClient(ctx context.Context, n NewClient) (string, error
 		if secret == "" {
 			secret = newOpaque(ClientSecretPrefix)
 		}
-		h, err := HashPassword(secret)
+		h, err := p.cfg.Hashing.Hash(secret)
 		if err != nil {
 			return "", err
 		}
@@ -79,7 +79,7 @@ func (p *Provider) RotateSecret(ctx context.Context, id string) (string, error) 
 	}
 	now := p.now()
 	secret := newOpaque(ClientSecretPrefix)
-	h, err := HashPassword(secret)
+	h, err := p.cfg.Hashing.Hash(secret)
 	if err != nil {
 		return "", err
 	}
@@ -124,7 +124,7 @@ func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
 	if len(n.Password) < 8 {
 		return "", errors.New("the password must have at least 8 characters")
 	}
-	h, err := HashPassword(n.Password)
+	h, err := p.cfg.Hashing.Hash(n.Password)
 	if err != nil {
 		return "", err
 	}

@@ -48,6 +48,9 @@ type Config struct {
 	// Default 10 per minute, burst 10.
 	LoginRate  rate.Limit
 	LoginBurst int
+	// Hashing is the argon2id cost for new password and secret hashes.
+	// Default DefaultHashParams.
+	Hashing HashParams
 	// AllowPassword enables the password grant at all (still only for
 	// first-party confidential clients). Default false.
 	AllowPassword bool
@@ -71,6 +74,9 @@ func (c *Config) defaults() {
 	def(&c.RefreshReuseGrace, 2*time.Second)
 	def(&c.SecretGrace, 24*time.Hour)
 	def(&c.SecretCacheTTL, 5*time.Minute)
+	if c.Hashing.Time == 0 {
+		c.Hashing = DefaultHashParams
+	}
 	if c.MaxFamiliesPerUser == 0 {
 		c.MaxFamiliesPerUser = 10
 	}

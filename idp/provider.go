@@ -44,6 +44,10 @@ type Provider struct {
 	now   func() time.Time
 	audit *auditor
 
+	// dummyHash is verified against when a client or user does not exist,
+	// so that an attempt takes as long as with a wrong secret.
+	dummyHash string
+
 	secretCache sync.Map // client id -> cachedSecret
 	clientLimit *limiters
 	loginLimit  *limiters
@@ -84,6 +88,7 @@ func New(o Options) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
+	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
@@ -172,7 +177,7 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	}
 	c, err := p.st.GetClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(dummyHash, secret) // same time as a wrong secret
+		VerifyPassword(p.dummyHash, secret) // same time as a wrong secret
 		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
@@ -347,7 +352,7 @@ func (p *Provider) password(ctx context.Context, c *store.Client, r *Request) (*
 func (p *Provider) checkUser(ctx context.Context, username, pw string) (*store.User, *Error) {
 	u, err := p.st.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(dummyHash, pw)
+		VerifyPassword(p.dummyHash, pw)
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	if err != nil {
@@ -395,17 +400,21 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
 	now := p.now()
+	hash := HashToken(raw)
+	// The user is checked before the rotation: issue runs inside the
+	// store's atomic step and must not call the store.
+	if peek, err := p.st.GetToken(ctx, hash); err == nil && peek.UserID != "" {
+		u, err := p.st.GetUser(ctx, peek.UserID)
+		if err != nil || !u.Enabled {
+			p.auditFail(ctx, c.ID, peek.UserID, r.RemoteIP, "refresh for a disabled or deleted user")
+			return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
+		}
+	}
 	var rawAT, rawRT string
 	var at *store.Token
-	old, err := p.st.RotateRefresh(ctx, HashToken(raw), now, func(old *store.Token) ([]*store.Token, error) {
+	old, err := p.st.RotateRefresh(ctx, hash, now, func(old *store.Token) ([]*store.Token, error) {
 		if old.ClientID != c.ID {
 			return nil, errWrongClient
-		}
-		if old.UserID != "" {
-			u, err := p.st.GetUser(ctx, old.UserID)
-			if err != nil || !u.Enabled {
-				return nil, errUserGone
-			}
 		}
 		scope := old.Scope
 		if req := r.get("scope"); req != "" {
@@ -450,7 +459,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 			p.revoked(hashes)
 		}
 		return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInactive), errors.Is(err, errWrongClient), errors.Is(err, errUserGone):
+	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInactive), errors.Is(err, errWrongClient):
 		p.auditFail(ctx, c.ID, "", r.RemoteIP, "invalid refresh token")
 		return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
 	case errors.As(err, &oerr):
@@ -459,10 +468,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 	return nil, ErrUnavailable.WithCause(err)
 }
 
-var (
-	errWrongClient = errors.New("token belongs to another client")
-	errUserGone    = errors.New("user disabled or deleted")
-)
+var errWrongClient = errors.New("token belongs to another client")
 
 func (p *Provider) tokenExchange(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, *Error) {
 	subject, typ := r.get("subject_token"), r.get("subject_token_type")
@@ -681,7 +687,7 @@ func (p *Provider) revokeUser(ctx context.Context, userID, why string) error {
 
 // SetPassword changes a user's password and revokes all their tokens.
 func (p *Provider) SetPassword(ctx context.Context, userID, password string) error {
-	h, err := HashPassword(password)
+	h, err := p.cfg.Hashing.Hash(password)
 	if err != nil {
 		return err
 	}

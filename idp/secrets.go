@@ -38,17 +38,26 @@ func HashToken(tok string) string {
 	return hex.EncodeToString(s[:])
 }
 
-// Argon2id parameters for passwords and client secrets (RFC 9106's second
-// recommended option, with 64 MiB).
-const (
-	argonTime    = 2
-	argonMemory  = 64 * 1024
-	argonThreads = 2
-	argonKeyLen  = 32
-)
+// HashParams are argon2id cost parameters. The encoded hash records them,
+// so changing them affects only new hashes.
+type HashParams struct {
+	Time      uint32
+	MemoryKiB uint32
+	Threads   uint8
+}
 
-// HashPassword returns an encoded argon2id hash (PHC string format).
-func HashPassword(pw string) (string, error) {
+// DefaultHashParams follow RFC 9106's second recommended option, with
+// 64 MiB of memory.
+var DefaultHashParams = HashParams{Time: 2, MemoryKiB: 64 * 1024, Threads: 2}
+
+const argonKeyLen = 32
+
+// HashPassword returns an encoded argon2id hash (PHC string format) with
+// the default parameters.
+func HashPassword(pw string) (string, error) { return DefaultHashParams.Hash(pw) }
+
+// Hash returns an encoded argon2id hash of pw with these parameters.
+func (hp HashParams) Hash(pw string) (string, error) {
 	if pw == "" {
 		return "", errors.New("empty password")
 	}
@@ -56,8 +65,8 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt[:], argonTime, argonMemory, argonThreads, argonKeyLen)
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	key := argon2.IDKey([]byte(pw), salt[:], hp.Time, hp.MemoryKiB, hp.Threads, argonKeyLen)
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, hp.MemoryKiB, hp.Time, hp.Threads,
 		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key)), nil
 }
 
@@ -81,7 +90,3 @@ func VerifyPassword(encoded, pw string) bool {
 	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
 	return subtle.ConstantTimeCompare(got, want) == 1
 }
-
-// dummyHash is verified against when a user does not exist, so that a
-// login attempt takes as long for an unknown user as for a wrong password.
-var dummyHash, _ = HashPassword("ficus-timing-equaliser")

@@ -181,6 +181,7 @@ type Store interface {
 	// marks it used and stores what issue returns, in one step, so that of
 	// two concurrent calls exactly one succeeds. A token already used yields
 	// ErrTokenUsed with its record; a revoked or expired one ErrInactive.
+	// issue runs inside the atomic step: it must not call the store.
 	RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *Token) ([]*Token, error)) (*Token, error)
 	// RevokeToken revokes one token; RevokeFamily, RevokeUser and
 	// EvictOldest revoke groups. Each returns the hashes it revoked (for
