@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -10,18 +11,19 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/spf13/cobra"
 )
 
 func demoCmd() *cobra.Command {
-	var addr, opsAddr, dir string
+	var addr, opsAddr, dir, credsFile string
 	var accessLog bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run an all-in-one demo on loopback: ficus, a monolith and a new service, in memory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), demoOptions{addr: addr, opsAddr: opsAddr, dir: dir, accessLog: accessLog},
+			return runDemo(cmd.Context(), demoOptions{addr: addr, opsAddr: opsAddr, dir: dir, accessLog: accessLog, credsFile: credsFile},
 				serverIO{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
 		},
 	}
@@ -29,12 +31,22 @@ func demoCmd() *cobra.Command {
 	c.Flags().StringVar(&opsAddr, "ops-addr", "127.0.0.1:9090", "the operational listener (/healthz, /readyz, /metrics)")
 	c.Flags().StringVar(&dir, "dir", "", "where to write the demo route file (default: a new temporary directory)")
 	c.Flags().BoolVar(&accessLog, "access-log", false, "print the access log")
+	c.Flags().StringVar(&credsFile, "credentials-file", "", "also write the demo credentials to this file as JSON (client_id, client_secret, username, password, token_url)")
 	return c
 }
 
 type demoOptions struct {
-	addr, opsAddr, dir string
-	accessLog          bool
+	addr, opsAddr, dir, credsFile string
+	accessLog                     bool
+}
+
+// demoCredentials are what `ficus demo` seeds, for people and scripts.
+type demoCredentials struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret"`
+	Username     string `json:"username"`
+	Password     string `json:"password"`
+	TokenURL     string `json:"token_url"`
 }
 
 func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
@@ -71,16 +83,56 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	cfg.Log.Format = "text"
 	cfg.Log.Level = "warn"
 	cfg.Log.AccessLog = &o.accessLog
+	cfg.IDP.AllowPassword = true
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
+	var creds demoCredentials
+	var seedErr error
+	sio.provider = func(p *idp.Provider) {
+		creds, seedErr = seedDemo(ctx, p)
+	}
+	notify := sio.started
 	sio.started = func(addr, ops string) {
-		printDemo(sio.stdout, addr, ops, monoURL, ordersURL, routesFile)
+		if notify != nil {
+			defer notify(addr, ops)
+		}
+		if seedErr != nil {
+			fmt.Fprintln(sio.stderr, "ficus demo: seeding the IDP failed:", seedErr)
+			return
+		}
+		creds.TokenURL = "http://" + addr + "/oauth2/token"
+		if o.credsFile != "" {
+			b, _ := json.MarshalIndent(creds, "", "  ")
+			if err := os.WriteFile(o.credsFile, append(b, '\n'), 0o600); err != nil {
+				fmt.Fprintln(sio.stderr, "ficus demo: writing the credentials file:", err)
+			}
+		}
+		printDemo(sio.stdout, addr, ops, monoURL, ordersURL, routesFile, creds)
 	}
 	return runServer(ctx, &cfg, sio)
 }
 
-func printDemo(w io.Writer, addr, ops, mono, orders, routesFile string) {
+// seedDemo creates the demo client and user with fresh random secrets.
+func seedDemo(ctx context.Context, p *idp.Provider) (demoCredentials, error) {
+	secret, err := p.CreateClient(ctx, idp.NewClient{ID: "demo-app", Name: "Demo app", FirstParty: true,
+		Grants: []string{idp.GrantClientCredentials, idp.GrantPassword, idp.GrantRefreshToken, idp.PermissionIntrospect},
+		Scopes: []string{"orders.read", "orders.write", "profile"}})
+	if err != nil {
+		return demoCredentials{}, err
+	}
+	pw, _, err := readPassword(nil, false)
+	if err != nil {
+		return demoCredentials{}, err
+	}
+	if _, err := p.CreateUser(ctx, idp.NewUser{Username: "demo", Password: pw, CustomerNumber: "C-0001",
+		Claims: map[string]any{"name": "Demo User"}}); err != nil {
+		return demoCredentials{}, err
+	}
+	return demoCredentials{ClientID: "demo-app", ClientSecret: secret, Username: "demo", Password: pw}, nil
+}
+
+func printDemo(w io.Writer, addr, ops, mono, orders, routesFile string, c demoCredentials) {
 	front := "http://" + addr
 	fmt.Fprintf(w, `
 ficus demo is running (in-memory store: NOTHING IS KEPT when it stops; Ctrl-C to stop)
@@ -104,5 +156,14 @@ Try:
   curl -s http://%[2]s/metrics | grep '^ficus_requests_total'
   ficus routes validate %[5]s
 
-`, front, ops, mono, orders, routesFile)
+The identity provider (demo client %[6]s, user %[8]s):
+  client secret  %[7]s
+  password       %[9]s
+  curl -s -u %[6]s:%[7]s -d grant_type=client_credentials %[1]s/oauth2/token
+  curl -s -u %[6]s:%[7]s -d grant_type=password -d username=%[8]s -d password=%[9]s %[1]s/oauth2/token
+  curl -s -u %[6]s:%[7]s -d token=TOKEN %[1]s/oauth2/introspect
+  curl -s %[1]s/.well-known/oauth-authorization-server
+  curl -s %[1]s/.well-known/jwks.json
+
+`, front, ops, mono, orders, routesFile, c.ClientID, c.ClientSecret, c.Username, c.Password)
 }

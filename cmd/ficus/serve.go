@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/strangler"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -47,6 +47,16 @@ type serverIO struct {
 	stdout, stderr io.Writer
 	// started, if set, is called once both listeners are bound.
 	started func(addr, opsAddr string)
+	// provider, if set, receives the identity provider before serving
+	// starts (the demo seeds it).
+	provider func(*idp.Provider)
+}
+
+func idpHandler(p *idp.Provider) http.Handler {
+	if p == nil {
+		return nil
+	}
+	return p.Handler()
 }
 
 // runServer runs the gateway until ctx ends, then drains: /readyz turns
@@ -57,32 +67,21 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	var pool *pgxpool.Pool
-	switch cfg.Store.Driver {
-	case "postgres":
-		dsn, err := cfg.Store.DSN.Resolve()
-		if err != nil {
-			return fmt.Errorf("store.dsn: %w", err)
+	be, err := openBackend(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer be.Close()
+	pool := be.pool
+	var provider *idp.Provider
+	if cfg.IDPEnabled() {
+		if provider, err = newProvider(ctx, cfg, be.idp, logger); err != nil {
+			return err
 		}
-		pcfg, err := pgxpool.ParseConfig(dsn)
-		if err != nil {
-			return fmt.Errorf("store.dsn: not a PostgreSQL URL") // the value may hold a password: not echoed
+		defer provider.Close()
+		if sio.provider != nil {
+			sio.provider(provider)
 		}
-		pcfg.MaxConns = cfg.Store.MaxConns
-		pool, err = pgxpool.NewWithConfig(ctx, pcfg)
-		if err != nil {
-			return fmt.Errorf("store: %w", err)
-		}
-		defer pool.Close()
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		err = pool.Ping(pctx)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("store: PostgreSQL not reachable: %w", err)
-		}
-		logger.Info("store: PostgreSQL", "max_conns", cfg.Store.MaxConns)
-	default:
-		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
 	}
 
 	trustedProxies, _ := cfg.TrustedPrefixes()
@@ -131,7 +130,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
 	front := &http.Server{
-		Handler:           gw,
+		Handler:           frontDoor{gateway: gw, idp: idpHandler(provider)},
 		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
@@ -172,6 +171,29 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 			defer wg.Done()
 			if err := gw.Watch(runCtx, cfg.Routes.File, nil); err != nil {
 				logger.Error("cannot watch the route file; SIGHUP still reloads", "error", err.Error())
+			}
+		}()
+	}
+	if provider != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			provider.RunCleanup(runCtx, cfg.IDP.CleanupInterval.Std(30*time.Second), 5000)
+		}()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t := time.NewTicker(30 * time.Second) // see keys rotated by other instances or the CLI
+			defer t.Stop()
+			for {
+				select {
+				case <-runCtx.Done():
+					return
+				case <-t.C:
+					if err := provider.Keys().Reload(runCtx); err != nil && runCtx.Err() == nil {
+						logger.Error("reloading signing keys", "error", err.Error())
+					}
+				}
 			}
 		}()
 	}

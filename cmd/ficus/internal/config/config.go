@@ -38,7 +38,44 @@ type Config struct {
 	// ShutdownTimeout bounds the wait for in-flight requests on SIGTERM.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
 	Log             Log      `yaml:"log"`
+	IDP             IDP      `yaml:"idp"`
 }
+
+// IDP configures the built-in OAuth2 identity provider.
+type IDP struct {
+	// Enabled serves the IDP endpoints on the front door. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// Issuer is the public base URL. Default http://<listen.addr>.
+	Issuer string `yaml:"issuer" validate:"omitempty,url"`
+	// SigningAlg for new keys: EdDSA (default), RS256 or ES256.
+	SigningAlg string `yaml:"signing_alg" validate:"omitempty,oneof=EdDSA RS256 ES256"`
+	// KeyEncryptionKey seals private signing keys in the store: a secret
+	// reference to 32 bytes, base64.
+	KeyEncryptionKey Secret `yaml:"key_encryption_key"`
+	// KeyPublishDelay: a rotated-in key is published this long before it
+	// signs. Default 5m.
+	KeyPublishDelay     Duration `yaml:"key_publish_delay"`
+	AccessTTL           Duration `yaml:"access_ttl"`
+	LoggedOnRefreshTTL  Duration `yaml:"logged_on_refresh_ttl"`
+	ReturningRefreshTTL Duration `yaml:"returning_refresh_ttl"`
+	ReturningRefreshCap Duration `yaml:"returning_refresh_cap"`
+	JWTTTL              Duration `yaml:"jwt_ttl"`
+	MaxFamiliesPerUser  int      `yaml:"max_tokens_per_user" validate:"gte=0"`
+	SecretGrace         Duration `yaml:"secret_grace"`
+	// AllowPassword enables the password grant for first-party
+	// confidential clients. Default false (RFC 9700).
+	AllowPassword bool `yaml:"allow_password"`
+	// ClientRate limits token-endpoint requests per client per second
+	// (default 200, burst 2x); LoginPerMinute limits password attempts per
+	// username and IP (default 10).
+	ClientRate     float64 `yaml:"client_rate" validate:"gte=0"`
+	LoginPerMinute float64 `yaml:"login_per_minute" validate:"gte=0"`
+	// CleanupInterval runs the expired-token cleanup. Default 30s.
+	CleanupInterval Duration `yaml:"cleanup_interval"`
+}
+
+// IDPEnabled reports whether the IDP is served.
+func (c *Config) IDPEnabled() bool { return c.IDP.Enabled == nil || *c.IDP.Enabled }
 
 // Listen configures the two listeners.
 type Listen struct {
@@ -165,6 +202,11 @@ func (c *Config) Validate() error {
 	if c.Store.Driver == "postgres" && c.Store.DSN != "" {
 		if _, err := c.Store.DSN.Resolve(); err != nil {
 			errs = append(errs, "store.dsn: "+err.Error())
+		}
+	}
+	if c.IDP.KeyEncryptionKey != "" {
+		if _, err := c.IDP.KeyEncryptionKey.Resolve(); err != nil {
+			errs = append(errs, "idp.key_encryption_key: "+err.Error())
 		}
 	}
 	if c.Routes.File != "" {
