@@ -31,9 +31,10 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./routes
 
-## bench: Go benchmarks and the wrk load comparison; writes docs/benchmarks.md
+## bench: Go benchmarks, the wrk proxy comparison and the IDP load on PostgreSQL; writes docs/benchmarks.md
 bench: build
 	strangler/bench/load.sh
+	.ci/with-postgres.sh idp/bench/load.sh
 
 clean:
 	rm -rf bin .bench

@@ -95,7 +95,7 @@ func (p *Provider) RotateSecret(ctx context.Context, id string) (string, error) 
 	if err := p.st.SetClientSecrets(ctx, id, secrets); err != nil {
 		return "", err
 	}
-	p.forgetSecret(id)
+	p.forgetClient(id)
 	p.audit.add(ctx, store.AuditEvent{At: now, Event: "client_secret_rotated", ClientID: id, Outcome: "ok"})
 	return secret, nil
 }
@@ -105,7 +105,7 @@ func (p *Provider) DeleteClient(ctx context.Context, id string) error {
 	if err := p.st.DeleteClient(ctx, id); err != nil {
 		return err
 	}
-	p.forgetSecret(id)
+	p.forgetClient(id)
 	p.audit.add(ctx, store.AuditEvent{At: p.now(), Event: "client_deleted", ClientID: id, Outcome: "ok"})
 	return nil
 }

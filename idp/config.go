@@ -40,6 +40,15 @@ type Config struct {
 	// client-credentials traffic does not pay the slow hash on every
 	// request. Default 5m.
 	SecretCacheTTL time.Duration
+	// TokenCacheTTL keeps looked-up live tokens in memory this long
+	// (introspection, token exchange). Revocations through this process
+	// take effect at once; others within the TTL. Default 1s; negative
+	// disables the cache.
+	TokenCacheTTL time.Duration
+	// ClientCacheTTL keeps client records in memory this long. Deleting a
+	// client or rotating its secret through this process takes effect at
+	// once; through another, within the TTL. Default 5s; negative disables.
+	ClientCacheTTL time.Duration
 	// ClientRate / ClientBurst limit token-endpoint requests per client.
 	// Default 200/s, burst 400. Negative ClientRate disables the limit.
 	ClientRate  rate.Limit
@@ -74,6 +83,8 @@ func (c *Config) defaults() {
 	def(&c.RefreshReuseGrace, 2*time.Second)
 	def(&c.SecretGrace, 24*time.Hour)
 	def(&c.SecretCacheTTL, 5*time.Minute)
+	def(&c.TokenCacheTTL, time.Second)
+	def(&c.ClientCacheTTL, 5*time.Second)
 	if c.Hashing.Time == 0 {
 		c.Hashing = DefaultHashParams
 	}

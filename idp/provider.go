@@ -15,6 +15,8 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Grant types and the introspection permission.
@@ -48,7 +50,10 @@ type Provider struct {
 	// so that an attempt takes as long as with a wrong secret.
 	dummyHash string
 
+	tokens      *tokenCache
+	clients     *otter.Cache[string, *store.Client]
 	secretCache sync.Map // client id -> cachedSecret
+	verifying   singleflight.Group
 	clientLimit *limiters
 	loginLimit  *limiters
 
@@ -92,6 +97,11 @@ func New(o Options) (*Provider, error) {
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
+	p.tokens = newTokenCache(p.cfg.TokenCacheTTL, 100000)
+	if p.cfg.ClientCacheTTL > 0 {
+		p.clients = otter.Must(&otter.Options[string, *store.Client]{MaximumSize: 10000,
+			ExpiryCalculator: otter.ExpiryWriting[string, *store.Client](p.cfg.ClientCacheTTL)})
+	}
 	return p, nil
 }
 
@@ -120,6 +130,7 @@ func (p *Provider) revoked(hashes []string) {
 	if len(hashes) == 0 {
 		return
 	}
+	p.tokens.invalidate(hashes)
 	p.onRevokeMu.RLock()
 	defer p.onRevokeMu.RUnlock()
 	for _, f := range p.onRevoke {
@@ -175,7 +186,7 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	if ok, wait := p.clientLimit.allow("client:"+id, now); !ok {
 		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
 	}
-	c, err := p.st.GetClient(ctx, id)
+	c, err := p.getClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
 		VerifyPassword(p.dummyHash, secret) // same time as a wrong secret
 		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
@@ -211,24 +222,26 @@ func (p *Provider) verifySecret(c *store.Client, secret string, now time.Time) b
 			return true
 		}
 	}
-	for _, s := range c.Secrets {
-		if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
-			continue
-		}
-		if VerifyPassword(s.Hash, secret) {
-			until := now.Add(p.cfg.SecretCacheTTL)
-			if !s.ExpiresAt.IsZero() && s.ExpiresAt.Before(until) {
-				until = s.ExpiresAt
+	// Concurrent first requests with the same credentials share one slow
+	// verification instead of each running argon2id (a cold-start herd).
+	ok, _, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+		for _, s := range c.Secrets {
+			if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
+				continue
 			}
-			p.secretCache.Store(c.ID, cachedSecret{digest: digest, until: until})
-			return true
+			if VerifyPassword(s.Hash, secret) {
+				until := now.Add(p.cfg.SecretCacheTTL)
+				if !s.ExpiresAt.IsZero() && s.ExpiresAt.Before(until) {
+					until = s.ExpiresAt
+				}
+				p.secretCache.Store(c.ID, cachedSecret{digest: digest, until: until})
+				return true, nil
+			}
 		}
-	}
-	return false
+		return false, nil
+	})
+	return ok.(bool)
 }
-
-// forgetSecret drops a client's cached secret (on rotation or deletion).
-func (p *Provider) forgetSecret(id string) { p.secretCache.Delete(id) }
 
 // Token handles a token-endpoint request.
 func (p *Provider) Token(ctx context.Context, r *Request) (*TokenResponse, *Error) {
@@ -445,6 +458,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 	var oerr *Error
 	switch {
 	case err == nil:
+		p.tokens.invalidate([]string{hash})
 		p.auditOK(ctx, "token_refreshed", c.ID, old.UserID, GrantRefreshToken, r.RemoteIP)
 		return &TokenResponse{AccessToken: rawAT, TokenType: "Bearer", ExpiresIn: int64(at.ExpiresAt.Sub(now).Seconds()),
 			RefreshToken: rawRT, Scope: at.Scope}, nil
@@ -488,15 +502,16 @@ func (p *Provider) tokenExchange(ctx context.Context, c *store.Client, r *Reques
 	if aud == "" || !slices.Contains(c.Audiences, aud) {
 		return nil, ErrInvalidTarget.WithDescription("audience %q is not allowed for this client", aud)
 	}
-	tok, err := p.st.GetToken(ctx, HashToken(subject))
+	v, err := p.lookup(ctx, HashToken(subject))
 	now := p.now()
-	if errors.Is(err, store.ErrNotFound) || (err == nil && (tok.Kind != store.KindAccess || !tok.Active(now))) {
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) || (err == nil && v.tok.Kind != store.KindAccess) {
 		return nil, ErrInvalidGrant.WithDescription("subject_token is not active")
 	}
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
 	}
-	jwtStr, exp, err := p.MintJWT(ctx, tok, aud)
+	tok := v.tok
+	jwtStr, exp, err := p.mint(tok, v.user, aud)
 	if err != nil {
 		return nil, ErrServer.WithCause(err)
 	}
@@ -509,6 +524,17 @@ func (p *Provider) tokenExchange(ctx context.Context, c *store.Client, r *Reques
 // the customer number and profile claims. It expires after JWTTTL, never
 // after the opaque token.
 func (p *Provider) MintJWT(ctx context.Context, tok *store.Token, audience string) (string, time.Time, error) {
+	var u *store.User
+	if tok.UserID != "" {
+		var err error
+		if u, err = p.st.GetUser(ctx, tok.UserID); err != nil {
+			return "", time.Time{}, err
+		}
+	}
+	return p.mint(tok, u, audience)
+}
+
+func (p *Provider) mint(tok *store.Token, u *store.User, audience string) (string, time.Time, error) {
 	now := p.now()
 	exp := now.Add(p.cfg.JWTTTL)
 	if tok.ExpiresAt.Before(exp) {
@@ -516,11 +542,7 @@ func (p *Provider) MintJWT(ctx context.Context, tok *store.Token, audience strin
 	}
 	claims := jwt.MapClaims{}
 	sub := tok.ClientID
-	if tok.UserID != "" {
-		u, err := p.st.GetUser(ctx, tok.UserID)
-		if err != nil {
-			return "", time.Time{}, err
-		}
+	if u != nil {
 		for k, v := range u.Claims {
 			claims[k] = v
 		}
@@ -601,27 +623,20 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, raw str
 	if raw == "" {
 		return nil, ErrInvalidRequest.WithDescription("token is required")
 	}
-	tok, err := p.st.GetToken(ctx, HashToken(raw))
-	now := p.now()
-	if errors.Is(err, store.ErrNotFound) {
+	v, err := p.lookup(ctx, HashToken(raw))
+	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) {
 		return &Introspection{Active: false}, nil
 	}
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
 	}
-	if !tok.Active(now) {
-		return &Introspection{Active: false}, nil
-	}
+	tok := v.tok
 	in := &Introspection{Active: true, Scope: tok.Scope, ClientID: tok.ClientID, Exp: tok.ExpiresAt.Unix(), Iat: tok.IssuedAt.Unix(),
 		Sub: tok.ClientID, Iss: p.cfg.Issuer, Level: tok.Level, TokenType: "Bearer", DeviceID: tok.Extra["device_id"]}
 	if tok.Kind == store.KindRefresh {
 		in.TokenType = "refresh_token"
 	}
-	if tok.UserID != "" {
-		u, err := p.st.GetUser(ctx, tok.UserID)
-		if err != nil || !u.Enabled {
-			return &Introspection{Active: false}, nil
-		}
+	if u := v.user; u != nil {
 		in.Sub, in.Username, in.CustomerNumber = u.ID, u.Username, u.CustomerNumber
 	}
 	return in, nil

@@ -270,3 +270,24 @@ func TestSecretsStoredHashedAndNeverLogged(t *testing.T) {
 		}
 	})
 }
+
+// A revocation made by another instance (here: straight in the store) is
+// seen once the token cache entry expires (TokenCacheTTL, 1s by default).
+func TestTokenCacheBoundsStaleness(t *testing.T) {
+	ti := newTestIDP(t, true)
+	ctx := context.Background()
+	tok, err := (&clientcredentials.Config{ClientID: "machine", ClientSecret: ti.secret["machine"], TokenURL: ti.url("/oauth2/token")}).Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !ti.active(t, tok.AccessToken) {
+		t.Fatal("not active")
+	}
+	if err := ti.st.RevokeToken(ctx, idp.HashToken(tok.AccessToken), ti.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ti.p.Config().TokenCacheTTL + 200*time.Millisecond)
+	if ti.active(t, tok.AccessToken) {
+		t.Fatal("a token revoked elsewhere is still active after the cache TTL")
+	}
+}

@@ -1,0 +1,153 @@
+// Command idpload drives a running ficus IDP over HTTP and reports the
+// sustained rate and latency of one operation:
+//
+//	client_credentials  issue tokens
+//	introspect          RFC 7662 introspection of a live token
+//	refresh             refresh-token rotation (each worker follows its own chain)
+//	pg_insert           baseline: one INSERT of a token-sized row per operation, straight to PostgreSQL
+//	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
+//
+// It runs on loopback against the address given, for a bounded time.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+func main() {
+	base := flag.String("url", "http://127.0.0.1:18080", "ficus front door")
+	op := flag.String("op", "client_credentials", "client_credentials | introspect | refresh")
+	id := flag.String("client", "", "client id")
+	secret := flag.String("secret", "", "client secret")
+	user := flag.String("user", "", "username (refresh)")
+	pw := flag.String("password", "", "password (refresh)")
+	workers := flag.Int("c", 32, "concurrent workers")
+	dur := flag.Duration("d", 5*time.Second, "duration")
+	dsn := flag.String("dsn", "", "PostgreSQL URL (pg_* baselines)")
+	flag.Parse()
+	var pool *pgxpool.Pool
+	if strings.HasPrefix(*op, "pg_") {
+		var err error
+		if pool, err = pgxpool.New(context.Background(), *dsn); err != nil {
+			log.Fatal(err)
+		}
+		ctx := context.Background()
+		if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_baseline (hash text PRIMARY KEY, client_id text, scope text, expires_at timestamptz)`); err != nil {
+			log.Fatal(err)
+		}
+		pool.Exec(ctx, `INSERT INTO bench_baseline VALUES ('probe', 'c', 'a', now()) ON CONFLICT DO NOTHING`)
+	}
+	if !strings.HasPrefix(*base, "http://127.") && !strings.HasPrefix(*base, "http://localhost") {
+		log.Fatal("idpload only targets loopback")
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}, Timeout: 10 * time.Second}
+	post := func(path string, form url.Values) (map[string]any, error) {
+		req, _ := http.NewRequest("POST", *base+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.SetBasicAuth(*id, *secret)
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			return nil, fmt.Errorf("%d %s", resp.StatusCode, b)
+		}
+		var m map[string]any
+		return m, json.Unmarshal(b, &m)
+	}
+
+	// Per-worker state prepared before the clock starts.
+	state := make([]string, *workers)
+	for i := range state {
+		switch *op {
+		case "introspect":
+			m, err := post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
+			if err != nil {
+				log.Fatal(err)
+			}
+			state[i] = m["access_token"].(string)
+		case "refresh":
+			m, err := post("/oauth2/token", url.Values{"grant_type": {"password"}, "username": {*user}, "password": {*pw}, "remember": {"true"}})
+			if err != nil {
+				log.Fatal(err)
+			}
+			state[i] = m["refresh_token"].(string)
+		}
+	}
+
+	var ops, errs atomic.Int64
+	lat := make([][]time.Duration, *workers)
+	deadline := time.Now().Add(*dur)
+	var wg sync.WaitGroup
+	start := time.Now()
+	for w := 0; w < *workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				t0 := time.Now()
+				var err error
+				switch *op {
+				case "pg_insert":
+					_, err = pool.Exec(context.Background(), `INSERT INTO bench_baseline VALUES ($1, 'c', 'a', now())`, fmt.Sprintf("%d-%d-%d", w, t0.UnixNano(), ops.Load()))
+				case "pg_select":
+					var s string
+					err = pool.QueryRow(context.Background(), `SELECT scope FROM bench_baseline WHERE hash = 'probe'`).Scan(&s)
+				case "client_credentials":
+					_, err = post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
+				case "introspect":
+					var m map[string]any
+					m, err = post("/oauth2/introspect", url.Values{"token": {state[w]}})
+					if err == nil && m["active"] != true {
+						err = fmt.Errorf("inactive")
+					}
+				case "refresh":
+					var m map[string]any
+					m, err = post("/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {state[w]}})
+					if err == nil {
+						state[w] = m["refresh_token"].(string)
+					}
+				}
+				if err != nil {
+					if errs.Add(1) <= 3 {
+						log.Print(err)
+					}
+					continue
+				}
+				ops.Add(1)
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	pct := func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
+	}
+	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# IDP load measurement on this machine, against a real `ficus serve` on
+# PostgreSQL: client-credentials issuance, introspection and refresh
+# rotation, each next to a PostgreSQL baseline measured in the same run
+# (one INSERT, or one SELECT by key, per operation, from the same number of
+# workers). Bounded: each measurement runs DURATION (default 5s) on
+# 127.0.0.1. Writes the IDP section of docs/benchmarks.md.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+DURATION=${DURATION:-5s}
+CONNS=${CONNS:-32}
+OUT=${OUT:-docs/benchmarks.md}
+ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
+db="ficus_bench_$$"
+work=$(mktemp -d /tmp/ficus-idpbench.XXXXXX)
+pid=""
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql "$ADMIN" -qc "CREATE DATABASE $db" >/dev/null
+export FICUS_BENCH_DSN="${ADMIN%/*}/$db?sslmode=disable"
+case "$ADMIN" in *\?*) FICUS_BENCH_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*\?#/$db?#")";; esac
+
+go build -o "$work/ficus" ./cmd/ficus
+go build -o "$work/idpload" ./idp/bench/idpload
+printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:18090"}\nroutes: []\n' > "$work/routes.yaml"
+cat > "$work/ficus.yaml" <<C
+listen: {addr: "127.0.0.1:18180", ops_addr: "127.0.0.1:18181"}
+store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS}
+routes: {file: routes.yaml}
+log: {level: warn, access_log: false}
+idp: {allow_password: true, client_rate: 1000000, login_per_minute: 1000000, max_tokens_per_user: 100000}
+C
+secret=$("$work/ficus" idp client create bench --first-party --scope a -c "$work/ficus.yaml" \
+  --grant client_credentials --grant password --grant refresh_token --grant introspection | awk '/client_secret/ {print $2}')
+echo "bench-password-1" | "$work/ficus" idp user create bench --password-stdin -c "$work/ficus.yaml" >/dev/null
+"$work/ficus" serve -c "$work/ficus.yaml" > "$work/serve.log" 2>&1 &
+pid=$!
+for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
+
+load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
+  -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
+declare -A R P50 P99
+for op in pg_insert client_credentials pg_select introspect refresh; do
+  read -r _ rate p50 p99 errs < <(load $op)
+  R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99
+  echo "$op: $rate/s p50 ${p50}ms p99 ${p99}ms errors $errs" >&2
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+mint=$(go test -run '^$' -bench 'BenchmarkMintJWT' -benchmem -benchtime 1s ./idp 2>&1 | grep -E '^Benchmark')
+
+block=$(cat <<MD
+<!-- idp:begin -->
+Produced by \`make bench\` (\`idp/bench/load.sh\`: \`ficus serve\` on PostgreSQL $(psql "$ADMIN" -Atc 'show server_version' 2>/dev/null),
+$CONNS concurrent HTTP clients, $DURATION per measurement) on $(date -u +%Y-%m-%d), $(nproc) cores shared by the load generator,
+ficus and PostgreSQL. Baselines are raw pgx statements from the same number of workers in the same run.
+
+| operation | per second | p50 ms | p99 ms | vs baseline |
+|---|---:|---:|---:|---|
+| baseline: INSERT one token row | ${R[pg_insert]} | ${P50[pg_insert]} | ${P99[pg_insert]} | 1.00× |
+| client_credentials token (HTTP, client auth, insert, audit) | ${R[client_credentials]} | ${P50[client_credentials]} | ${P99[client_credentials]} | $(ratio "${R[client_credentials]}" "${R[pg_insert]}")× the INSERT baseline |
+| baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
+| introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
+| refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
+
+JWT minting (Go benchmark, same run):
+
+\`\`\`
+$mint
+\`\`\`
+<!-- idp:end -->
+MD
+)
+if grep -q '<!-- idp:begin -->' "$OUT"; then
+  python3 - "$OUT" "$block" <<'PY'
+import sys,re
+p, block = sys.argv[1], sys.argv[2]
+s = open(p).read()
+s = re.sub(r'<!-- idp:begin -->.*<!-- idp:end -->', lambda m: block, s, flags=re.S)
+open(p, 'w').write(s)
+PY
+else
+  printf '\n%s\n' "$block" >> "$OUT"
+fi
+echo "$block"
