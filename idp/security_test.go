@@ -291,3 +291,38 @@ func TestTokenCacheBoundsStaleness(t *testing.T) {
 		t.Fatal("a token revoked elsewhere is still active after the cache TTL")
 	}
 }
+
+func TestCleanupKeepsTheTokenTableBounded(t *testing.T) {
+	ti := newTestIDP(t, true)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	now := ti.clock.Now()
+	var batch []*store.Token
+	for i := 0; i < 1200; i++ {
+		batch = append(batch, &store.Token{Hash: fmt.Sprintf("expired-%d", i), Kind: store.KindAccess, ClientID: "machine",
+			Level: store.LevelAnonymous, IssuedAt: now.Add(-3 * time.Hour), ExpiresAt: now.Add(-2 * time.Hour)})
+	}
+	if err := ti.st.InsertTokens(ctx, batch...); err != nil {
+		t.Fatal(err)
+	}
+	live := &store.Token{Hash: "live", Kind: store.KindAccess, ClientID: "machine", Level: store.LevelAnonymous, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := ti.st.InsertTokens(ctx, live); err != nil {
+		t.Fatal(err)
+	}
+	go ti.p.RunCleanup(ctx, time.Hour, 500) // one round, several batches
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		_, err1 := ti.st.GetToken(ctx, "expired-0")
+		_, err2 := ti.st.GetToken(ctx, "expired-1199")
+		if err1 == store.ErrNotFound && err2 == store.ErrNotFound {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("expired tokens not cleaned up in one round")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := ti.st.GetToken(ctx, "live"); err != nil {
+		t.Fatal("cleanup deleted a live token")
+	}
+}
