@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
+	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/google/uuid"
@@ -23,6 +24,8 @@ type NewClient struct {
 	Public bool
 	// Secret, if set, is used instead of a generated one (demo seeding).
 	Secret string
+	// Lifetimes for this client; zero takes the provider's defaults.
+	AccessTTL, LoggedOnRefreshTTL, ReturningRefreshTTL time.Duration
 }
 
 var knownGrants = []string{GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantTokenExchange, PermissionIntrospect}
@@ -48,7 +51,8 @@ func (p *Provider) CreateClient(ctx context.Context, n NewClient) (string, error
 		return "", errors.New("a public client must use authorization_code (with PKCE)")
 	}
 	c := &store.Client{ID: n.ID, Name: n.Name, Grants: n.Grants, Scopes: n.Scopes, RedirectURIs: n.RedirectURIs,
-		Audiences: n.Audiences, FirstParty: n.FirstParty, CreatedAt: p.now()}
+		Audiences: n.Audiences, FirstParty: n.FirstParty, CreatedAt: p.now(),
+		AccessTTL: n.AccessTTL, LoggedOnRefreshTTL: n.LoggedOnRefreshTTL, ReturningRefreshTTL: n.ReturningRefreshTTL}
 	secret := ""
 	if !n.Public {
 		secret = n.Secret

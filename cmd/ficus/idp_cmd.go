@@ -107,6 +107,9 @@ func idpCmd() *cobra.Command {
 	create.Flags().StringSliceVar(&nc.RedirectURIs, "redirect-uri", nil, "registered redirect URI (repeatable; matched exactly)")
 	create.Flags().StringSliceVar(&nc.Audiences, "audience", nil, "audience it may ask JWTs for (token exchange; repeatable)")
 	create.Flags().BoolVar(&nc.FirstParty, "first-party", false, "a first-party client (may use the password grant when enabled)")
+	create.Flags().DurationVar(&nc.AccessTTL, "access-ttl", 0, "access-token lifetime for this client (default: idp.access_ttl)")
+	create.Flags().DurationVar(&nc.LoggedOnRefreshTTL, "logged-on-refresh-ttl", 0, "logged-on session length for this client (default: idp.logged_on_refresh_ttl)")
+	create.Flags().DurationVar(&nc.ReturningRefreshTTL, "returning-refresh-ttl", 0, "returning refresh lifetime for this client (default: idp.returning_refresh_ttl)")
 	create.Flags().BoolVar(&nc.Public, "public", false, "a public client without a secret (authorization_code with PKCE only)")
 	client.AddCommand(create,
 		&cobra.Command{
@@ -151,10 +154,19 @@ func idpCmd() *cobra.Command {
 	user := &cobra.Command{Use: "user", Short: "End users"}
 	var nu idp.NewUser
 	var pwStdin bool
+	var claims []string
 	userCreate := &cobra.Command{
 		Use: "create USERNAME", Short: "Create a user (password from --password-stdin, or generated and printed once)", Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cmd *cobra.Command, args []string, p *idp.Provider) error {
 			nu.Username = args[0]
+			nu.Claims = map[string]any{}
+			for _, kv := range claims {
+				k, v, ok := strings.Cut(kv, "=")
+				if !ok || k == "" {
+					return fmt.Errorf("--claim %q: use name=value", kv)
+				}
+				nu.Claims[k] = v
+			}
 			pw, generated, err := readPassword(cmd.InOrStdin(), pwStdin)
 			if err != nil {
 				return err
@@ -172,6 +184,7 @@ func idpCmd() *cobra.Command {
 		}),
 	}
 	userCreate.Flags().StringVar(&nu.CustomerNumber, "customer-number", "", "customer number (a JWT claim)")
+	userCreate.Flags().StringArrayVar(&claims, "claim", nil, "profile claim name=value copied into JWTs (repeatable)")
 	userCreate.Flags().BoolVar(&pwStdin, "password-stdin", false, "read the password from standard input")
 	var spStdin bool
 	setPW := &cobra.Command{

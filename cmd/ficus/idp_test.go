@@ -43,13 +43,22 @@ func TestIDPCommands(t *testing.T) {
 	if out := must("", "migrate"); !strings.Contains(out, "migrations applied") {
 		t.Fatal(out)
 	}
-	out := must("", "idp", "client", "create", "billing", "--grant", "client_credentials", "--scope", "invoices.read", "--name", "Billing")
+	out := must("", "idp", "client", "create", "billing", "--grant", "client_credentials", "--scope", "invoices.read", "--name", "Billing", "--access-ttl", "10m")
 	secret := regexp.MustCompile(`client_secret: (ficus_cs_\S+)`).FindStringSubmatch(out)
 	if secret == nil {
 		t.Fatalf("no secret printed: %s", out)
 	}
 	if out := must("", "idp", "client", "list"); !strings.Contains(out, "billing") || strings.Contains(out, secret[1]) {
 		t.Fatalf("list: %s", out)
+	}
+	data, _ := os.ReadFile(cfg)
+	front, _, _ := testServer(t, string(data))
+	tok, err := (&clientcredentials.Config{ClientID: "billing", ClientSecret: secret[1], TokenURL: front + "/oauth2/token"}).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if left := time.Until(tok.Expiry); left > 10*time.Minute || left < 9*time.Minute {
+		t.Fatalf("per-client access TTL not applied: %v", left)
 	}
 	out = must("", "idp", "client", "rotate-secret", "billing")
 	if !strings.Contains(out, "client_secret: ficus_cs_") || strings.Contains(out, secret[1]) {
@@ -61,7 +70,7 @@ func TestIDPCommands(t *testing.T) {
 	if code, _, errs := runCLI(t, "idp", "client", "create", "x", "--grant", "magic", "--config", cfg); code == 0 || !strings.Contains(errs, "unknown grant") {
 		t.Fatalf("bad grant: %s", errs)
 	}
-	if out := must("s3cret-password\n", "idp", "user", "create", "bob", "--password-stdin", "--customer-number", "C-9"); !strings.Contains(out, "user_id:") || strings.Contains(out, "s3cret") {
+	if out := must("s3cret-password\n", "idp", "user", "create", "bob", "--password-stdin", "--customer-number", "C-9", "--claim", "name=Bob"); !strings.Contains(out, "user_id:") || strings.Contains(out, "s3cret") {
 		t.Fatalf("user create: %s", out)
 	}
 	if out := must("another-password\n", "idp", "user", "set-password", "bob", "--password-stdin"); !strings.Contains(out, "revoked") {
