@@ -362,12 +362,19 @@ func (km *KeyManager) Algorithms() []string {
 	return out
 }
 
-func seal(kek, plain []byte) ([]byte, error) {
+func gcmFor(kek []byte) (cipher.AEAD, error) {
 	block, err := aes.NewCipher(kek)
 	if err != nil {
 		return nil, err
 	}
-	gcm, err := cipher.NewGCM(block)
+	return cipher.NewGCM(block)
+}
+
+// keyAD binds sealed keys to their purpose.
+var keyAD = []byte("ficus signing key")
+
+func seal(kek, plain []byte) ([]byte, error) {
+	gcm, err := gcmFor(kek)
 	if err != nil {
 		return nil, err
 	}
@@ -375,22 +382,18 @@ func seal(kek, plain []byte) ([]byte, error) {
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return gcm.Seal(nonce, nonce, plain, []byte("ficus signing key")), nil
+	return gcm.Seal(nonce, nonce, plain, keyAD), nil
 }
 
 func unseal(kek, sealed []byte) ([]byte, error) {
-	block, err := aes.NewCipher(kek)
-	if err != nil {
-		return nil, err
-	}
-	gcm, err := cipher.NewGCM(block)
+	gcm, err := gcmFor(kek)
 	if err != nil {
 		return nil, err
 	}
 	if len(sealed) < gcm.NonceSize() {
 		return nil, errors.New("sealed key too short")
 	}
-	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], []byte("ficus signing key"))
+	plain, err := gcm.Open(nil, sealed[:gcm.NonceSize()], sealed[gcm.NonceSize():], keyAD)
 	if err != nil {
 		return nil, errors.New("cannot unseal the signing key: wrong key-encryption key?")
 	}

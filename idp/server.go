@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/labstack/echo/v4"
 )
 
@@ -122,17 +123,27 @@ func (p *Provider) handleToken(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-func (p *Provider) handleIntrospect(c echo.Context) error {
+// caller parses the form and authenticates the calling client; with
+// confidential, a public client is refused.
+func (p *Provider) caller(c echo.Context, confidential bool) (*Request, *store.Client, *Error) {
 	r, oerr := p.request(c)
 	if oerr != nil {
-		return oerr
+		return nil, nil, oerr
 	}
-	caller, oerr := p.AuthenticateClient(c.Request().Context(), r)
+	client, oerr := p.AuthenticateClient(c.Request().Context(), r)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
+	if confidential && client.Public() {
+		return nil, nil, ErrInvalidClient.WithDescription("client authentication required")
+	}
+	return r, client, nil
+}
+
+func (p *Provider) handleIntrospect(c echo.Context) error {
+	r, caller, oerr := p.caller(c, true)
 	if oerr != nil {
 		return oerr
-	}
-	if caller.Public() {
-		return ErrInvalidClient.WithDescription("client authentication required")
 	}
 	in, oerr := p.Introspect(c.Request().Context(), caller, r.get("token"))
 	if oerr != nil {
@@ -150,11 +161,8 @@ func (p *Provider) handleIntrospect(c echo.Context) error {
 }
 
 func (p *Provider) handleRevoke(c echo.Context) error {
-	r, oerr := p.request(c)
-	if oerr != nil {
-		return oerr
-	}
-	caller, oerr := p.AuthenticateClient(c.Request().Context(), r)
+	// Public clients may revoke their own tokens (RFC 7009 section 2.1).
+	r, caller, oerr := p.caller(c, false)
 	if oerr != nil {
 		return oerr
 	}

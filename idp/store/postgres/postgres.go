@@ -322,17 +322,21 @@ func (s *Store) RevokeToken(ctx context.Context, hash string, now time.Time) err
 	return affected(tag, err)
 }
 
+// hashes collects the sorted hashes a RETURNING hash query yields.
+func hashes(rows pgx.Rows, err error) ([]string, error) {
+	if err != nil {
+		return nil, err
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, err
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 func (s *Store) revokeWhere(ctx context.Context, where string, arg any, now time.Time) ([]string, error) {
-	rows, err := s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	sortStrings(hashes)
-	return hashes, nil
+	return hashes(s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now))
 }
 
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error) {
@@ -350,7 +354,7 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, now time.Time) ([
 }
 
 func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now time.Time) ([]string, error) {
-	rows, err := s.db.Query(ctx, `
+	return hashes(s.db.Query(ctx, `
 		WITH fam AS (
 			SELECT family_id, min(issued_at) AS started,
 			       bool_or(kind = 'refresh' AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2) AS live
@@ -360,16 +364,7 @@ func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now ti
 		)
 		UPDATE idp_tokens t SET revoked_at = $2
 		FROM live WHERE t.family_id = live.family_id AND live.n > $3 AND t.revoked_at IS NULL
-		RETURNING t.hash`, userID, now, keep)
-	if err != nil {
-		return nil, err
-	}
-	hashes, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return nil, err
-	}
-	sortStrings(hashes)
-	return hashes, nil
+		RETURNING t.hash`, userID, now, keep))
 }
 
 func (s *Store) CreateCode(ctx context.Context, c *store.AuthCode) error {
@@ -485,5 +480,3 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, batch int) 
 }
 
 func (s *Store) Ping(ctx context.Context) error { return s.db.Ping(ctx) }
-
-func sortStrings(s []string) { slices.Sort(s) }
