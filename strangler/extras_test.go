@@ -124,7 +124,9 @@ func (s subjectClaims) Claim(name string) string {
 	return ""
 }
 
-func (claimAuth) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Route) (Claims, bool) {
+func (s subjectClaims) Forward(*http.Request, string) error { return nil }
+
+func (claimAuth) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Route) (Grant, bool) {
 	sub := r.Header.Get("X-Test-Subject")
 	if sub == "" {
 		http.Error(w, "no subject", http.StatusUnauthorized)

@@ -44,18 +44,26 @@ type Options struct {
 	Auth AuthStage
 }
 
-// AuthStage enforces a route's auth policy. Authorize either prepares r for
-// forwarding (for example, swaps its token for a JWT) and returns the
-// caller's claims (nil for an anonymous caller) and true, or writes the
-// refusal to w and returns false.
+// AuthStage enforces a route's auth policy. Authorize either admits the
+// request and returns its Grant, or writes the refusal (401, 403, 503) to
+// w and returns false.
 type AuthStage interface {
-	Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) (Claims, bool)
+	Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) (Grant, bool)
 }
 
-// Claims are what the auth stage knows of the caller; sticky cohorts keyed
-// by a claim read them.
+// Grant is an admitted caller.
+type Grant interface {
+	// Claim returns a claim's value as a string, or "" when absent; sticky
+	// cohorts keyed by a claim read it.
+	Claim(name string) string
+	// Forward prepares r for a new upstream with the given JWT audience
+	// (it puts a JWT in place of the client's token). An error is answered
+	// 503.
+	Forward(r *http.Request, audience string) error
+}
+
+// Claims is the part of a Grant that cohorts read.
 type Claims interface {
-	// Claim returns a claim's value as a string, or "" when absent.
 	Claim(name string) string
 }
 
@@ -212,7 +220,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	}
-	var claims Claims
+	var grant Grant
 	if rt.policy != "passthrough" {
 		if g.auth == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
@@ -221,13 +229,27 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var ok bool
-		if claims, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
+		if grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
 			g.logAccess(r, start, rt, nil, 0, 0, false)
 			return
 		}
 	}
 	secure := r.TLS != nil || (trusted(r.RemoteAddr, g.trusted) && r.Header.Get("X-Forwarded-Proto") == "https")
+	var claims Claims
+	if grant != nil {
+		claims = grant
+	}
 	tg := rt.choose(w, r, secure, claims)
+	if grant != nil && !tg.up.monolith {
+		// New upstreams get a JWT for their audience, never the client's
+		// token; the monolith keeps receiving what its clients send.
+		if err := grant.Forward(r, tg.up.audience); err != nil {
+			g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
+			http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
+			g.logAccess(r, start, rt, tg, http.StatusServiceUnavailable, 0, false)
+			return
+		}
+	}
 
 	rec := g.recs.Get().(*recorder)
 	*rec = recorder{ResponseWriter: w, in: r, tg: tg}

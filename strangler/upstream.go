@@ -32,6 +32,7 @@ type upstream struct {
 	cfg           routes.Upstream
 	url           *url.URL
 	monolith      bool
+	audience      string
 	preserveHost  bool
 	internalHosts map[string]bool
 	transport     *http.Transport
@@ -48,8 +49,12 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 		cfg:           *cfg,
 		url:           u,
 		monolith:      monolith,
+		audience:      cfg.Audience,
 		preserveHost:  monolith,
 		internalHosts: map[string]bool{strings.ToLower(u.Hostname()): true, strings.ToLower(u.Host): true},
+	}
+	if up.audience == "" {
+		up.audience = name
 	}
 	if cfg.PreserveHost != nil {
 		up.preserveHost = *cfg.PreserveHost

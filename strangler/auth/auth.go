@@ -1,0 +1,399 @@
+// Package auth is the gateway's auth stage: it enforces a route's auth
+// policy (oauth2, optional, jwt), swaps the caller's opaque token for a
+// short-lived JWT for the chosen upstream (the phantom-token pattern), and
+// caches the exchange by a hash of the token — never the token — so that a
+// request with a known token costs a map lookup.
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler"
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
+)
+
+// ErrInvalidToken means the token is unknown, expired or revoked.
+var ErrInvalidToken = errors.New("invalid token")
+
+// Principal is what a token grants.
+type Principal struct {
+	ClientID string
+	Subject  string
+	Scope    string
+	Level    string
+	// Expires is when the token stops being valid; the cache never keeps a
+	// principal beyond it and no JWT outlives it.
+	Expires time.Time
+	// Claims are further string claims (customer_number, device_id, …).
+	Claims map[string]string
+	// Ref is the issuer's own handle, passed back to Mint.
+	Ref any
+}
+
+// Issuer resolves tokens and mints JWTs: the built-in IDP, or a remote one.
+type Issuer interface {
+	// Resolve returns the principal of an active opaque access token, or
+	// ErrInvalidToken.
+	Resolve(ctx context.Context, token string) (*Principal, error)
+	// Anonymous returns the principal of an application token for clientID
+	// (policy optional, callers without a token).
+	Anonymous(ctx context.Context, clientID string) (*Principal, error)
+	// VerifyJWT verifies a ficus JWT presented by a caller (policy jwt),
+	// with pinned algorithms, issuer, audience and expiry.
+	VerifyJWT(ctx context.Context, token, audience string) (*Principal, error)
+	// Mint signs a JWT for audience, expiring by exp.
+	Mint(ctx context.Context, p *Principal, audience string) (jwt string, exp time.Time, err error)
+}
+
+// Options configure a Stage.
+type Options struct {
+	Issuer Issuer
+	// CacheSize bounds the exchange cache (entries). Default 100,000.
+	CacheSize int
+	// MaxCacheTTL bounds how long a resolved token is trusted without asking
+	// the issuer again; revocations also remove entries at once (Invalidate).
+	// Default 60s.
+	MaxCacheTTL time.Duration
+	// NegativeTTL remembers unknown tokens this long. Default 2s.
+	NegativeTTL time.Duration
+	// ReuseMargin: a minted JWT is reused until this long before it expires.
+	// Default 30s.
+	ReuseMargin time.Duration
+	// JWTAudience is the audience a caller's own JWT must carry on jwt
+	// routes. Default "ficus-gateway".
+	JWTAudience string
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// Stage is a strangler.AuthStage. Safe for concurrent use.
+type Stage struct {
+	o     Options
+	cache *otter.Cache[string, *entry]
+	neg   *otter.Cache[string, struct{}]
+	anon  *otter.Cache[string, *entry]
+	sf    singleflight.Group
+}
+
+var _ strangler.AuthStage = (*Stage)(nil)
+
+type entry struct {
+	p    *Principal
+	mu   sync.Mutex
+	jwts map[string]minted
+}
+
+type minted struct {
+	jwt string
+	exp time.Time
+}
+
+// New returns a Stage.
+func New(o Options) (*Stage, error) {
+	if o.Issuer == nil {
+		return nil, errors.New("auth: an issuer is required")
+	}
+	if o.CacheSize == 0 {
+		o.CacheSize = 100000
+	}
+	if o.MaxCacheTTL == 0 {
+		o.MaxCacheTTL = 60 * time.Second
+	}
+	if o.NegativeTTL == 0 {
+		o.NegativeTTL = 2 * time.Second
+	}
+	if o.ReuseMargin == 0 {
+		o.ReuseMargin = 30 * time.Second
+	}
+	if o.JWTAudience == "" {
+		o.JWTAudience = "ficus-gateway"
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	s := &Stage{o: o}
+	s.cache = otter.Must(&otter.Options[string, *entry]{MaximumSize: o.CacheSize, ExpiryCalculator: otter.ExpiryWriting[string, *entry](o.MaxCacheTTL)})
+	s.neg = otter.Must(&otter.Options[string, struct{}]{MaximumSize: o.CacheSize, ExpiryCalculator: otter.ExpiryWriting[string, struct{}](o.NegativeTTL)})
+	s.anon = otter.Must(&otter.Options[string, *entry]{MaximumSize: 10000, ExpiryCalculator: otter.ExpiryWriting[string, *entry](o.MaxCacheTTL)})
+	return s, nil
+}
+
+// HashToken is the cache key of a token: the same SHA-256 the IDP stores,
+// so revocation notices (which carry hashes) find the entry.
+func HashToken(tok string) string {
+	sum := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(sum[:])
+}
+
+// Invalidate drops cached exchanges of revoked tokens, by hash.
+func (s *Stage) Invalidate(hashes []string) {
+	for _, h := range hashes {
+		s.cache.Invalidate(h)
+	}
+}
+
+// Flush drops every cached exchange (when revocation notices may have been
+// missed).
+func (s *Stage) Flush() {
+	s.cache.InvalidateAll()
+	s.anon.InvalidateAll()
+}
+
+// resolve finds the principal of an opaque token: from the cache, else
+// from the issuer, with concurrent look-ups of one token collapsed.
+func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
+	h := HashToken(tok)
+	now := s.o.Now()
+	if e, ok := s.cache.GetIfPresent(h); ok {
+		if now.Before(e.p.Expires) {
+			return e, nil
+		}
+		s.cache.Invalidate(h)
+		return nil, ErrInvalidToken
+	}
+	if _, bad := s.neg.GetIfPresent(h); bad {
+		return nil, ErrInvalidToken
+	}
+	v, err, _ := s.sf.Do(h, func() (any, error) {
+		p, err := s.o.Issuer.Resolve(ctx, tok)
+		if errors.Is(err, ErrInvalidToken) {
+			s.neg.Set(h, struct{}{})
+			return nil, err
+		}
+		if err != nil {
+			return nil, err
+		}
+		e := &entry{p: p}
+		s.cache.Set(h, e)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
+}
+
+func (s *Stage) anonymous(ctx context.Context, client string) (*entry, error) {
+	if e, ok := s.anon.GetIfPresent(client); ok && s.o.Now().Before(e.p.Expires) {
+		return e, nil
+	}
+	v, err, _ := s.sf.Do("anon:"+client, func() (any, error) {
+		p, err := s.o.Issuer.Anonymous(ctx, client)
+		if err != nil {
+			return nil, err
+		}
+		e := &entry{p: p}
+		s.anon.Set(client, e)
+		return e, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*entry), nil
+}
+
+// bearer extracts a Bearer token (RFC 6750 2.1).
+func bearer(h string) (string, bool) {
+	const prefix = "bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	tok := strings.TrimSpace(h[len(prefix):])
+	if tok == "" || len(tok) > 8192 || strings.ContainsAny(tok, " \t,") {
+		return "", false
+	}
+	return tok, true
+}
+
+// Authorize implements strangler.AuthStage.
+func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) (strangler.Grant, bool) {
+	a := route.Auth
+	if a == nil {
+		return nil, true
+	}
+	header := a.Header
+	if header == "" {
+		header = "Authorization"
+	}
+	raw, has := bearer(r.Header.Get("Authorization"))
+	if header != "Authorization" {
+		r.Header.Del(header) // a client's copy of the JWT header never passes
+	}
+	ctx := r.Context()
+	var e *entry
+	var err error
+	switch {
+	case a.Policy == "optional" && r.Header.Get("Authorization") == "":
+		if e, err = s.anonymous(ctx, a.Client); err != nil {
+			s.o.Logger.Error("no application token for anonymous callers", "client", a.Client, "error", err.Error())
+			unavailable(w)
+			return nil, false
+		}
+	case !has:
+		if r.Header.Get("Authorization") == "" {
+			challenge(w, http.StatusUnauthorized, "", "authentication required", "")
+		} else {
+			challenge(w, http.StatusUnauthorized, "invalid_request", "a Bearer token is required", "")
+		}
+		return nil, false
+	case a.Policy == "jwt":
+		p, err := s.o.Issuer.VerifyJWT(ctx, raw, s.o.JWTAudience)
+		if err != nil {
+			challenge(w, http.StatusUnauthorized, "invalid_token", "the token is not valid", "")
+			return nil, false
+		}
+		e = &entry{p: p}
+	default:
+		if e, err = s.resolve(ctx, raw); err != nil {
+			if errors.Is(err, ErrInvalidToken) {
+				challenge(w, http.StatusUnauthorized, "invalid_token", "the token is not active", "")
+			} else {
+				s.o.Logger.Error("token look-up failed", "error", err.Error())
+				unavailable(w)
+			}
+			return nil, false
+		}
+	}
+	// The route's own policy, checked on every request: a token cached for
+	// one route never passes another route's stricter policy.
+	if len(a.Levels) > 0 && !slices.Contains(a.Levels, e.p.Level) {
+		challenge(w, http.StatusForbidden, "insufficient_scope", "this resource needs level "+strings.Join(a.Levels, " or "), "")
+		return nil, false
+	}
+	granted := strings.Fields(e.p.Scope)
+	for _, sc := range a.ScopesAll {
+		if !slices.Contains(granted, sc) {
+			challenge(w, http.StatusForbidden, "insufficient_scope", "missing scope", strings.Join(a.ScopesAll, " "))
+			return nil, false
+		}
+	}
+	if len(a.ScopesAny) > 0 && !slices.ContainsFunc(a.ScopesAny, func(sc string) bool { return slices.Contains(granted, sc) }) {
+		challenge(w, http.StatusForbidden, "insufficient_scope", "missing scope", strings.Join(a.ScopesAny, " "))
+		return nil, false
+	}
+	return &grant{s: s, e: e, header: header}, true
+}
+
+type grant struct {
+	s      *Stage
+	e      *entry
+	header string
+}
+
+func (g *grant) Claim(name string) string {
+	p := g.e.p
+	switch name {
+	case "sub":
+		return p.Subject
+	case "client_id":
+		return p.ClientID
+	case "level":
+		return p.Level
+	case "scope":
+		return p.Scope
+	}
+	return p.Claims[name]
+}
+
+// Forward puts a JWT for audience in the configured header, in place of the
+// client's token. Minted JWTs are reused until shortly before they expire.
+func (g *grant) Forward(r *http.Request, audience string) error {
+	jwt, err := g.e.jwtFor(r.Context(), g.s, audience)
+	if err != nil {
+		return err
+	}
+	// A client cannot make the proxy drop the JWT header by naming it as
+	// hop-by-hop (Connection: Authorization).
+	dropConnectionToken(r.Header, g.header)
+	if g.header == "Authorization" {
+		r.Header.Set("Authorization", "Bearer "+jwt)
+		return nil
+	}
+	r.Header.Del("Authorization")
+	r.Header.Set(g.header, jwt)
+	return nil
+}
+
+func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (string, error) {
+	now := s.o.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if m, ok := e.jwts[audience]; ok && now.Add(s.o.ReuseMargin).Before(m.exp) {
+		return m.jwt, nil
+	}
+	jwt, exp, err := s.o.Issuer.Mint(ctx, e.p, audience)
+	if err != nil {
+		return "", err
+	}
+	if e.jwts == nil {
+		e.jwts = map[string]minted{}
+	}
+	e.jwts[audience] = minted{jwt: jwt, exp: exp}
+	return jwt, nil
+}
+
+// challenge answers 401 or 403 as RFC 6750 section 3 says.
+func challenge(w http.ResponseWriter, status int, code, desc, scope string) {
+	v := `Bearer realm="ficus"`
+	if code != "" {
+		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, desc)
+	}
+	if scope != "" {
+		v += fmt.Sprintf(`, scope=%q`, scope)
+	}
+	h := w.Header()
+	h.Set("WWW-Authenticate", v)
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	body := map[string]string{"error": code, "error_description": desc}
+	if code == "" {
+		body["error"] = "unauthorized"
+	}
+	_ = json.NewEncoder(w).Encode(body)
+}
+
+func unavailable(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Retry-After", "1")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the identity provider cannot be reached"}` + "\n"))
+}
+
+func dropConnectionToken(h http.Header, name string) {
+	vs := h["Connection"]
+	if len(vs) == 0 {
+		return
+	}
+	var keep []string
+	for _, v := range vs {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, name) {
+				keep = append(keep, tok)
+			}
+		}
+	}
+	if len(keep) == 0 {
+		h.Del("Connection")
+		return
+	}
+	h["Connection"] = []string{strings.Join(keep, ", ")}
+}
