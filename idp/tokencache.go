@@ -100,3 +100,17 @@ func (p *Provider) forgetClient(id string) {
 		p.clients.Invalidate(id)
 	}
 }
+
+// ForgetTokens drops cached token records by hash (revocations heard from
+// other instances).
+func (p *Provider) ForgetTokens(hashes []string) { p.tokens.invalidate(hashes) }
+
+// ForgetAll drops every cached token and client record.
+func (p *Provider) ForgetAll() {
+	if p.tokens != nil {
+		p.tokens.c.InvalidateAll()
+	}
+	if p.clients != nil {
+		p.clients.InvalidateAll()
+	}
+}

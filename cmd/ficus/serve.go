@@ -18,7 +18,9 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -91,6 +93,23 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		TrustedProxies: trustedProxies,
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+	}
+	var stage *auth.Stage
+	if provider != nil {
+		if stage, err = auth.New(auth.Options{Issuer: auth.Local{P: provider}, Logger: logger}); err != nil {
+			return err
+		}
+		opts.Auth = stage
+		provider.OnRevoke(stage.Invalidate)
+		if pool != nil {
+			provider.OnRevoke(func(hashes []string) {
+				pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				if err := postgres.PublishRevocations(pctx, pool, hashes); err != nil {
+					logger.Error("publishing a revocation to other instances failed", "error", err.Error())
+				}
+			})
+		}
 	}
 	var accessOut *strangler.LogWriter
 	if cfg.AccessLog() {
@@ -172,6 +191,19 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 			if err := gw.Watch(runCtx, cfg.Routes.File, nil); err != nil {
 				logger.Error("cannot watch the route file; SIGHUP still reloads", "error", err.Error())
 			}
+		}()
+	}
+	if provider != nil && pool != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			postgres.ListenRevocations(runCtx, pool, logger, func(hashes []string) {
+				stage.Invalidate(hashes)
+				provider.ForgetTokens(hashes)
+			}, func() {
+				stage.Flush()
+				provider.ForgetAll()
+			})
 		}()
 	}
 	if provider != nil {

@@ -1,0 +1,83 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+func authGet(t *testing.T, u, tok string) int {
+	t.Helper()
+	req, _ := http.NewRequest("GET", u, nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Two instances on one PostgreSQL: a token revoked through one is refused
+// by the other within a second, although the other had it cached.
+func TestRevocationReachesOtherInstances(t *testing.T) {
+	up := slowUpstream(t)
+	t.Setenv("FICUS_TEST_DSN", pgtest.NewDatabase(t))
+	dir := t.TempDir()
+	rf := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(rf, []byte(fmt.Sprintf(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "%[1]s"}
+  svc: {url: "%[1]s"}
+routes:
+  - {name: api, match: {prefix: /api}, to: svc, auth: {policy: oauth2}}
+`, up.URL)), 0o600)
+	cfgText := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nstore: {driver: postgres, dsn: env:FICUS_TEST_DSN}\nroutes: {file: %s}\n", rf)
+	cfg := filepath.Join(dir, "ficus.yaml")
+	os.WriteFile(cfg, []byte(cfgText), 0o600)
+	code, out, errs := runCLI(t, "idp", "client", "create", "app", "--grant", "client_credentials", "--config", cfg)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)[1]
+
+	a, _, _ := testServer(t, cfgText)
+	b, _, _ := testServer(t, cfgText)
+	tok, err := (&clientcredentials.Config{ClientID: "app", ClientSecret: secret, TokenURL: a + "/oauth2/token"}).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, front := range []string{a, b} {
+		if c := authGet(t, front+"/api/x", tok.AccessToken); c != 200 {
+			t.Fatalf("%s before revocation: %d", front, c)
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // both listeners are up
+	resp, err := http.PostForm(a+"/oauth2/revoke", url.Values{"token": {tok.AccessToken}, "client_id": {"app"}, "client_secret": {secret}})
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("revoke: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	revoked := time.Now()
+	for authGet(t, b+"/api/x", tok.AccessToken) != 401 {
+		if time.Since(revoked) > time.Second {
+			t.Fatal("the other instance still accepts the token a second after its revocation")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Logf("instance B refused the token %v after the revocation at A", time.Since(revoked).Round(time.Millisecond))
+	if !strings.HasPrefix(b, "http://") {
+		t.Fatal(b)
+	}
+}
