@@ -165,5 +165,10 @@ The identity provider (demo client %[6]s, user %[8]s):
   curl -s %[1]s/.well-known/oauth-authorization-server
   curl -s %[1]s/.well-known/jwks.json
 
+The exchange (opaque token in, JWT to the service):
+  TOKEN=$(curl -s -u %[6]s:%[7]s -d grant_type=client_credentials %[1]s/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+  curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/me/orders   # the service prints the JWT claims it got
+  curl -s -i %[1]s/api/me/orders                                   # no token: 401 with WWW-Authenticate
+
 `, front, ops, mono, orders, routesFile, c.ClientID, c.ClientSecret, c.Username, c.Password)
 }

@@ -4,6 +4,7 @@ package demo
 
 import (
 	"bytes"
+	"encoding/base64"
 	_ "embed"
 	"encoding/json"
 	"net"
@@ -50,16 +51,30 @@ func Service(name string) http.Handler {
 			}
 			hdr[k] = v
 		}
-		w.Header().Set("Content-Type", "application/json")
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{
+		answer := map[string]any{
 			"served_by": name + " (the new service)",
 			"method":    r.Method,
 			"path":      r.URL.Path,
 			"query":     r.URL.RawQuery,
 			"headers":   hdr,
-		})
+		}
+		// Show the claims of the JWT ficus put in place of the client's
+		// token (decoded for display; a real service verifies it against
+		// /.well-known/jwks.json, see docs/sidecar.md).
+		if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+			if parts := strings.Split(tok, "."); len(parts) == 3 {
+				if b, err := base64.RawURLEncoding.DecodeString(parts[1]); err == nil {
+					var claims map[string]any
+					if json.Unmarshal(b, &claims) == nil {
+						answer["jwt_claims"] = claims
+					}
+				}
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(answer)
 	})
 }
 
