@@ -4,8 +4,8 @@ package demo
 
 import (
 	"bytes"
-	"encoding/base64"
 	_ "embed"
+	"encoding/base64"
 	"encoding/json"
 	"net"
 	"net/http"
