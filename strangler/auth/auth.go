@@ -93,14 +93,18 @@ type Stage struct {
 var _ strangler.AuthStage = (*Stage)(nil)
 
 type entry struct {
-	p    *Principal
-	mu   sync.Mutex
-	jwts map[string]minted
+	p      *Principal
+	scopes []string // p.Scope, split once
+	mu     sync.Mutex
+	jwts   map[string]minted
 }
 
+func newEntry(p *Principal) *entry { return &entry{p: p, scopes: strings.Fields(p.Scope)} }
+
 type minted struct {
-	jwt string
-	exp time.Time
+	jwt    string
+	bearer string // "Bearer " + jwt, built once
+	exp    time.Time
 }
 
 // New returns a Stage.
@@ -181,7 +185,7 @@ func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := &entry{p: p}
+		e := newEntry(p)
 		s.cache.Set(h, e)
 		return e, nil
 	})
@@ -200,7 +204,7 @@ func (s *Stage) anonymous(ctx context.Context, client string) (*entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		e := &entry{p: p}
+		e := newEntry(p)
 		s.anon.Set(client, e)
 		return e, nil
 	})
@@ -260,7 +264,7 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 			challenge(w, http.StatusUnauthorized, "invalid_token", "the token is not valid", "")
 			return nil, false
 		}
-		e = &entry{p: p}
+		e = newEntry(p)
 	default:
 		if e, err = s.resolve(ctx, raw); err != nil {
 			if errors.Is(err, ErrInvalidToken) {
@@ -278,7 +282,7 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 		challenge(w, http.StatusForbidden, "insufficient_scope", "this resource needs level "+strings.Join(a.Levels, " or "), "")
 		return nil, false
 	}
-	granted := strings.Fields(e.p.Scope)
+	granted := e.scopes
 	for _, sc := range a.ScopesAll {
 		if !slices.Contains(granted, sc) {
 			challenge(w, http.StatusForbidden, "insufficient_scope", "missing scope", strings.Join(a.ScopesAll, " "))
@@ -316,7 +320,7 @@ func (g *grant) Claim(name string) string {
 // Forward puts a JWT for audience in the configured header, in place of the
 // client's token. Minted JWTs are reused until shortly before they expire.
 func (g *grant) Forward(r *http.Request, audience string) error {
-	jwt, err := g.e.jwtFor(r.Context(), g.s, audience)
+	m, err := g.e.jwtFor(r.Context(), g.s, audience)
 	if err != nil {
 		return err
 	}
@@ -324,30 +328,31 @@ func (g *grant) Forward(r *http.Request, audience string) error {
 	// hop-by-hop (Connection: Authorization).
 	dropConnectionToken(r.Header, g.header)
 	if g.header == "Authorization" {
-		r.Header.Set("Authorization", "Bearer "+jwt)
+		r.Header["Authorization"] = []string{m.bearer}
 		return nil
 	}
 	r.Header.Del("Authorization")
-	r.Header.Set(g.header, jwt)
+	r.Header.Set(g.header, m.jwt)
 	return nil
 }
 
-func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (string, error) {
+func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, error) {
 	now := s.o.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if m, ok := e.jwts[audience]; ok && now.Add(s.o.ReuseMargin).Before(m.exp) {
-		return m.jwt, nil
+		return m, nil
 	}
 	jwt, exp, err := s.o.Issuer.Mint(ctx, e.p, audience)
 	if err != nil {
-		return "", err
+		return minted{}, err
 	}
 	if e.jwts == nil {
 		e.jwts = map[string]minted{}
 	}
-	e.jwts[audience] = minted{jwt: jwt, exp: exp}
-	return jwt, nil
+	m := minted{jwt: jwt, bearer: "Bearer " + jwt, exp: exp}
+	e.jwts[audience] = m
+	return m, nil
 }
 
 // challenge answers 401 or 403 as RFC 6750 section 3 says.
