@@ -16,6 +16,7 @@ import (
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 )
@@ -120,4 +121,34 @@ func (f frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func isIDPPath(p string) bool {
 	return strings.HasPrefix(p, "/oauth2/") || p == "/.well-known/oauth-authorization-server" || p == "/.well-known/jwks.json"
+}
+
+// newStage builds the gateway auth stage: on a remote IDP when configured,
+// else on the IDP of this process; nil when there is neither (routes with
+// an auth policy then refuse every request).
+func newStage(ctx context.Context, cfg *config.Config, p *idp.Provider, logger *slog.Logger) (*auth.Stage, error) {
+	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.Gateway.CacheTTL.Std(0)}
+	switch r := cfg.Gateway.RemoteIDP; {
+	case r.Issuer != "":
+		secret, err := r.ClientSecret.Resolve()
+		if err != nil {
+			return nil, fmt.Errorf("gateway.remote_idp.client_secret: %w", err)
+		}
+		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: secret, JWTAudience: cfg.Gateway.JWTAudience})
+		if remote == nil {
+			return nil, err
+		}
+		if err != nil {
+			logger.Warn("remote IDP keys not fetched yet; retrying on first use", "error", err.Error())
+		}
+		o.Issuer = remote
+		if o.MaxCacheTTL == 0 {
+			o.MaxCacheTTL = 10 * time.Second
+		}
+	case p != nil:
+		o.Issuer = auth.Local{P: p}
+	default:
+		return nil, nil
+	}
+	return auth.New(o)
 }

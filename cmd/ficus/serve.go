@@ -20,7 +20,6 @@ import (
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler"
-	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -94,12 +93,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
 	}
-	var stage *auth.Stage
-	if provider != nil {
-		if stage, err = auth.New(auth.Options{Issuer: auth.Local{P: provider}, Logger: logger}); err != nil {
-			return err
-		}
+	stage, err := newStage(ctx, cfg, provider, logger)
+	if err != nil {
+		return err
+	}
+	if stage != nil {
 		opts.Auth = stage
+	}
+	if stage != nil && provider != nil {
 		provider.OnRevoke(stage.Invalidate)
 		if pool != nil {
 			provider.OnRevoke(func(hashes []string) {
@@ -193,7 +194,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 			}
 		}()
 	}
-	if provider != nil && pool != nil {
+	if provider != nil && pool != nil && stage != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -179,7 +179,18 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.o.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(v.o.Issuer))
 	}
-	_, err := jwt.ParseWithClaims(raw, &c, func(t *jwt.Token) (any, error) {
+	_, err := jwt.ParseWithClaims(raw, &c, v.Keyfunc(ctx), opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// Keyfunc resolves a token's kid to a JWKS key and refuses a token whose
+// alg is not that key's, for callers parsing other JWTs from the same IDP
+// (such as RFC 9701 introspection answers).
+func (v *Verifier) Keyfunc(ctx context.Context) jwt.Keyfunc {
+	return func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		k, ok := v.key(ctx, kid)
 		if !ok {
@@ -189,12 +200,11 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
 			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.alg)
 		}
 		return k.key, nil
-	}, opts...)
-	if err != nil {
-		return nil, err
 	}
-	return &c, nil
 }
+
+// Algorithms lists the accepted algorithms.
+func (v *Verifier) Algorithms() []string { return v.o.Algorithms }
 
 type ctxKey struct{}
 
