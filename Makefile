@@ -33,7 +33,7 @@ fuzz:
 
 ## bench: Go benchmarks, the wrk proxy comparison and the IDP load on PostgreSQL; writes docs/benchmarks.md
 bench: build
-	strangler/bench/load.sh
+	.ci/with-postgres.sh strangler/bench/load.sh
 	.ci/with-postgres.sh idp/bench/load.sh
 
 clean:

@@ -32,7 +32,7 @@ for tool in wrk nginx; do
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-UP=18090 NGX=18091 MIN=18082 FICUS=18080 OPS=18081
+UP=18090 NGX=18091 MIN=18082 FICUS=18080 OPS=18081 SIDECAR=18083 FICUS2=18084 OPS2=18085
 mkdir -p "$work/logs"
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
@@ -68,39 +68,76 @@ version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "http://127.0.0.1:$UP", max_idle_conns: 1024}
-  svc: {url: "http://127.0.0.1:$UP", max_idle_conns: 1024}
+  svc: {url: "http://127.0.0.1:$UP", max_idle_conns: 1024, audience: bench-svc}
 routes:
   - name: split
     match: {prefix: /split}
     split: [{to: svc, weight: 50}, {to: legacy, weight: 50}]
     sticky: {cookie: ficus_cohort}
+  - name: oauth2
+    match: {prefix: /oauth2-route}
+    to: svc
+    auth: {policy: oauth2, scopes_all: [bench]}
 R
+# The IDP needs a persistent store for the CLI to create the bench clients.
+ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
+db="ficus_loadbench_$$"
+psql "$ADMIN" -qc "CREATE DATABASE $db" >/dev/null
+export FICUS_LOADBENCH_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*(\?|$)#/$db\1#")"
+trap 'cleanup; psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
+# ficus as a pure gateway (pass-through targets and memory), and ficus with
+# its IDP on PostgreSQL (the oauth2 route, compared with its own monolith route).
 cat > "$work/ficus.yaml" <<C
 listen: {addr: "127.0.0.1:$FICUS", ops_addr: "127.0.0.1:$OPS"}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: true}
+idp: {enabled: false}
 C
+cat > "$work/ficus-idp.yaml" <<C
+listen: {addr: "127.0.0.1:$FICUS2", ops_addr: "127.0.0.1:$OPS2"}
+store: {driver: postgres, dsn: env:FICUS_LOADBENCH_DSN}
+routes: {file: routes.yaml}
+log: {level: warn, access_log: true}
+idp: {issuer: "http://127.0.0.1:$FICUS2", client_rate: 1000000}
+C
+app_secret=$("$work/ficus" idp client create bench-app --grant client_credentials --scope bench -c "$work/ficus-idp.yaml" | awk '/client_secret/ {print $2}')
+xchg_secret=$("$work/ficus" idp client create bench-xchg --grant urn:ietf:params:oauth:grant-type:token-exchange --audience bench-svc -c "$work/ficus-idp.yaml" | awk '/client_secret/ {print $2}')
 "$work/ficus" serve --config "$work/ficus.yaml" > "$work/access.log" 2> "$work/ficus.err" &
 ficus_pid=$!
 pids+=($ficus_pid)
+"$work/ficus" serve --config "$work/ficus-idp.yaml" > "$work/access2.log" 2> "$work/ficus2.err" &
+pids+=($!)
+for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FICUS2/.well-known/jwks.json" 2>/dev/null && break; sleep 0.1; done
+"$work/ficus" sidecar --listen 127.0.0.1:$SIDECAR --upstream http://127.0.0.1:$UP --jwks http://127.0.0.1:$FICUS2/.well-known/jwks.json \
+  --issuer http://127.0.0.1:$FICUS2 --audience bench-svc > /dev/null 2>&1 &
+pids+=($!)
 
 for port in $UP $NGX $MIN $FICUS; do
   for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 
+token=$(curl -fsS -u bench-app:$app_secret -d grant_type=client_credentials http://127.0.0.1:$FICUS2/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+jwt=$(curl -fsS -u bench-xchg:$xchg_secret -d grant_type=urn:ietf:params:oauth:grant-type:token-exchange -d subject_token=$token \
+  -d subject_token_type=urn:ietf:params:oauth:token-type:access_token -d audience=bench-svc http://127.0.0.1:$FICUS2/oauth2/token | sed 's/.*"access_token":"\([^"]*\)".*/\1/')
+for i in $(seq 50); do curl -fsS -o /dev/null -H "Authorization: Bearer $jwt" "http://127.0.0.1:$SIDECAR/x" 2>/dev/null && break; sleep 0.1; done
 declare -A URLS=(
   [direct]="http://127.0.0.1:$UP/x"
   [nginx]="http://127.0.0.1:$NGX/x"
   [minimal]="http://127.0.0.1:$MIN/x"
   [ficus-monolith]="http://127.0.0.1:$FICUS/x"
   [ficus-split]="http://127.0.0.1:$FICUS/split/x"
+  [ficus-idp-monolith]="http://127.0.0.1:$FICUS2/x"
+  [ficus-oauth2]="http://127.0.0.1:$FICUS2/oauth2-route/x"
+  [sidecar]="http://127.0.0.1:$SIDECAR/x"
 )
-ORDER=(direct nginx minimal ficus-monolith ficus-split)
+ORDER=(direct nginx minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar)
 declare -A RPS P99
 for r in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
     hdr=()
     [ "$name" = ficus-split ] && hdr=(-H "Cookie: ficus_cohort=bench-cohort-$r")
+    [ "$name" = ficus-oauth2 ] && hdr=(-H "Authorization: Bearer $token")
+    [ "$name" = sidecar ] && hdr=(-H "Authorization: Bearer $jwt")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$name]}")
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
     p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
@@ -127,9 +164,11 @@ table=$(
     echo "| $name | ${MR[$name]} | ${MP[$name]} | $(ratio "${MR[$name]}" "${MR[minimal]}")× | $(ratio "${MP[$name]}" "${MP[minimal]}")× | $(ratio "${MR[$name]}" "${MR[nginx]}")× |"
   done
 )
-summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB."
+summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB.
+ficus-oauth2 (opaque token swapped for a cached JWT, on the ficus instance with the IDP) runs at $(ratio "${MR[ficus-oauth2]}" "${MR[ficus-idp-monolith]}")× that instance's own pass-through throughput (ficus-idp-monolith).
+The sidecar (verifying the JWT offline, then proxying) runs at $(ratio "${MR[sidecar]}" "${MR[direct]}")× a direct call and $(ratio "${MR[sidecar]}" "${MR[minimal]}")× the minimal Go proxy; its p99 is $(ratio "${MP[sidecar]}" "${MP[direct]}")× the direct p99."
 
-gobench=$(go test -run '^$' -bench 'BenchmarkMatch|BenchmarkNormalizePath|BenchmarkRoundTrip|BenchmarkGatewayOverhead' -benchmem -benchtime 1s ./routes ./strangler 2>&1 | grep -E '^(Benchmark|ok)')
+gobench=$(go test -run '^$' -bench 'BenchmarkMatch|BenchmarkNormalizePath|BenchmarkRoundTrip|BenchmarkGatewayOverhead|BenchmarkCacheHitExchange' -benchmem -benchtime 1s ./routes ./strangler ./strangler/auth 2>&1 | grep -E '^(Benchmark|ok)')
 
 block=$(cat <<MD
 <!-- load:begin -->

@@ -8,6 +8,7 @@ package verify
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
@@ -24,6 +25,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
+	"github.com/maypok86/otter/v2"
 )
 
 // Options configure a Verifier.
@@ -62,7 +64,10 @@ func (c *Claims) HasScope(s string) bool { return slices.Contains(strings.Fields
 
 // Verifier verifies JWTs. Safe for concurrent use.
 type Verifier struct {
-	o  Options
+	o Options
+	// verified remembers tokens that verified, by SHA-256, until they
+	// expire: a service sees the same JWT many times (ficus reuses it).
+	verified *otter.Cache[[32]byte, *Claims]
 	mu sync.RWMutex
 	// keys by kid, with the one algorithm each may be used with.
 	keys      map[string]pinnedKey
@@ -102,6 +107,7 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 		o.Now = time.Now
 	}
 	v := &Verifier{o: o, keys: map[string]pinnedKey{}}
+	v.verified = otter.Must(&otter.Options[[32]byte, *Claims]{MaximumSize: 10000, ExpiryCalculator: otter.ExpiryWriting[[32]byte, *Claims](time.Minute)})
 	return v, v.refetch(ctx, true)
 }
 
@@ -171,8 +177,25 @@ func (v *Verifier) key(ctx context.Context, kid string) (pinnedKey, bool) {
 	return k, ok
 }
 
-// Verify checks a JWT and returns its claims.
+// Verify checks a JWT and returns its claims. The claims are shared: do not
+// modify them.
 func (v *Verifier) Verify(ctx context.Context, raw string) (*Claims, error) {
+	h := sha256.Sum256([]byte(raw))
+	if c, ok := v.verified.GetIfPresent(h); ok {
+		if c.ExpiresAt != nil && v.o.Now().Before(c.ExpiresAt.Time.Add(v.o.Leeway)) {
+			return c, nil
+		}
+		v.verified.Invalidate(h)
+	}
+	c, err := v.verify(ctx, raw)
+	if err != nil {
+		return nil, err
+	}
+	v.verified.Set(h, c)
+	return c, nil
+}
+
+func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	var c Claims
 	opts := []jwt.ParserOption{jwt.WithValidMethods(v.o.Algorithms), jwt.WithAudience(v.o.Audience), jwt.WithExpirationRequired(),
 		jwt.WithIssuedAt(), jwt.WithLeeway(v.o.Leeway), jwt.WithTimeFunc(v.o.Now)}
