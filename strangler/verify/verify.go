@@ -8,10 +8,10 @@ package verify
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/rsa"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -68,7 +68,7 @@ type Verifier struct {
 	// verified remembers tokens that verified, by SHA-256, until they
 	// expire: a service sees the same JWT many times (ficus reuses it).
 	verified *otter.Cache[[32]byte, *Claims]
-	mu sync.RWMutex
+	mu       sync.RWMutex
 	// keys by kid, with the one algorithm each may be used with.
 	keys      map[string]pinnedKey
 	lastFetch time.Time
