@@ -285,8 +285,14 @@ func TestJWTPolicyReMintsForTheUpstream(t *testing.T) {
 	}
 	parts := strings.Split(gwJWT, ".")
 	none := "eyJhbGciOiJub25lIiwidHlwIjoiYXQrand0In0." + parts[1] + "."
-	if code, _, _ := w.call(t, "/internal/x", "Authorization", "Bearer "+none); code != 401 {
-		t.Fatalf("alg none on a jwt route: %d", code)
+	tampered := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
+	// A JWT minted for a service (aud orders-svc) is not a gateway credential.
+	code, _, got = w.call(t, "/orders/1", "Authorization", "Bearer "+reader)
+	serviceJWT := strings.TrimPrefix(got.Get("Authorization"), "Bearer ")
+	for name, bad := range map[string]string{"alg none": none, "tampered": tampered, "wrong audience": serviceJWT, "opaque": reader} {
+		if code, _, got := w.call(t, "/internal/x", "Authorization", "Bearer "+bad); code != 401 || got != nil {
+			t.Errorf("%s on a jwt route: %d", name, code)
+		}
 	}
 }
 
