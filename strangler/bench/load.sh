@@ -130,13 +130,15 @@ declare -A URLS=(
   [ficus-oauth2]="http://127.0.0.1:$FICUS2/oauth2-route/x"
   [sidecar]="http://127.0.0.1:$SIDECAR/x"
 )
-ORDER=(direct nginx minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar)
+ORDER=(${TARGETS:-direct nginx minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar})
 declare -A RPS P99
 for r in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
     hdr=()
     [ "$name" = ficus-split ] && hdr=(-H "Cookie: ficus_cohort=bench-cohort-$r")
+    # The same client request on both: only the route's policy differs.
     [ "$name" = ficus-oauth2 ] && hdr=(-H "Authorization: Bearer $token")
+    [ "$name" = ficus-idp-monolith ] && hdr=(-H "Authorization: Bearer $token")
     [ "$name" = sidecar ] && hdr=(-H "Authorization: Bearer $jwt")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$name]}")
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
@@ -155,7 +157,7 @@ for name in "${ORDER[@]}"; do
   MR[$name]=$(echo "${RPS[$name]}" | median)
   MP[$name]=$(echo "${P99[$name]}" | median)
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == "" || b == 0) print "-"; else printf "%.2f", a/b}'; }
 
 table=$(
   echo "| target | req/s (median) | p99 ms (median) | throughput vs minimal Go proxy | p99 vs minimal | throughput vs nginx |"
