@@ -74,15 +74,5 @@ $mint
 <!-- idp:end -->
 MD
 )
-if grep -q '<!-- idp:begin -->' "$OUT"; then
-  python3 - "$OUT" "$block" <<'PY'
-import sys,re
-p, block = sys.argv[1], sys.argv[2]
-s = open(p).read()
-s = re.sub(r'<!-- idp:begin -->.*<!-- idp:end -->', lambda m: block, s, flags=re.S)
-open(p, 'w').write(s)
-PY
-else
-  printf '\n%s\n' "$block" >> "$OUT"
-fi
+printf '%s\n' "$block" | strangler/bench/write-section.sh idp "$OUT"
 echo "$block"

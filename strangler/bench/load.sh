@@ -190,16 +190,6 @@ $gobench
 <!-- load:end -->
 MD
 )
-if [ -f "$OUT" ] && grep -q '<!-- load:begin -->' "$OUT"; then
-  python3 - "$OUT" "$block" <<'PY'
-import sys,re
-p, block = sys.argv[1], sys.argv[2]
-s = open(p).read()
-s = re.sub(r'<!-- load:begin -->.*<!-- load:end -->', lambda m: block, s, flags=re.S)
-open(p, 'w').write(s)
-PY
-else
-  printf '%s\n' "$block" >> "$OUT"
-fi
+printf '%s\n' "$block" | strangler/bench/write-section.sh load "$OUT"
 echo "$table"
 echo "$summary"
