@@ -1,0 +1,107 @@
+// Package inbox is the durable web-hook inbox on PostgreSQL: an accepted
+// event is a committed row before its sender gets a 2xx, and a repeat of
+// an event id is recognised by a unique key in the same statement as the
+// insert (never look-then-insert).
+package inbox
+
+import (
+	"context"
+	"embed"
+	"encoding/json"
+	"io/fs"
+	"net/http"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/tern/v2/migrate"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// VersionTable records the applied inbox migrations.
+const VersionTable = "adapters_schema_version"
+
+// Migrate applies the inbox migrations.
+func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
+	if err != nil {
+		return err
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return err
+	}
+	if err := m.LoadMigrations(sub); err != nil {
+		return err
+	}
+	return m.Migrate(ctx)
+}
+
+// Event is one received web-hook.
+type Event struct {
+	ID         int64
+	Adapter    string
+	EventID    string
+	ReceivedAt time.Time
+	Header     http.Header
+	Body       []byte
+	Status     string
+	Attempts   int
+	OrderKey   string
+}
+
+// Store is the inbox.
+type Store struct{ db *pgxpool.Pool }
+
+// New returns the inbox on pool (call Migrate first).
+func New(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
+
+// Insert stores an event and reports whether it is new; a repeat of the
+// adapter's event id stores nothing and returns false. It returns only
+// once the row is committed.
+func (s *Store) Insert(ctx context.Context, e *Event) (bool, error) {
+	hdr, err := json.Marshal(e.Header)
+	if err != nil {
+		return false, err
+	}
+	var orderKey *string
+	if e.OrderKey != "" {
+		orderKey = &e.OrderKey
+	}
+	tag, err := s.db.Exec(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key)
+		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (adapter, event_id) DO NOTHING`, e.Adapter, e.EventID, hdr, e.Body, orderKey)
+	if err != nil {
+		return false, err
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Get returns the stored event of an adapter by its event id.
+func (s *Store) Get(ctx context.Context, adapter, eventID string) (*Event, error) {
+	e := &Event{}
+	var hdr []byte
+	var orderKey *string
+	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key
+		FROM webhook_inbox WHERE adapter = $1 AND event_id = $2`, adapter, eventID).
+		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey)
+	if err != nil {
+		return nil, err
+	}
+	if orderKey != nil {
+		e.OrderKey = *orderKey
+	}
+	return e, json.Unmarshal(hdr, &e.Header)
+}
+
+// Count returns how many events an adapter has stored.
+func (s *Store) Count(ctx context.Context, adapter string) (int, error) {
+	var n int
+	err := s.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE adapter = $1`, adapter).Scan(&n)
+	return n, err
+}

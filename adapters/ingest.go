@@ -1,0 +1,194 @@
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/adapters/schemes"
+)
+
+// Answer is what a sender expects back for an accepted event.
+type Answer struct {
+	Status      int    // default 200
+	Body        string // e.g. "[accepted]" for Adyen
+	ContentType string // default text/plain
+}
+
+// Inserter is the durable part of the inbox that ingest needs.
+type Inserter interface {
+	Insert(ctx context.Context, e *inbox.Event) (bool, error)
+}
+
+// Ingest receives one adapter's web-hooks: it refuses an oversized body
+// (413) before verifying, verifies the sender's scheme (401, or the
+// sender's own status for a bad signature), takes the event id, stores the
+// event durably, and only then answers. A repeat of an event id is
+// answered like the first delivery and stored once. When the inbox cannot
+// be written the answer is 503, so the sender retries. Nothing refused is
+// stored.
+type Ingest struct {
+	Name   string
+	Scheme schemes.Scheme
+	Inbox  Inserter
+	// MaxBody bounds the body. Default 1 MiB.
+	MaxBody int64
+	// EventIDHeader names the header carrying the event id; else
+	// EventIDPointer is a JSON pointer into the body (e.g. /id).
+	EventIDHeader  string
+	EventIDPointer string
+	// Accepted is the answer to an accepted (or repeated) event.
+	Accepted Answer
+	// BadSignatureStatus overrides 401 (GoCardless expects 498).
+	BadSignatureStatus int
+	// KeepHeaders are the original headers stored and delivered with the
+	// event (the signature headers, the event id, content type …).
+	KeepHeaders []string
+	// RemoteAddr returns the sender's address (after trusted-proxy
+	// handling). Default: the socket peer.
+	RemoteAddr func(*http.Request) netip.Addr
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	log := in.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	limit := in.MaxBody
+	if limit <= 0 {
+		limit = 1 << 20
+	}
+	if r.ContentLength > limit {
+		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "cannot read the body", http.StatusBadRequest)
+		return
+	}
+	now := time.Now()
+	if in.Now != nil {
+		now = in.Now()
+	}
+	addr := peer(r)
+	if in.RemoteAddr != nil {
+		addr = in.RemoteAddr(r)
+	}
+	if err := in.Scheme.Verify(&schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
+		status := http.StatusUnauthorized
+		if in.BadSignatureStatus != 0 && errors.Is(err, schemes.ErrSignature) {
+			status = in.BadSignatureStatus
+		}
+		if errors.Is(err, schemes.ErrForbidden) {
+			status = http.StatusForbidden
+		}
+		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
+		http.Error(w, http.StatusText(status), status)
+		return
+	}
+	id := in.eventID(r.Header, body)
+	if id == "" || len(id) > 256 {
+		http.Error(w, "no event id", http.StatusBadRequest)
+		return
+	}
+	kept := http.Header{}
+	for _, k := range in.KeepHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			kept[http.CanonicalHeaderKey(k)] = v
+		}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		kept.Set("Content-Type", ct)
+	}
+	fresh, err := in.Inbox.Insert(r.Context(), &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body})
+	if err != nil {
+		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
+		w.Header().Set("Retry-After", "10")
+		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+		return
+	}
+	if !fresh {
+		log.Info("duplicate web-hook", "adapter", in.Name, "event_id", id)
+	}
+	a := in.Accepted
+	status := a.Status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	ct := a.ContentType
+	if ct == "" {
+		ct = "text/plain; charset=utf-8"
+	}
+	w.Header().Set("Content-Type", ct)
+	w.WriteHeader(status)
+	if a.Body != "" && status != http.StatusNoContent {
+		_, _ = io.WriteString(w, a.Body)
+	}
+}
+
+func (in *Ingest) eventID(h http.Header, body []byte) string {
+	if in.EventIDHeader != "" {
+		return h.Get(in.EventIDHeader)
+	}
+	if in.EventIDPointer == "" {
+		return ""
+	}
+	var doc any
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if dec.Decode(&doc) != nil {
+		return ""
+	}
+	for _, tok := range strings.Split(strings.TrimPrefix(in.EventIDPointer, "/"), "/") {
+		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+		switch node := doc.(type) {
+		case map[string]any:
+			doc = node[tok]
+		case []any:
+			i, err := strconv.Atoi(tok)
+			if err != nil || i < 0 || i >= len(node) {
+				return ""
+			}
+			doc = node[i]
+		default:
+			return ""
+		}
+	}
+	switch v := doc.(type) {
+	case string:
+		return v
+	case json.Number:
+		return v.String()
+	}
+	return ""
+}
+
+func peer(r *http.Request) netip.Addr {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}
+	}
+	return ap.Addr()
+}
