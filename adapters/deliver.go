@@ -1,0 +1,179 @@
+package adapters
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/inbox"
+	"golang.org/x/oauth2"
+)
+
+// EventIDHeader carries the sender's event id to the target.
+const EventIDHeader = "Webhook-Event-Id"
+
+// Target is where an adapter's events go: a URL behind the gateway, called
+// with the adapter's own OAuth2 client token (which the gateway exchanges
+// for a JWT like any other caller's).
+type Target struct {
+	URL string
+	// Token supplies the adapter client's access token; wrap a
+	// clientcredentials source in oauth2.ReuseTokenSource so it is cached
+	// until shortly before it expires.
+	Token oauth2.TokenSource
+}
+
+// Deliverer sends inbox events to their targets until ctx ends.
+type Deliverer struct {
+	Inbox   *inbox.Store
+	Targets map[string]Target // by adapter name
+	// Ordered lists adapters whose events go out in order per order key.
+	Ordered []string
+	// Workers deliver concurrently (one slow target does not hold up the
+	// others). Default 8.
+	Workers int
+	// MaxAge: an event still failing this long after it arrived goes to
+	// the dead letters. Default 72h.
+	MaxAge time.Duration
+	// BaseBackoff doubles per attempt, with full jitter, up to MaxBackoff.
+	// Defaults 1s and 1h.
+	BaseBackoff, MaxBackoff time.Duration
+	// Lease is how long a claimed event is reserved for its worker.
+	// Default 1m (longer than Client's timeout).
+	Lease time.Duration
+	// Poll is how often idle workers look for due events. Default 200ms.
+	Poll   time.Duration
+	Client *http.Client
+	Logger *slog.Logger
+}
+
+func (d *Deliverer) defaults() {
+	if d.Workers == 0 {
+		d.Workers = 8
+	}
+	if d.MaxAge == 0 {
+		d.MaxAge = 72 * time.Hour
+	}
+	if d.BaseBackoff == 0 {
+		d.BaseBackoff = time.Second
+	}
+	if d.MaxBackoff == 0 {
+		d.MaxBackoff = time.Hour
+	}
+	if d.Lease == 0 {
+		d.Lease = time.Minute
+	}
+	if d.Poll == 0 {
+		d.Poll = 200 * time.Millisecond
+	}
+	if d.Client == nil {
+		d.Client = &http.Client{Timeout: 30 * time.Second}
+	}
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Run delivers until ctx ends.
+func (d *Deliverer) Run(ctx context.Context) {
+	d.defaults()
+	var wg sync.WaitGroup
+	for i := 0; i < d.Workers; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				events, err := d.Inbox.Claim(ctx, 1, d.Lease, d.Ordered)
+				if err != nil && ctx.Err() == nil {
+					d.Logger.Error("claiming web-hook events", "error", err.Error())
+				}
+				if len(events) == 0 {
+					select {
+					case <-ctx.Done():
+					case <-time.After(d.Poll):
+					}
+					continue
+				}
+				for _, e := range events {
+					d.deliver(ctx, e)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {
+	t, ok := d.Targets[e.Adapter]
+	if !ok {
+		_ = d.Inbox.DeadLetter(ctx, e.ID, "no target configured for adapter "+e.Adapter)
+		return
+	}
+	err := d.send(ctx, t, e)
+	switch {
+	case err == nil:
+		if err := d.Inbox.Delivered(ctx, e.ID); err != nil {
+			d.Logger.Error("marking a web-hook delivered", "error", err.Error())
+		}
+	case isPermanent(err):
+		d.Logger.Warn("web-hook dead-lettered", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
+		_ = d.Inbox.DeadLetter(ctx, e.ID, err.Error())
+	case time.Since(e.ReceivedAt) > d.MaxAge:
+		d.Logger.Warn("web-hook dead-lettered after its maximum age", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
+		_ = d.Inbox.DeadLetter(ctx, e.ID, "max age reached: "+err.Error())
+	default:
+		_ = d.Inbox.Retry(ctx, e.ID, time.Now().Add(d.backoff(e.Attempts)), err.Error())
+	}
+}
+
+// backoff is exponential in the attempt number with full jitter.
+func (d *Deliverer) backoff(attempt int) time.Duration {
+	ceiling := d.BaseBackoff << min(attempt-1, 30)
+	if ceiling <= 0 || ceiling > d.MaxBackoff {
+		ceiling = d.MaxBackoff
+	}
+	return time.Duration(rand.Int64N(int64(ceiling))) + d.BaseBackoff/2
+}
+
+type permanentError struct{ error }
+
+func isPermanent(err error) bool { _, ok := err.(permanentError); return ok }
+
+func (d *Deliverer) send(ctx context.Context, t Target, e *inbox.Event) error {
+	tok, err := t.Token.Token()
+	if err != nil {
+		return fmt.Errorf("no token for the adapter's client: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(e.Body))
+	if err != nil {
+		return permanentError{err}
+	}
+	for k, vs := range e.Header {
+		for _, v := range vs {
+			req.Header.Add(k, v)
+		}
+	}
+	req.Header.Set(EventIDHeader, e.EventID)
+	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	resp, err := d.Client.Do(req)
+	if err != nil {
+		return err
+	}
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	switch {
+	case resp.StatusCode < 300:
+		return nil
+	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
+		resp.StatusCode == http.StatusUnauthorized: // a token may have been revoked or rotated: retry with a fresh one
+		return fmt.Errorf("target answered %d", resp.StatusCode)
+	default:
+		return permanentError{fmt.Errorf("target refused with %d", resp.StatusCode)}
+	}
+}

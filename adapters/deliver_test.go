@@ -1,0 +1,175 @@
+package adapters_test
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters"
+	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/verify"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// A target service behind the gateway that verifies the JWT it gets,
+// records (client_id, event id) and fails while failing() says so.
+type target struct {
+	mu     sync.Mutex
+	seen   map[string]int // event id -> deliveries
+	client map[string]string
+	fail   atomic.Int64 // answers 503 while > 0, counting down
+	down   atomic.Bool
+}
+
+func (tg *target) handler(v *verify.Verifier) http.Handler {
+	return v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tg.down.Load() || tg.fail.Add(-1) >= 0 {
+			http.Error(w, "busy", http.StatusServiceUnavailable)
+			return
+		}
+		c, _ := verify.ClaimsFrom(r.Context())
+		body, _ := io.ReadAll(r.Body)
+		id := r.Header.Get(adapters.EventIDHeader)
+		tg.mu.Lock()
+		tg.seen[id]++
+		tg.client[id] = c.ClientID + "|" + string(body)
+		tg.mu.Unlock()
+	}))
+}
+
+func (tg *target) count(id string) int {
+	tg.mu.Lock()
+	defer tg.mu.Unlock()
+	return tg.seen[id]
+}
+
+func TestDeliveryThroughTheGatewayWithTheAdapterClient(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, st := newInbox(t)
+
+	// The IDP and the gateway.
+	mem := memory.New()
+	keys, _ := idp.NewKeyManager(ctx, mem, idp.KeyOptions{})
+	idpSrv := httptest.NewUnstartedServer(nil)
+	issuer := "http://" + idpSrv.Listener.Addr().String()
+	p, _ := idp.New(idp.Options{Config: idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}}, Store: mem, Keys: keys})
+	defer p.Close()
+	idpSrv.Config.Handler = p.Handler()
+	idpSrv.Start()
+	defer idpSrv.Close()
+	secrets := map[string]string{}
+	for _, id := range []string{"stripe-adapter", "bank-adapter"} {
+		s, _ := p.CreateClient(ctx, idp.NewClient{ID: id, Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"payments.notify"}})
+		secrets[id] = s
+	}
+	v, _ := verify.New(ctx, verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Issuer: issuer, Audience: "payments"})
+	pay, bank := &target{seen: map[string]int{}, client: map[string]string{}}, &target{seen: map[string]int{}, client: map[string]string{}}
+	paySrv, bankSrv := httptest.NewServer(pay.handler(v)), httptest.NewServer(bank.handler(v))
+	defer paySrv.Close()
+	defer bankSrv.Close()
+	stage, _ := auth.New(auth.Options{Issuer: auth.Local{P: p}})
+	gw, _ := strangler.New(strangler.Options{Auth: stage})
+	f, err := routes.Parse("r.yaml", []byte(strings.NewReplacer("PAY", paySrv.URL, "BANK", bankSrv.URL).Replace(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://127.0.0.1:1"}
+  payments: {url: "PAY", audience: payments}
+  bank: {url: "BANK", audience: payments}
+routes:
+  - {name: pay-hooks, match: {prefix: /internal/payments}, to: payments, auth: {policy: oauth2, scopes_all: [payments.notify]}}
+  - {name: bank-hooks, match: {prefix: /internal/bank}, to: bank, auth: {policy: oauth2, scopes_all: [payments.notify]}}
+`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Load(f)
+	front := httptest.NewServer(gw)
+	defer front.Close()
+
+	tokens := func(id string) oauth2.TokenSource {
+		return oauth2.ReuseTokenSource(nil, (&clientcredentials.Config{ClientID: id, ClientSecret: secrets[id], TokenURL: issuer + "/oauth2/token"}).TokenSource(ctx))
+	}
+	for i, ev := range []string{"evt_a", "evt_b", "evt_c"} {
+		if _, err := st.Insert(ctx, &inbox.Event{Adapter: "stripe", EventID: ev, Body: []byte(`{"n":` + string(rune('0'+i)) + `}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Insert(ctx, &inbox.Event{Adapter: "bank", EventID: "bank_1", Body: []byte(`{}`)})
+	pay.fail.Store(2) // the first two attempts fail
+	bank.down.Store(true)
+
+	d := &adapters.Deliverer{Inbox: st, Workers: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond,
+		Targets: map[string]adapters.Target{
+			"stripe": {URL: front.URL + "/internal/payments/events", Token: tokens("stripe-adapter")},
+			"bank":   {URL: front.URL + "/internal/bank/events", Token: tokens("bank-adapter")},
+		}}
+	go d.Run(ctx)
+
+	waitFor(t, func() bool { return pay.count("evt_a") == 1 && pay.count("evt_b") == 1 && pay.count("evt_c") == 1 })
+	// The bank target is down: its event keeps being retried, without
+	// holding up the payments target above.
+	if bank.count("bank_1") != 0 {
+		t.Fatal("delivered to a target that is down")
+	}
+	bank.down.Store(false)
+	waitFor(t, func() bool { return bank.count("bank_1") == 1 })
+	time.Sleep(300 * time.Millisecond) // nothing is delivered twice
+	for _, ev := range []string{"evt_a", "evt_b", "evt_c"} {
+		if n := pay.count(ev); n != 1 {
+			t.Fatalf("%s delivered %d times", ev, n)
+		}
+		e, _ := st.Get(ctx, "stripe", ev)
+		if e.Status != "delivered" {
+			t.Fatalf("%s status %s", ev, e.Status)
+		}
+	}
+	pay.mu.Lock()
+	got := pay.client["evt_a"]
+	pay.mu.Unlock()
+	if got != `stripe-adapter|{"n":0}` {
+		t.Fatalf("the target saw %q, want the adapter's client id and the original body", got)
+	}
+}
+
+func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, st := newInbox(t)
+	refuse := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "no", http.StatusUnprocessableEntity) }))
+	defer refuse.Close()
+	st.Insert(ctx, &inbox.Event{Adapter: "x", EventID: "e1", Body: []byte("{}")})
+	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond,
+		Targets: map[string]adapters.Target{"x": {URL: refuse.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+	go d.Run(ctx)
+	waitFor(t, func() bool { e, _ := st.Get(ctx, "x", "e1"); return e != nil && e.Status == "dead" })
+	if err := st.Replay(ctx, "x", "e1"); err != nil {
+		t.Fatal(err)
+	}
+	if e, _ := st.Get(ctx, "x", "e1"); e.Status != "pending" && e.Status != "dead" {
+		t.Fatalf("replay: %s", e.Status)
+	}
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 15s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

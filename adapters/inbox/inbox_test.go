@@ -1,0 +1,106 @@
+package inbox_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/idp/store/pgtest"
+)
+
+func newStore(t *testing.T) *inbox.Store {
+	pool := pgtest.NewPool(t)
+	if err := inbox.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	return inbox.New(pool)
+}
+
+func TestConcurrentClaimersNeverShareAnEvent(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	for i := 0; i < 60; i++ {
+		if _, err := st.Insert(ctx, &inbox.Event{Adapter: "a", EventID: fmt.Sprint(i), Body: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var mu sync.Mutex
+	claimed := map[int64]int{}
+	var wg sync.WaitGroup
+	for w := 0; w < 6; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				evs, err := st.Claim(ctx, 4, time.Minute, nil)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if len(evs) == 0 {
+					return
+				}
+				mu.Lock()
+				for _, e := range evs {
+					claimed[e.ID]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != 60 {
+		t.Fatalf("%d events claimed, want 60", len(claimed))
+	}
+	for id, n := range claimed {
+		if n != 1 {
+			t.Fatalf("event %d claimed %d times", id, n)
+		}
+	}
+}
+
+func TestOrderedDeliveryPerKey(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	for i := 1; i <= 3; i++ {
+		st.Insert(ctx, &inbox.Event{Adapter: "bank", EventID: fmt.Sprintf("p1-%d", i), OrderKey: "payment-1", Body: []byte("{}")})
+	}
+	st.Insert(ctx, &inbox.Event{Adapter: "bank", EventID: "p2-1", OrderKey: "payment-2", Body: []byte("{}")})
+	for step := 1; step <= 3; step++ {
+		evs, err := st.Claim(ctx, 10, 0, []string{"bank"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.EventID)
+			if err := st.Delivered(ctx, e.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+		want := fmt.Sprintf("[p1-%d]", step)
+		if step == 1 {
+			want = "[p1-1 p2-1]"
+		}
+		if fmt.Sprint(got) != want {
+			t.Fatalf("step %d claimed %v, want %s", step, got, want)
+		}
+	}
+}
+
+func TestALeaseBringsBackAnEventWhoseWorkerDied(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	st.Insert(ctx, &inbox.Event{Adapter: "a", EventID: "e", Body: []byte("{}")})
+	first, _ := st.Claim(ctx, 1, 200*time.Millisecond, nil)
+	if again, _ := st.Claim(ctx, 1, time.Minute, nil); len(first) != 1 || len(again) != 0 {
+		t.Fatal("a leased event was handed out twice")
+	}
+	time.Sleep(300 * time.Millisecond) // the worker never reported back
+	if again, _ := st.Claim(ctx, 1, time.Minute, nil); len(again) != 1 || again[0].Attempts != 2 {
+		t.Fatalf("the event did not come back after its lease: %v", again)
+	}
+}
