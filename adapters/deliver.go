@@ -29,9 +29,23 @@ type Target struct {
 	Token oauth2.TokenSource
 }
 
+// Queue is the part of an inbox that delivery needs; inbox.Store
+// (PostgreSQL) and inbox.Memory implement it.
+type Queue interface {
+	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
+	Delivered(ctx context.Context, id int64) error
+	Retry(ctx context.Context, id int64, next time.Time, reason string) error
+	DeadLetter(ctx context.Context, id int64, reason string) error
+}
+
+var (
+	_ Queue = (*inbox.Store)(nil)
+	_ Queue = (*inbox.Memory)(nil)
+)
+
 // Deliverer sends inbox events to their targets until ctx ends.
 type Deliverer struct {
-	Inbox   *inbox.Store
+	Inbox   Queue
 	Targets map[string]Target // by adapter name
 	// Ordered lists adapters whose events go out in order per order key.
 	Ordered []string

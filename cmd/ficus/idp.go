@@ -107,13 +107,21 @@ func newProvider(ctx context.Context, cfg *config.Config, st store.Store, logger
 // the gateway. The decision uses the normalised path, like routing does.
 type frontDoor struct {
 	idp, gateway http.Handler
+	// hooks are the web-hook adapters' endpoints, by path.
+	hooks map[string]http.Handler
 }
 
 func (f frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.idp != nil {
-		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil && isIDPPath(p) {
-			f.idp.ServeHTTP(w, r)
-			return
+	if f.idp != nil || len(f.hooks) > 0 {
+		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil {
+			if h := f.hooks[p]; h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if f.idp != nil && isIDPPath(p) {
+				f.idp.ServeHTTP(w, r)
+				return
+			}
 		}
 	}
 	f.gateway.ServeHTTP(w, r)

@@ -149,8 +149,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		return true
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
+	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger)
+	if err != nil {
+		ln.Close()
+		opsLn.Close()
+		return err
+	}
 	front := &http.Server{
-		Handler:           frontDoor{gateway: gw, idp: idpHandler(provider)},
+		Handler:           frontDoor{gateway: gw, idp: idpHandler(provider), hooks: hooks},
 		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
@@ -228,6 +234,13 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 					}
 				}
 			}
+		}()
+	}
+	if deliverer != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			deliverer.Run(runCtx)
 		}()
 	}
 	hup := make(chan os.Signal, 1)

@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
@@ -40,6 +41,8 @@ type Config struct {
 	Log             Log      `yaml:"log"`
 	IDP             IDP      `yaml:"idp"`
 	Gateway         Gateway  `yaml:"gateway"`
+	// Webhooks declares the web-hook adapters; see docs/webhooks.md.
+	Webhooks adapters.Webhooks `yaml:"webhooks"`
 }
 
 // Gateway configures the auth stage of the proxy.
@@ -235,6 +238,16 @@ func (c *Config) Validate() error {
 		if _, err := c.Gateway.RemoteIDP.ClientSecret.Resolve(); err != nil {
 			errs = append(errs, "gateway.remote_idp.client_secret: "+err.Error())
 		}
+	}
+	paths := map[string]bool{}
+	for _, a := range c.Webhooks.Adapters {
+		if _, err := a.Build(func(ref string) (string, error) { return Secret(ref).Resolve() }, nil); err != nil {
+			errs = append(errs, "webhooks: "+err.Error())
+		}
+		if paths[a.Path] {
+			errs = append(errs, fmt.Sprintf("webhooks: path %s is used twice", a.Path))
+		}
+		paths[a.Path] = true
 	}
 	if c.Routes.File != "" {
 		if _, err := os.Stat(c.Routes.File); err != nil {

@@ -1,0 +1,101 @@
+package inbox
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+)
+
+// ErrNotFound is returned for an unknown event.
+var ErrNotFound = errors.New("event not found")
+
+// Memory is an in-memory inbox for `ficus demo` and trials: it keeps
+// nothing across restarts, so it cannot keep the promise that an accepted
+// event is never lost. Use the PostgreSQL Store for anything real.
+type Memory struct {
+	mu     sync.Mutex
+	nextID int64
+	events []*memEvent
+}
+
+type memEvent struct {
+	Event
+	next   time.Time
+	reason string
+}
+
+// NewMemory returns an empty in-memory inbox.
+func NewMemory() *Memory { return &Memory{} }
+
+func (m *Memory) Insert(_ context.Context, e *Event) (bool, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, x := range m.events {
+		if x.Adapter == e.Adapter && x.EventID == e.EventID {
+			return false, nil
+		}
+	}
+	m.nextID++
+	c := *e
+	c.ID, c.ReceivedAt, c.Status = m.nextID, time.Now(), "pending"
+	c.Header = maps.Clone(e.Header)
+	c.Body = slices.Clone(e.Body)
+	m.events = append(m.events, &memEvent{Event: c, next: c.ReceivedAt})
+	return true, nil
+}
+
+func (m *Memory) Claim(_ context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	var out []*Event
+	for _, e := range m.events {
+		if len(out) >= limit {
+			break
+		}
+		if e.Status != "pending" || e.next.After(now) || (e.OrderKey != "" && slices.Contains(ordered, e.Adapter) && m.earlierPending(e)) {
+			continue
+		}
+		e.Attempts++
+		e.next = now.Add(lease)
+		c := e.Event
+		out = append(out, &c)
+	}
+	return out, nil
+}
+
+func (m *Memory) earlierPending(e *memEvent) bool {
+	for _, o := range m.events {
+		if o.ID < e.ID && o.Adapter == e.Adapter && o.OrderKey == e.OrderKey && o.Status == "pending" {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Memory) update(id int64, f func(*memEvent)) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.events {
+		if e.ID == id {
+			f(e)
+			return nil
+		}
+	}
+	return ErrNotFound
+}
+
+func (m *Memory) Delivered(_ context.Context, id int64) error {
+	return m.update(id, func(e *memEvent) { e.Status = "delivered" })
+}
+
+func (m *Memory) Retry(_ context.Context, id int64, next time.Time, reason string) error {
+	return m.update(id, func(e *memEvent) { e.next, e.reason = next, reason })
+}
+
+func (m *Memory) DeadLetter(_ context.Context, id int64, reason string) error {
+	return m.update(id, func(e *memEvent) { e.Status, e.reason = "dead", reason })
+}

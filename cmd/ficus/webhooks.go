@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/ficus-gw/ficus/adapters"
+	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+)
+
+// webhooks builds the adapters' ingest endpoints and their deliverer. The
+// inbox is PostgreSQL, or memory (which keeps nothing) on the memory store.
+// front is the front door's own URL: deliveries go through the gateway.
+func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger) (map[string]http.Handler, *adapters.Deliverer, error) {
+	if len(cfg.Webhooks.Adapters) == 0 {
+		return nil, nil, nil
+	}
+	var ins adapters.Inserter
+	var queue adapters.Queue
+	if be.pool != nil {
+		if err := inbox.Migrate(ctx, be.pool); err != nil {
+			return nil, nil, fmt.Errorf("webhook inbox migrations: %w", err)
+		}
+		st := inbox.New(be.pool)
+		ins, queue = st, st
+	} else {
+		logger.Warn("webhooks: in-memory inbox; accepted events are LOST when ficus stops (use store.driver: postgres)")
+		m := inbox.NewMemory()
+		ins, queue = m, m
+	}
+	resolve := func(ref string) (string, error) { return config.Secret(ref).Resolve() }
+	hooks := map[string]http.Handler{}
+	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
+		MaxAge: cfg.Webhooks.Delivery.MaxAge, Logger: logger}
+	for _, a := range cfg.Webhooks.Adapters {
+		in, err := a.Build(resolve, ins)
+		if err != nil {
+			return nil, nil, err
+		}
+		in.Logger = logger
+		hooks[a.Path] = in
+		secret, _ := resolve(a.ClientSecret)
+		tokenURL := front + "/oauth2/token"
+		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
+			tokenURL = r + "/oauth2/token"
+		}
+		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: tokenURL}
+		d.Targets[a.Name] = adapters.Target{URL: front + a.Target, Token: oauth2.ReuseTokenSource(nil, cc.TokenSource(context.Background()))}
+		logger.Info("webhook adapter", "name", a.Name, "path", a.Path, "target", a.Target)
+	}
+	return hooks, d, nil
+}

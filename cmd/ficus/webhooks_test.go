@@ -1,0 +1,87 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/stripe/stripe-go/v82/webhook"
+)
+
+func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
+	t.Setenv("FICUS_TEST_DSN", pgtest.NewDatabase(t))
+	t.Setenv("FICUS_TEST_WHSEC", "whsec_serve_test")
+	dir := t.TempDir()
+	port := freePort(t)
+	issuer := fmt.Sprintf("http://127.0.0.1:%d", port)
+
+	var mu sync.Mutex
+	got := map[string][]string{} // event id -> client ids seen
+	var v *verify.Verifier       // created once the IDP is up
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			c, _ := verify.ClaimsFrom(r.Context())
+			mu.Lock()
+			got[r.Header.Get("Webhook-Event-Id")] = append(got[r.Header.Get("Webhook-Event-Id")], c.ClientID)
+			mu.Unlock()
+		}), "payments.notify").ServeHTTP(w, r)
+	}))
+	defer svc.Close()
+	rf := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(rf, []byte(fmt.Sprintf("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: %q}\n  payments: {url: %q, audience: payments}\nroutes:\n  - {name: hooks, match: {prefix: /internal/payments}, to: payments, auth: {policy: oauth2, scopes_all: [payments.notify]}}\n", svc.URL, svc.URL)), 0o600)
+	base := fmt.Sprintf("listen: {addr: \"127.0.0.1:%d\", ops_addr: \"127.0.0.1:0\"}\nstore: {driver: postgres, dsn: env:FICUS_TEST_DSN}\nroutes: {file: %s}\n", port, rf)
+	cfgFile := filepath.Join(dir, "ficus.yaml")
+	os.WriteFile(cfgFile, []byte(base), 0o600)
+	_, out, errs := runCLI(t, "idp", "client", "create", "stripe-adapter", "--grant", "client_credentials", "--scope", "payments.notify", "--config", cfgFile)
+	m := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatal(errs)
+	}
+	t.Setenv("FICUS_TEST_ADAPTER_SECRET", m[1])
+	front, _, _ := testServer(t, base+`webhooks:
+  adapters:
+    - name: stripe
+      path: /webhooks/stripe
+      schemes: [{type: stripe, secrets: [env:FICUS_TEST_WHSEC]}]
+      target: /internal/payments/stripe
+      client_id: stripe-adapter
+      client_secret: env:FICUS_TEST_ADAPTER_SECRET
+`)
+	v, _ = verify.New(context.Background(), verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Issuer: issuer, Audience: "payments"})
+	send := func(payload string, secret string) int {
+		sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret}).Header
+		req, _ := http.NewRequest("POST", front+"/webhooks/stripe", strings.NewReader(payload))
+		req.Header.Set("Stripe-Signature", sig)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ev := `{"id":"evt_serve_1","type":"payment_intent.succeeded"}`
+	for i := 0; i < 2; i++ {
+		if code := send(ev, "whsec_serve_test"); code != 200 {
+			t.Fatalf("signed event: %d", code)
+		}
+	}
+	if code := send(`{"id":"evt_forged"}`, "whsec_wrong"); code != 401 {
+		t.Fatalf("forged event: %d", code)
+	}
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 1 })
+	mu.Lock()
+	defer mu.Unlock()
+	if got["evt_serve_1"][0] != "stripe-adapter" || len(got["evt_forged"]) != 0 {
+		t.Fatalf("deliveries: %v", got)
+	}
+}
