@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
 	"github.com/ficus-gw/ficus/idp"
@@ -55,7 +56,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		return err
 	}
 	defer mono.Close()
-	ordersURL, orders, err := demo.Listen(demo.Service("orders"))
+	ordersURL, orders, err := demo.Listen(demo.Service("orders", sio.stdout))
 	if err != nil {
 		return err
 	}
@@ -84,6 +85,19 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	cfg.Log.Level = "warn"
 	cfg.Log.AccessLog = &o.accessLog
 	cfg.IDP.AllowPassword = true
+	// A Stripe web-hook adapter; its secrets are made up now and passed to
+	// the config as references, like real ones.
+	whsec, _, _ := readPassword(nil, false)
+	adapterSecret, _, _ := readPassword(nil, false)
+	whsec = "whsec_demo_" + whsec
+	os.Setenv("FICUS_DEMO_STRIPE_WHSEC", whsec)
+	os.Setenv("FICUS_DEMO_ADAPTER_SECRET", adapterSecret)
+	cfg.Webhooks.Adapters = []adapters.Config{{
+		Name: "stripe", Path: "/webhooks/stripe",
+		Schemes:  []adapters.SchemeConfig{{Type: "stripe", Secrets: []string{"env:FICUS_DEMO_STRIPE_WHSEC"}}},
+		Target:   "/internal/payments/stripe",
+		ClientID: "demo-stripe-adapter", ClientSecret: "env:FICUS_DEMO_ADAPTER_SECRET",
+	}}
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -91,6 +105,10 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	var seedErr error
 	sio.provider = func(p *idp.Provider) {
 		creds, seedErr = seedDemo(ctx, p)
+		if seedErr == nil {
+			_, seedErr = p.CreateClient(ctx, idp.NewClient{ID: "demo-stripe-adapter", Name: "Stripe web-hook adapter", Secret: adapterSecret,
+				Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"payments.notify"}})
+		}
 	}
 	notify := sio.started
 	sio.started = func(addr, ops string) {
@@ -109,6 +127,13 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 			}
 		}
 		printDemo(sio.stdout, addr, ops, monoURL, ordersURL, routesFile, creds)
+		fmt.Fprintf(sio.stdout, `A Stripe web-hook adapter (signing secret %[2]s) delivers to the orders service:
+  BODY='{"id":"evt_demo_1","type":"payment_intent.succeeded"}'; T=$(date +%%s)
+  SIG=$(printf '%%s.%%s' "$T" "$BODY" | openssl dgst -sha256 -hmac '%[2]s' | sed 's/^.* //')
+  curl -s -i -H "Stripe-Signature: t=$T,v1=$SIG" -H 'Content-Type: application/json' -d "$BODY" http://%[1]s/webhooks/stripe
+  (post it twice: one delivery; change the body: 401; the orders service reports each delivery below)
+
+`, addr, whsec)
 	}
 	return runServer(ctx, &cfg, sio)
 }

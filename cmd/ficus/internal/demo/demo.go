@@ -7,6 +7,8 @@ import (
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"sort"
@@ -36,8 +38,13 @@ func Monolith() http.Handler { return httpbin.New() }
 
 // Service is the demo "new service": it answers with JSON saying it served
 // the request and what it received, so the routing is visible with curl.
-func Service(name string) http.Handler {
+// Web-hook deliveries (they carry Webhook-Event-Id) are also reported on
+// log, since nobody reads the answers to them.
+func Service(name string, log io.Writer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("Webhook-Event-Id"); id != "" && log != nil {
+			fmt.Fprintf(log, "%s service: web-hook %s delivered to %s (Authorization: a JWT from ficus)\n", name, id, r.URL.Path)
+		}
 		hdr := map[string]string{}
 		keys := make([]string, 0, len(r.Header))
 		for k := range r.Header {
