@@ -3,7 +3,7 @@ GO        ?= go
 BIN       := bin/ficus
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 30000x
 
 .PHONY: run test build lint bench fuzz clean
 
@@ -26,7 +26,7 @@ test: lint
 	@.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
-## fuzz: each fuzz target for FUZZTIME (default 10s)
+## fuzz: each fuzz target for FUZZTIME (default 30000 inputs; e.g. FUZZTIME=1m)
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./routes

@@ -87,9 +87,8 @@ func yamlErrors(name string, err error) Errors {
 type positions map[string][2]int
 
 func (p positions) index(path string, n *yaml.Node) {
-	if n.Kind == yaml.AliasNode && n.Alias != nil {
-		n = n.Alias
-	}
+	// An alias is recorded where it stands and not expanded: expanding
+	// nested aliases is exponential ("billion laughs").
 	p[path] = [2]int{n.Line, n.Column}
 	switch n.Kind {
 	case yaml.MappingNode:

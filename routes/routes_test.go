@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func mustParse(t testing.TB, path string) *File {
@@ -123,6 +124,25 @@ func TestParseRejects(t *testing.T) {
 				t.Fatalf("error %q does not name the file", err)
 			}
 		})
+	}
+}
+
+// A file of nested aliases (billion laughs) is refused quickly.
+func TestParseAliasBombIsRefusedQuickly(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i < 12; i++ {
+		fmt.Fprintf(&b, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := Parse("bomb.yaml", []byte(b.String())); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("an alias bomb was accepted as a rule file")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("parsing an alias bomb did not finish")
 	}
 }
 
