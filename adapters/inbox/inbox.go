@@ -12,8 +12,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -24,23 +24,11 @@ const VersionTable = "adapters_schema_version"
 
 // Migrate applies the inbox migrations.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
-	if err != nil {
-		return err
-	}
 	sub, err := fs.Sub(migrations, "migrations")
 	if err != nil {
 		return err
 	}
-	if err := m.LoadMigrations(sub); err != nil {
-		return err
-	}
-	return m.Migrate(ctx)
+	return postgres.MigrateFS(ctx, pool, sub, VersionTable)
 }
 
 // Event is one received web-hook.

@@ -171,18 +171,28 @@ func Square(notificationURL string, keys ...string) BodyHMAC {
 	return BodyHMAC{Header: "X-Square-Hmacsha256-Signature", Base64: true, URL: notificationURL, Secrets: keys}
 }
 
-func (s BodyHMAC) Verify(r *Request) error {
-	h := r.Header.Get(s.Header)
+// headerSignature reads a signature from header, behind prefix, in hex or
+// base64.
+func headerSignature(r *Request, header, prefix string, b64 bool) ([]byte, error) {
+	h := r.Header.Get(header)
 	if h == "" {
-		return fail(ErrMissing, "no %s header", s.Header)
+		return nil, fail(ErrMissing, "no %s header", header)
 	}
-	v, ok := strings.CutPrefix(h, s.Prefix)
+	v, ok := strings.CutPrefix(h, prefix)
 	if !ok {
-		return fail(ErrMalformed, "%s lacks %q", s.Header, s.Prefix)
+		return nil, fail(ErrMalformed, "%s lacks %q", header, prefix)
 	}
-	sig, err := decode(v, s.Base64)
+	sig, err := decode(v, b64)
 	if err != nil {
-		return fail(ErrMalformed, "%s: %v", s.Header, err)
+		return nil, fail(ErrMalformed, "%s: %v", header, err)
+	}
+	return sig, nil
+}
+
+func (s BodyHMAC) Verify(r *Request) error {
+	sig, err := headerSignature(r, s.Header, s.Prefix, s.Base64)
+	if err != nil {
+		return err
 	}
 	msg := append([]byte(s.URL), r.Body...)
 	for _, secret := range s.Secrets {
@@ -216,17 +226,9 @@ type HMAC struct {
 }
 
 func (s HMAC) Verify(r *Request) error {
-	h := r.Header.Get(s.Header)
-	if h == "" {
-		return fail(ErrMissing, "no %s header", s.Header)
-	}
-	v, ok := strings.CutPrefix(h, s.Prefix)
-	if !ok {
-		return fail(ErrMalformed, "%s lacks %q", s.Header, s.Prefix)
-	}
-	sig, err := decode(v, s.Base64)
+	sig, err := headerSignature(r, s.Header, s.Prefix, s.Base64)
 	if err != nil {
-		return fail(ErrMalformed, "%s: %v", s.Header, err)
+		return err
 	}
 	tpl := s.Template
 	if tpl == "" {

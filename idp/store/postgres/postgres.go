@@ -8,6 +8,7 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"io/fs"
 	"slices"
 
 	"time"
@@ -27,20 +28,28 @@ const VersionTable = "idp_schema_version"
 
 // Migrate applies the embedded migrations that are not applied yet.
 func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	sub, err := fsSub()
+	if err != nil {
+		return err
+	}
+	return MigrateFS(ctx, pool, sub, VersionTable)
+}
+
+// MigrateFS applies the tern migrations in fsys (001_name.sql …) that the
+// version table does not list yet, under tern's advisory lock, so that
+// many instances may start at once. Each package owns its migrations and
+// its version table.
+func MigrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), VersionTable)
+	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
 	if err != nil {
 		return err
 	}
-	sub, err := fsSub()
-	if err != nil {
-		return err
-	}
-	if err := m.LoadMigrations(sub); err != nil {
+	if err := m.LoadMigrations(fsys); err != nil {
 		return err
 	}
 	return m.Migrate(ctx)
