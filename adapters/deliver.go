@@ -65,6 +65,8 @@ type Deliverer struct {
 	Poll   time.Duration
 	Client *http.Client
 	Logger *slog.Logger
+	// Metrics, if set, count deliveries.
+	Metrics *Metrics
 }
 
 func (d *Deliverer) defaults() {
@@ -135,13 +137,17 @@ func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {
 		if err := d.Inbox.Delivered(ctx, e.ID); err != nil {
 			d.Logger.Error("marking a web-hook delivered", "error", err.Error())
 		}
+		d.Metrics.outcome(e.Adapter, "delivered", time.Since(e.ReceivedAt).Seconds())
 	case isPermanent(err):
+		d.Metrics.outcome(e.Adapter, "dead", 0)
 		d.Logger.Warn("web-hook dead-lettered", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
 		_ = d.Inbox.DeadLetter(ctx, e.ID, err.Error())
 	case time.Since(e.ReceivedAt) > d.MaxAge:
+		d.Metrics.outcome(e.Adapter, "dead", 0)
 		d.Logger.Warn("web-hook dead-lettered after its maximum age", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
 		_ = d.Inbox.DeadLetter(ctx, e.ID, "max age reached: "+err.Error())
 	default:
+		d.Metrics.outcome(e.Adapter, "retried", 0)
 		_ = d.Inbox.Retry(ctx, e.ID, time.Now().Add(d.backoff(e.Attempts)), err.Error())
 	}
 }

@@ -58,6 +58,8 @@ type Ingest struct {
 	RemoteAddr func(*http.Request) netip.Addr
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Metrics, if set, count what happens.
+	Metrics *Metrics
 }
 
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -74,7 +76,9 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if limit <= 0 {
 		limit = 1 << 20
 	}
+	arrived := time.Now()
 	if r.ContentLength > limit {
+		in.Metrics.rejectReason(in.Name, "too_large")
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -82,6 +86,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
+			in.Metrics.rejectReason(in.Name, "too_large")
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
@@ -104,12 +109,14 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, schemes.ErrForbidden) {
 			status = http.StatusForbidden
 		}
+		in.Metrics.reject(in.Name, err)
 		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
 	id := in.eventID(r.Header, body)
 	if id == "" || len(id) > 256 {
+		in.Metrics.rejectReason(in.Name, "no_event_id")
 		http.Error(w, "no event id", http.StatusBadRequest)
 		return
 	}
@@ -124,11 +131,13 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	fresh, err := in.Inbox.Insert(r.Context(), &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body})
 	if err != nil {
+		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
+	in.Metrics.accepted(in.Name, fresh, time.Since(arrived).Seconds())
 	if !fresh {
 		log.Info("duplicate web-hook", "adapter", in.Name, "event_id", id)
 	}

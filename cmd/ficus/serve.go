@@ -149,7 +149,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		return true
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
-	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger)
+	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger, reg)
 	if err != nil {
 		ln.Close()
 		opsLn.Close()

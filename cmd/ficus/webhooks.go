@@ -9,6 +9,7 @@ import (
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -16,7 +17,7 @@ import (
 // webhooks builds the adapters' ingest endpoints and their deliverer. The
 // inbox is PostgreSQL, or memory (which keeps nothing) on the memory store.
 // front is the front door's own URL: deliveries go through the gateway.
-func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger) (map[string]http.Handler, *adapters.Deliverer, error) {
+func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger, reg prometheus.Registerer) (map[string]http.Handler, *adapters.Deliverer, error) {
 	if len(cfg.Webhooks.Adapters) == 0 {
 		return nil, nil, nil
 	}
@@ -34,15 +35,16 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		ins, queue = m, m
 	}
 	resolve := func(ref string) (string, error) { return config.Secret(ref).Resolve() }
+	metrics := adapters.NewMetrics(reg)
 	hooks := map[string]http.Handler{}
 	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
-		MaxAge: cfg.Webhooks.Delivery.MaxAge, Logger: logger}
+		MaxAge: cfg.Webhooks.Delivery.MaxAge, Logger: logger, Metrics: metrics}
 	for _, a := range cfg.Webhooks.Adapters {
 		in, err := a.Build(resolve, ins)
 		if err != nil {
 			return nil, nil, err
 		}
-		in.Logger = logger
+		in.Logger, in.Metrics = logger, metrics
 		hooks[a.Path] = in
 		secret, _ := resolve(a.ClientSecret)
 		tokenURL := front + "/oauth2/token"

@@ -47,7 +47,7 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		t.Fatal(errs)
 	}
 	t.Setenv("FICUS_TEST_ADAPTER_SECRET", m[1])
-	front, _, _ := testServer(t, base+`webhooks:
+	front, ops, _ := testServer(t, base+`webhooks:
   adapters:
     - name: stripe
       path: /webhooks/stripe
@@ -80,8 +80,16 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	}
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 1 })
 	mu.Lock()
-	defer mu.Unlock()
 	if got["evt_serve_1"][0] != "stripe-adapter" || len(got["evt_forged"]) != 0 {
 		t.Fatalf("deliveries: %v", got)
+	}
+	mu.Unlock()
+	_, metrics := get(t, ops+"/metrics")
+	for _, want := range []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
+		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 1`,
+		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
