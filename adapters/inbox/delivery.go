@@ -86,6 +86,9 @@ func (s *Store) DeadLetter(ctx context.Context, id int64, reason string) error {
 
 // Replay puts an event back to pending, due now.
 func (s *Store) Replay(ctx context.Context, adapter, eventID string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0 WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
+	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0 WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
+	if err == nil && tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
 	return err
 }

@@ -8,11 +8,13 @@ import (
 	"context"
 	"embed"
 	"encoding/json"
+	"errors"
 	"io/fs"
 	"net/http"
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -42,6 +44,7 @@ type Event struct {
 	Status     string
 	Attempts   int
 	OrderKey   string
+	LastError  string
 }
 
 // Store is the inbox.
@@ -75,11 +78,18 @@ func (s *Store) Get(ctx context.Context, adapter, eventID string) (*Event, error
 	e := &Event{}
 	var hdr []byte
 	var orderKey *string
-	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key
+	var lastErr *string
+	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, last_error
 		FROM webhook_inbox WHERE adapter = $1 AND event_id = $2`, adapter, eventID).
-		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey)
+		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &lastErr)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, ErrNotFound
+	}
 	if err != nil {
 		return nil, err
+	}
+	if lastErr != nil {
+		e.LastError = *lastErr
 	}
 	if orderKey != nil {
 		e.OrderKey = *orderKey
@@ -92,4 +102,36 @@ func (s *Store) Count(ctx context.Context, adapter string) (int, error) {
 	var n int
 	err := s.db.QueryRow(ctx, `SELECT count(*) FROM webhook_inbox WHERE adapter = $1`, adapter).Scan(&n)
 	return n, err
+}
+
+// List returns the newest events (without bodies), optionally of one
+// adapter and one status.
+func (s *Store) List(ctx context.Context, adapter, status string, limit int) ([]*Event, error) {
+	rows, err := s.db.Query(ctx, `SELECT id, adapter, event_id, received_at, status, attempts, coalesce(last_error, '')
+		FROM webhook_inbox WHERE ($1 = '' OR adapter = $1) AND ($2 = '' OR status = $2) ORDER BY id DESC LIMIT $3`, adapter, status, limit)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		e := &Event{}
+		if err := rows.Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &e.Status, &e.Attempts, &e.LastError); err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// Purge deletes delivered and dead events received before cutoff (their
+// ids stop counting as duplicates) and returns how many went. Pending
+// events are never purged.
+func (s *Store) Purge(ctx context.Context, adapter string, cutoff time.Time) (int64, error) {
+	tag, err := s.db.Exec(ctx, `DELETE FROM webhook_inbox WHERE ($1 = '' OR adapter = $1) AND status IN ('delivered', 'dead') AND received_at < $2`,
+		adapter, cutoff)
+	if err != nil {
+		return 0, err
+	}
+	return tag.RowsAffected(), nil
 }

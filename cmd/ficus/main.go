@@ -55,7 +55,7 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), versionCmd())
+	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), webhooksCmd(), versionCmd())
 	return root
 }
 

@@ -84,9 +84,31 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		t.Fatalf("deliveries: %v", got)
 	}
 	mu.Unlock()
+	cli := func(args ...string) string {
+		t.Helper()
+		code, out, errs := runCLI(t, append(args, "--config", cfgFile)...)
+		if code != 0 {
+			t.Fatalf("ficus %v: %s", args, errs)
+		}
+		return out
+	}
+	if out := cli("webhooks", "list"); !strings.Contains(out, "evt_serve_1") || !strings.Contains(out, "delivered") {
+		t.Fatalf("list: %s", out)
+	}
+	if out := cli("webhooks", "show", "stripe", "evt_serve_1"); !strings.Contains(out, `"payment_intent.succeeded"`) || !strings.Contains(out, "Content-Type: application/json") {
+		t.Fatalf("show: %s", out)
+	}
+	cli("webhooks", "replay", "stripe", "evt_serve_1")
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 2 })
+	if out := cli("webhooks", "purge", "--older-than", "1h"); !strings.Contains(out, "0 events purged") {
+		t.Fatalf("purge of recent events: %s", out)
+	}
+	if code, _, _ := runCLI(t, "webhooks", "replay", "stripe", "evt_unknown", "--config", cfgFile); code == 0 {
+		t.Fatal("replaying an unknown event succeeded")
+	}
 	_, metrics := get(t, ops+"/metrics")
 	for _, want := range []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
-		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 1`,
+		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 2`,
 		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
