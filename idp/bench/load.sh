@@ -33,7 +33,16 @@ store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: false}
 idp: {allow_password: true, client_rate: 1000000, login_per_minute: 1000000, max_tokens_per_user: 100000}
+webhooks:
+  adapters:
+    - name: stripe
+      path: /webhooks/stripe
+      schemes: [{type: stripe, secrets: [env:FICUS_BENCH_WHSEC]}]
+      target: /hooks
+      client_id: hook-adapter
+      client_secret: env:FICUS_BENCH_HOOK_SECRET
 C
+export FICUS_BENCH_WHSEC=whsec_bench_signing_secret FICUS_BENCH_HOOK_SECRET=unused-by-ingest
 secret=$("$work/ficus" idp client create bench --first-party --scope a -c "$work/ficus.yaml" \
   --grant client_credentials --grant password --grant refresh_token --grant introspection | awk '/client_secret/ {print $2}')
 echo "bench-password-1" | "$work/ficus" idp user create bench --password-stdin -c "$work/ficus.yaml" >/dev/null
@@ -44,8 +53,12 @@ for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-know
 load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
   -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
 declare -A R P50 P99
-for op in pg_insert client_credentials pg_select introspect refresh; do
-  read -r _ rate p50 p99 errs < <(load $op)
+for op in pg_insert client_credentials pg_select introspect refresh webhook; do
+  if [ "$op" = webhook ]; then
+    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$CONNS" -d "$DURATION")
+  else
+    read -r _ rate p50 p99 errs < <(load $op)
+  fi
   R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99
   echo "$op: $rate/s p50 ${p50}ms p99 ${p99}ms errors $errs" >&2
 done
@@ -65,6 +78,7 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
 | refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
+| web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert]}")× the INSERT baseline |
 
 JWT minting (Go benchmark, same run):
 

@@ -4,6 +4,7 @@
 //	client_credentials  issue tokens
 //	introspect          RFC 7662 introspection of a live token
 //	refresh             refresh-token rotation (each worker follows its own chain)
+//	webhook             post 1 KiB Stripe-signed events (-secret is the signing secret) to -path
 //	pg_insert           baseline: one INSERT of a token-sized row per operation, straight to PostgreSQL
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
 //
@@ -12,6 +13,9 @@ package main
 
 import (
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -39,6 +43,7 @@ func main() {
 	workers := flag.Int("c", 32, "concurrent workers")
 	dur := flag.Duration("d", 5*time.Second, "duration")
 	dsn := flag.String("dsn", "", "PostgreSQL URL (pg_* baselines)")
+	hookPath := flag.String("path", "/webhooks/stripe", "web-hook path (webhook)")
 	flag.Parse()
 	var pool *pgxpool.Pool
 	if strings.HasPrefix(*op, "pg_") {
@@ -110,6 +115,8 @@ func main() {
 				case "pg_select":
 					var s string
 					err = pool.QueryRow(context.Background(), `SELECT scope FROM bench_baseline WHERE hash = 'probe'`).Scan(&s)
+				case "webhook":
+					err = postHook(client, *base+*hookPath, *secret, fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()))
 				case "client_credentials":
 					_, err = post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
 				case "introspect":
@@ -150,4 +157,27 @@ func main() {
 		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
 	}
 	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+}
+
+var pad = strings.Repeat("x", 900)
+
+// postHook sends one Stripe-signed event of about 1 KiB.
+func postHook(client *http.Client, u, secret, id string) error {
+	body := fmt.Sprintf(`{"id":%q,"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","amount":1200,"pad":%q}}}`, id, pad)
+	ts := fmt.Sprint(time.Now().Unix())
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(ts + "." + body))
+	req, _ := http.NewRequest("POST", u, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Stripe-Signature", "t="+ts+",v1="+hex.EncodeToString(m.Sum(nil)))
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("%d", resp.StatusCode)
+	}
+	return nil
 }
