@@ -16,6 +16,9 @@ type Webhooks struct {
 	Delivery struct {
 		Workers int           `yaml:"workers"`
 		MaxAge  time.Duration `yaml:"max_age"`
+		// Lease reserves a claimed event for its worker (default 1m); an
+		// event whose worker died is delivered again after it.
+		Lease time.Duration `yaml:"lease"`
 	} `yaml:"delivery"`
 }
 

@@ -38,7 +38,7 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 	metrics := adapters.NewMetrics(reg)
 	hooks := map[string]http.Handler{}
 	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
-		MaxAge: cfg.Webhooks.Delivery.MaxAge, Logger: logger, Metrics: metrics}
+		MaxAge: cfg.Webhooks.Delivery.MaxAge, Lease: cfg.Webhooks.Delivery.Lease, Logger: logger, Metrics: metrics}
 	for _, a := range cfg.Webhooks.Adapters {
 		in, err := a.Build(resolve, ins)
 		if err != nil {
