@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
@@ -155,8 +156,22 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		opsLn.Close()
 		return err
 	}
+	var gateway http.Handler = gw
+	if len(cfg.Mobile.Apps) > 0 {
+		tokenURL := "http://" + ln.Addr().String() + "/oauth2/token"
+		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
+			tokenURL = r + "/oauth2/token"
+		}
+		ad, err := mobile.New(cfg.Mobile, func(ref string) (string, error) { return config.Secret(ref).Resolve() }, tokenURL, gw)
+		if err != nil {
+			ln.Close()
+			opsLn.Close()
+			return err
+		}
+		gateway = ad
+	}
 	front := &http.Server{
-		Handler:           frontDoor{gateway: gw, idp: idpHandler(provider), hooks: hooks},
+		Handler:           frontDoor{gateway: gateway, idp: idpHandler(provider), hooks: hooks},
 		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),

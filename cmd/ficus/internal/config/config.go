@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
+	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
@@ -43,6 +44,8 @@ type Config struct {
 	Gateway         Gateway  `yaml:"gateway"`
 	// Webhooks declares the web-hook adapters; see docs/webhooks.md.
 	Webhooks adapters.Webhooks `yaml:"webhooks"`
+	// Mobile is the app-key adapter for early mobile apps; see docs/mobile.md.
+	Mobile mobile.Config `yaml:"mobile"`
 }
 
 // Gateway configures the auth stage of the proxy.
@@ -248,6 +251,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Sprintf("webhooks: path %s is used twice", a.Path))
 		}
 		paths[a.Path] = true
+	}
+	if len(c.Mobile.Apps) > 0 {
+		if _, err := mobile.New(c.Mobile, func(ref string) (string, error) { return Secret(ref).Resolve() }, "", nil); err != nil {
+			errs = append(errs, err.Error())
+		}
 	}
 	if c.Routes.File != "" {
 		if _, err := os.Stat(c.Routes.File); err != nil {

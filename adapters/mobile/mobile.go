@@ -1,0 +1,223 @@
+// Package mobile is the app-key adapter for early mobile app versions that
+// call with an app key instead of OAuth2: it maps the key to the app's
+// OAuth2 client, obtains that client's client-credentials token (cached per
+// app and device, with the device id as a claim) and hands the request on
+// as an ordinary OAuth2 call, so services get a JWT with the anonymous
+// level, the app's client_id and the device id.
+package mobile
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/maypok86/otter/v2"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/time/rate"
+)
+
+// App is one mobile app.
+type App struct {
+	Name string `yaml:"name"`
+	// Key is the app key, as a secret reference (env:NAME, file:PATH).
+	Key string `yaml:"key"`
+	// Disabled refuses the key (401) without removing the app.
+	Disabled     bool   `yaml:"disabled"`
+	ClientID     string `yaml:"client_id"`
+	ClientSecret string `yaml:"client_secret"` // reference
+	// MinVersion refuses older app versions with 426 (e.g. "2.3.0").
+	MinVersion string `yaml:"min_version"`
+	// PerKey and PerDevice limit requests per second (0: 50 and 5).
+	PerKey    float64 `yaml:"per_key_rate"`
+	PerDevice float64 `yaml:"per_device_rate"`
+}
+
+// Config is the `mobile` section of the process configuration.
+type Config struct {
+	// Paths are the path prefixes where app keys are accepted.
+	Paths         []string `yaml:"paths"`
+	KeyHeader     string   `yaml:"key_header"`     // default X-App-Key
+	DeviceHeader  string   `yaml:"device_header"`  // default X-Device-Id
+	VersionHeader string   `yaml:"version_header"` // default X-App-Version
+	Apps          []App    `yaml:"apps"`
+}
+
+type app struct {
+	App
+	secret           string
+	min              []int
+	keyRate, devRate *otter.Cache[string, *rate.Limiter]
+	tokens           *otter.Cache[string, oauth2.TokenSource]
+	tokenURL         string
+}
+
+// Adapter is the app-key handler in front of the gateway.
+type Adapter struct {
+	cfg  Config
+	apps map[[32]byte]*app
+	next http.Handler
+}
+
+// New builds the adapter; resolve reads secret references; tokenURL is the
+// IDP's token endpoint; next is the gateway.
+func New(cfg Config, resolve func(string) (string, error), tokenURL string, next http.Handler) (*Adapter, error) {
+	if cfg.KeyHeader == "" {
+		cfg.KeyHeader = "X-App-Key"
+	}
+	if cfg.DeviceHeader == "" {
+		cfg.DeviceHeader = "X-Device-Id"
+	}
+	if cfg.VersionHeader == "" {
+		cfg.VersionHeader = "X-App-Version"
+	}
+	a := &Adapter{cfg: cfg, apps: map[[32]byte]*app{}, next: next}
+	var errs []string
+	for _, ac := range cfg.Apps {
+		key, err := resolve(ac.Key)
+		if err != nil || len(key) < 16 {
+			errs = append(errs, fmt.Sprintf("mobile app %q: key: must resolve to at least 16 characters (%v)", ac.Name, err))
+			continue
+		}
+		secret, err := resolve(ac.ClientSecret)
+		if err != nil || ac.ClientID == "" {
+			errs = append(errs, fmt.Sprintf("mobile app %q: client_id and client_secret are required (%v)", ac.Name, err))
+			continue
+		}
+		p := &app{App: ac, secret: secret, tokenURL: tokenURL}
+		if ac.MinVersion != "" {
+			if p.min = parseVersion(ac.MinVersion); p.min == nil {
+				errs = append(errs, fmt.Sprintf("mobile app %q: min_version %q is not a version like 2.3.0", ac.Name, ac.MinVersion))
+			}
+		}
+		if p.PerKey == 0 {
+			p.PerKey = 50
+		}
+		if p.PerDevice == 0 {
+			p.PerDevice = 5
+		}
+		p.keyRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 10, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](time.Hour)})
+		p.devRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute)})
+		p.tokens = otter.Must(&otter.Options[string, oauth2.TokenSource]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, oauth2.TokenSource](time.Hour)})
+		a.apps[sha256.Sum256([]byte(key))] = p
+	}
+	if len(errs) > 0 {
+		return nil, errors.New(strings.Join(errs, "\n"))
+	}
+	return a, nil
+}
+
+func parseVersion(s string) []int {
+	var out []int
+	for _, p := range strings.Split(strings.TrimPrefix(s, "v"), ".") {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func older(v, min []int) bool {
+	for i := 0; i < max(len(v), len(min)); i++ {
+		a, b := 0, 0
+		if i < len(v) {
+			a = v[i]
+		}
+		if i < len(min) {
+			b = min[i]
+		}
+		if a != b {
+			return a < b
+		}
+	}
+	return false
+}
+
+func (a *Adapter) applies(path string) bool {
+	for _, p := range a.cfg.Paths {
+		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
+			return true
+		}
+	}
+	return false
+}
+
+func refuse(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	if status == http.StatusTooManyRequests {
+		w.Header().Set("Retry-After", "1")
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": code, "error_description": msg})
+}
+
+func limiter(c *otter.Cache[string, *rate.Limiter], key string, r float64) *rate.Limiter {
+	l, _ := c.Compute(key, func(old *rate.Limiter, found bool) (*rate.Limiter, otter.ComputeOp) {
+		if found {
+			return old, otter.CancelOp
+		}
+		return rate.NewLimiter(rate.Limit(r), int(math.Max(1, math.Ceil(2*r)))), otter.WriteOp
+	})
+	return l
+}
+
+// ServeHTTP wraps app-key requests into OAuth2 calls; anything else,
+// including requests that already carry an OAuth2 token, goes on as it is.
+func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	key := r.Header.Get(a.cfg.KeyHeader)
+	if key == "" || r.Header.Get("Authorization") != "" || !a.applies(r.URL.Path) {
+		r.Header.Del(a.cfg.KeyHeader)
+		a.next.ServeHTTP(w, r)
+		return
+	}
+	p := a.apps[sha256.Sum256([]byte(key))] // a lookup by hash: the key itself is never compared
+	if p == nil || p.Disabled {
+		refuse(w, http.StatusUnauthorized, "invalid_client", "unknown or disabled app key")
+		return
+	}
+	if p.min != nil {
+		v := parseVersion(r.Header.Get(a.cfg.VersionHeader))
+		if v == nil || older(v, p.min) {
+			refuse(w, http.StatusUpgradeRequired, "upgrade_required", fmt.Sprintf("this app version is no longer supported; please update %s to %s or later", p.Name, p.MinVersion))
+			return
+		}
+	}
+	device := r.Header.Get(a.cfg.DeviceHeader)
+	if len(device) > 128 {
+		refuse(w, http.StatusBadRequest, "invalid_request", "device id too long")
+		return
+	}
+	if !limiter(p.keyRate, "k", p.PerKey).Allow() || (device != "" && !limiter(p.devRate, device, p.PerDevice).Allow()) {
+		refuse(w, http.StatusTooManyRequests, "slow_down", "too many requests")
+		return
+	}
+	ts, _ := p.tokens.Compute(device, func(old oauth2.TokenSource, found bool) (oauth2.TokenSource, otter.ComputeOp) {
+		if found {
+			return old, otter.CancelOp
+		}
+		cc := &clientcredentials.Config{ClientID: p.ClientID, ClientSecret: p.secret, TokenURL: p.tokenURL}
+		if device != "" {
+			cc.EndpointParams = url.Values{"device_id": {device}}
+		}
+		return oauth2.ReuseTokenSource(nil, cc.TokenSource(context.Background())), otter.WriteOp
+	})
+	tok, err := ts.Token()
+	if err != nil {
+		refuse(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot obtain the app's token")
+		return
+	}
+	r.Header.Del(a.cfg.KeyHeader)
+	r.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+	a.next.ServeHTTP(w, r)
+}
