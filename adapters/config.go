@@ -37,6 +37,10 @@ type Config struct {
 		Header  string `yaml:"header"`
 		Pointer string `yaml:"pointer"`
 	} `yaml:"event_id"`
+	// OrderKey, a JSON pointer into the body (e.g. /data/payment_reference),
+	// makes events with the same value go out one at a time, in order of
+	// arrival. Empty: no ordering.
+	OrderKey string `yaml:"order_key"`
 	// MaxBody in bytes; default 1 MiB.
 	MaxBody int64 `yaml:"max_body"`
 	// Answer to an accepted event; default the sender's expectation.
@@ -117,7 +121,7 @@ func (c Config) Build(resolve func(ref string) (string, error), in Inserter) (*I
 		all = append(all, s)
 	}
 	in2 := &Ingest{Name: c.Name, Scheme: all, Inbox: in, MaxBody: c.MaxBody, EventIDHeader: c.EventID.Header,
-		EventIDPointer: c.EventID.Pointer, BadSignatureStatus: c.BadSignatureStatus, KeepHeaders: c.KeepHeaders}
+		EventIDPointer: c.EventID.Pointer, BadSignatureStatus: c.BadSignatureStatus, KeepHeaders: c.KeepHeaders, OrderKeyPointer: c.OrderKey}
 	if len(c.Schemes) > 0 {
 		d := senderDefaults[c.Schemes[0].Type]
 		if in2.EventIDHeader == "" && in2.EventIDPointer == "" {

@@ -46,6 +46,9 @@ type Ingest struct {
 	// EventIDPointer is a JSON pointer into the body (e.g. /id).
 	EventIDHeader  string
 	EventIDPointer string
+	// OrderKeyPointer, a JSON pointer, gives events an order key (events
+	// with one key are delivered in order).
+	OrderKeyPointer string
 	// Accepted is the answer to an accepted (or repeated) event.
 	Accepted Answer
 	// BadSignatureStatus overrides 401 (GoCardless expects 498).
@@ -129,7 +132,8 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		kept.Set("Content-Type", ct)
 	}
-	fresh, err := in.Inbox.Insert(r.Context(), &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body})
+	fresh, err := in.Inbox.Insert(r.Context(), &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body,
+		OrderKey: pointer(body, in.OrderKeyPointer)})
 	if err != nil {
 		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
@@ -161,7 +165,12 @@ func (in *Ingest) eventID(h http.Header, body []byte) string {
 	if in.EventIDHeader != "" {
 		return h.Get(in.EventIDHeader)
 	}
-	if in.EventIDPointer == "" {
+	return pointer(body, in.EventIDPointer)
+}
+
+// pointer reads a string or number at an RFC 6901 JSON pointer.
+func pointer(body []byte, ptr string) string {
+	if ptr == "" {
 		return ""
 	}
 	var doc any
@@ -170,7 +179,7 @@ func (in *Ingest) eventID(h http.Header, body []byte) string {
 	if dec.Decode(&doc) != nil {
 		return ""
 	}
-	for _, tok := range strings.Split(strings.TrimPrefix(in.EventIDPointer, "/"), "/") {
+	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
 		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
 		switch node := doc.(type) {
 		case map[string]any:

@@ -158,3 +158,18 @@ func TestSenderSpecificAnswers(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestOrderKeyFromTheBody(t *testing.T) {
+	_, st := newInbox(t)
+	in := stripeIngest(st)
+	in.OrderKeyPointer = "/data/ref"
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	if code := post(t, srv.URL, []byte(`{"id":"evt_o1","data":{"ref":"payment-7"}}`), ""); code != 200 {
+		t.Fatal(code)
+	}
+	e, err := st.Get(context.Background(), "stripe", "evt_o1")
+	if err != nil || e.OrderKey != "payment-7" {
+		t.Fatalf("order key %q, %v", e.OrderKey, err)
+	}
+}

@@ -150,7 +150,8 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		return true
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
-	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger, reg)
+	opsMux := http.NewServeMux()
+	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger, reg, opsMux)
 	if err != nil {
 		ln.Close()
 		opsLn.Close()
@@ -178,7 +179,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		ErrorLog:          errLog,
 	}
 	ops := &http.Server{
-		Handler:           gw.OpsHandler(reg, ready, nil),
+		Handler:           gw.OpsHandler(reg, ready, opsMux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          errLog,
 	}

@@ -17,7 +17,7 @@ import (
 // webhooks builds the adapters' ingest endpoints and their deliverer. The
 // inbox is PostgreSQL, or memory (which keeps nothing) on the memory store.
 // front is the front door's own URL: deliveries go through the gateway.
-func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger, reg prometheus.Registerer) (map[string]http.Handler, *adapters.Deliverer, error) {
+func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (map[string]http.Handler, *adapters.Deliverer, error) {
 	if len(cfg.Webhooks.Adapters) == 0 {
 		return nil, nil, nil
 	}
@@ -29,6 +29,7 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		}
 		st := inbox.New(be.pool)
 		ins, queue = st, st
+		adapters.AdminRoutes(admin, st)
 	} else {
 		logger.Warn("webhooks: in-memory inbox; accepted events are LOST when ficus stops (use store.driver: postgres)")
 		m := inbox.NewMemory()
@@ -46,6 +47,9 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		}
 		in.Logger, in.Metrics = logger, metrics
 		hooks[a.Path] = in
+		if a.OrderKey != "" {
+			d.Ordered = append(d.Ordered, a.Name)
+		}
 		secret, _ := resolve(a.ClientSecret)
 		tokenURL := front + "/oauth2/token"
 		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {

@@ -106,9 +106,24 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	if code, _, _ := runCLI(t, "webhooks", "replay", "stripe", "evt_unknown", "--config", cfgFile); code == 0 {
 		t.Fatal("replaying an unknown event succeeded")
 	}
+	if code, body := get(t, ops+"/admin/webhooks?adapter=stripe"); code != 200 || !strings.Contains(body, `"event_id":"evt_serve_1"`) {
+		t.Fatalf("admin list: %d %s", code, body)
+	}
+	if code, body := get(t, ops+"/admin/webhooks/stripe/evt_serve_1"); code != 200 || !strings.Contains(body, "payment_intent.succeeded") {
+		t.Fatalf("admin show: %d %s", code, body)
+	}
+	if code, _ := get(t, ops+"/admin/webhooks/stripe/nope"); code != 404 {
+		t.Fatalf("admin show unknown: %d", code)
+	}
+	resp, err := http.Post(ops+"/admin/webhooks/stripe/evt_serve_1/replay", "", nil)
+	if err != nil || resp.StatusCode != 202 {
+		t.Fatalf("admin replay: %v %v", err, resp)
+	}
+	resp.Body.Close()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 3 })
 	_, metrics := get(t, ops+"/metrics")
 	for _, want := range []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
-		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 2`,
+		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 3`,
 		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
