@@ -41,6 +41,9 @@ type Config struct {
 	// makes events with the same value go out one at a time, in order of
 	// arrival. Empty: no ordering.
 	OrderKey string `yaml:"order_key"`
+	// Sync delivers each new event at once and answers the sender with the
+	// target's answer (the event is stored first).
+	Sync bool `yaml:"sync"`
 	// MaxBody in bytes; default 1 MiB.
 	MaxBody int64 `yaml:"max_body"`
 	// Answer to an accepted event; default the sender's expectation.

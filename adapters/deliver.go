@@ -36,6 +36,7 @@ type Queue interface {
 	Delivered(ctx context.Context, id int64) error
 	Retry(ctx context.Context, id int64, next time.Time, reason string) error
 	DeadLetter(ctx context.Context, id int64, reason string) error
+	DeliveredByEventID(ctx context.Context, adapter, eventID string) error
 }
 
 var (
@@ -165,14 +166,16 @@ type permanentError struct{ error }
 
 func isPermanent(err error) bool { _, ok := err.(permanentError); return ok }
 
-func (d *Deliverer) send(ctx context.Context, t Target, e *inbox.Event) error {
+// post sends an event to its target and returns the answer, its body
+// read (at most 64 KiB).
+func (d *Deliverer) post(ctx context.Context, t Target, e *inbox.Event) (*http.Response, []byte, error) {
 	tok, err := t.Token.Token()
 	if err != nil {
-		return fmt.Errorf("no token for the adapter's client: %w", err)
+		return nil, nil, fmt.Errorf("no token for the adapter's client: %w", err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(e.Body))
 	if err != nil {
-		return permanentError{err}
+		return nil, nil, permanentError{err}
 	}
 	for k, vs := range e.Header {
 		for _, v := range vs {
@@ -183,10 +186,37 @@ func (d *Deliverer) send(ctx context.Context, t Target, e *inbox.Event) error {
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := d.Client.Do(req)
 	if err != nil {
+		return nil, nil, err
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	resp.Body.Close()
+	return resp, body, nil
+}
+
+// Sync delivers an event at once for an adapter in synchronous mode and
+// returns the target's answer; a 2xx marks it delivered, anything else
+// leaves it to the normal retries.
+func (d *Deliverer) Sync(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error) {
+	d.defaults()
+	t, ok := d.Targets[e.Adapter]
+	if !ok {
+		return nil, nil, fmt.Errorf("no target for adapter %s", e.Adapter)
+	}
+	resp, body, err := d.post(ctx, t, e)
+	if err == nil && resp.StatusCode < 300 {
+		if err := d.Inbox.DeliveredByEventID(ctx, e.Adapter, e.EventID); err != nil {
+			d.Logger.Error("marking a web-hook delivered", "error", err.Error())
+		}
+		d.Metrics.outcome(e.Adapter, "delivered", 0)
+	}
+	return resp, body, err
+}
+
+func (d *Deliverer) send(ctx context.Context, t Target, e *inbox.Event) error {
+	resp, _, err := d.post(ctx, t, e)
+	if err != nil {
 		return err
 	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	resp.Body.Close()
 	switch {
 	case resp.StatusCode < 300:
 		return nil

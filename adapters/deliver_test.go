@@ -19,6 +19,7 @@ import (
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/stripe/stripe-go/v82/webhook"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -172,4 +173,59 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+func TestSynchronousMode(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	_, st := newInbox(t)
+	var calls atomic.Int64
+	var failing atomic.Bool
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		if failing.Load() {
+			http.Error(w, "down", http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusCreated)
+		io.WriteString(w, "created-by-target "+r.Header.Get(adapters.EventIDHeader))
+	}))
+	defer target.Close()
+	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond,
+		Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+	in := stripeIngest(st)
+	in.Sync = d.Sync
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	send := func(payload string) (int, string) {
+		sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret}).Header
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(payload))
+		req.Header.Set("Stripe-Signature", sig)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode, string(b)
+	}
+	if code, body := send(`{"id":"evt_sync_1"}`); code != 201 || body != "created-by-target evt_sync_1" {
+		t.Fatalf("sync answer: %d %q", code, body)
+	}
+	if e, _ := st.Get(ctx, "stripe", "evt_sync_1"); e.Status != "delivered" {
+		t.Fatalf("status %s", e.Status)
+	}
+	if code, _ := send(`{"id":"evt_sync_1"}`); code != 200 || calls.Load() != 1 {
+		t.Fatalf("repeat: %d, target called %d times", code, calls.Load())
+	}
+	failing.Store(true)
+	if code, _ := send(`{"id":"evt_sync_2"}`); code != 503 {
+		t.Fatalf("failing target: %d", code)
+	}
+	if e, _ := st.Get(ctx, "stripe", "evt_sync_2"); e.Status != "pending" {
+		t.Fatalf("a failed synchronous delivery must stay pending, is %s", e.Status)
+	}
+	failing.Store(false)
+	go d.Run(ctx)
+	waitFor(t, func() bool { e, _ := st.Get(ctx, "stripe", "evt_sync_2"); return e.Status == "delivered" })
 }

@@ -63,6 +63,9 @@ type Ingest struct {
 	Now        func() time.Time
 	// Metrics, if set, count what happens.
 	Metrics *Metrics
+	// Sync, if set, delivers a newly stored event at once and the sender
+	// gets the target's answer (synchronous mode). A repeat gets Accepted.
+	Sync func(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error)
 }
 
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -132,8 +135,8 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		kept.Set("Content-Type", ct)
 	}
-	fresh, err := in.Inbox.Insert(r.Context(), &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body,
-		OrderKey: pointer(body, in.OrderKeyPointer)})
+	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer)}
+	fresh, err := in.Inbox.Insert(r.Context(), ev)
 	if err != nil {
 		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
@@ -144,6 +147,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	in.Metrics.accepted(in.Name, fresh, time.Since(arrived).Seconds())
 	if !fresh {
 		log.Info("duplicate web-hook", "adapter", in.Name, "event_id", id)
+	}
+	if fresh && in.Sync != nil {
+		// Stored already: whatever happens now, the event is not lost.
+		if resp, rbody, err := in.Sync(r.Context(), ev); err == nil {
+			if ct := resp.Header.Get("Content-Type"); ct != "" {
+				w.Header().Set("Content-Type", ct)
+			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = w.Write(rbody)
+			return
+		}
 	}
 	a := in.Accepted
 	status := a.Status

@@ -99,3 +99,15 @@ func (m *Memory) Retry(_ context.Context, id int64, next time.Time, reason strin
 func (m *Memory) DeadLetter(_ context.Context, id int64, reason string) error {
 	return m.update(id, func(e *memEvent) { e.Status, e.reason = "dead", reason })
 }
+
+func (m *Memory) DeliveredByEventID(_ context.Context, adapter, eventID string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, e := range m.events {
+		if e.Adapter == adapter && e.EventID == eventID {
+			e.Status = "delivered"
+			e.Attempts++
+		}
+	}
+	return nil
+}

@@ -47,6 +47,9 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		}
 		in.Logger, in.Metrics = logger, metrics
 		hooks[a.Path] = in
+		if a.Sync {
+			in.Sync = d.Sync
+		}
 		if a.OrderKey != "" {
 			d.Ordered = append(d.Ordered, a.Name)
 		}
