@@ -13,7 +13,11 @@ import (
 // Webhooks is the `webhooks` section of the process configuration.
 type Webhooks struct {
 	Adapters []Config `yaml:"adapters"`
-	Delivery struct {
+	// DedupeWindow is how long delivered and dead events (and so their ids,
+	// for duplicate detection) are kept. Default 744h (31 days, past Adyen's
+	// 30 days of retries).
+	DedupeWindow time.Duration `yaml:"dedupe_window"`
+	Delivery     struct {
 		Workers int           `yaml:"workers"`
 		MaxAge  time.Duration `yaml:"max_age"`
 		// Lease reserves a claimed event for its worker (default 1m); an
@@ -44,6 +48,8 @@ type Config struct {
 	// Sync delivers each new event at once and answers the sender with the
 	// target's answer (the event is stored first).
 	Sync bool `yaml:"sync"`
+	// ContentTypes accepted (others: 415). Default the sender's.
+	ContentTypes []string `yaml:"content_types"`
 	// MaxBody in bytes; default 1 MiB.
 	MaxBody int64 `yaml:"max_body"`
 	// Answer to an accepted event; default the sender's expectation.
@@ -90,16 +96,19 @@ var senderDefaults = map[string]struct {
 	header, pointer string
 	answer          Answer
 	badSig          int
+	types           []string
 }{
-	"stripe":            {pointer: "/id"},
-	"standard-webhooks": {header: "Webhook-Id"},
-	"github":            {header: "X-GitHub-Delivery"},
-	"shopify":           {header: "X-Shopify-Webhook-Id"},
-	"square":            {pointer: "/event_id"},
-	"gocardless":        {pointer: "/events/0/id", answer: Answer{Status: 204}, badSig: 498},
-	"adyen":             {pointer: "/notificationItems/0/NotificationRequestItem/pspReference", answer: Answer{Status: 200, Body: "[accepted]"}},
-	"jwt":               {answer: Answer{Status: 200}},
+	"stripe":            {pointer: "/id", types: jsonOnly},
+	"standard-webhooks": {header: "Webhook-Id", types: jsonOnly},
+	"github":            {header: "X-GitHub-Delivery", types: []string{"application/json", "application/x-www-form-urlencoded"}},
+	"shopify":           {header: "X-Shopify-Webhook-Id", types: jsonOnly},
+	"square":            {pointer: "/event_id", types: jsonOnly},
+	"gocardless":        {pointer: "/events/0/id", answer: Answer{Status: 204}, badSig: 498, types: jsonOnly},
+	"adyen":             {pointer: "/notificationItems/0/NotificationRequestItem/pspReference", answer: Answer{Status: 200, Body: "[accepted]"}, types: jsonOnly},
+	"jwt":               {answer: Answer{Status: 200}, types: jsonOnly},
 }
+
+var jsonOnly = []string{"application/json"}
 
 // Build resolves secrets and returns the adapter's ingest handler.
 func (c Config) Build(resolve func(ref string) (string, error), in Inserter) (*Ingest, error) {
@@ -131,9 +140,13 @@ func (c Config) Build(resolve func(ref string) (string, error), in Inserter) (*I
 			in2.EventIDHeader, in2.EventIDPointer = d.header, d.pointer
 		}
 		in2.Accepted = d.answer
+		in2.ContentTypes = d.types
 		if in2.BadSignatureStatus == 0 {
 			in2.BadSignatureStatus = d.badSig
 		}
+	}
+	if len(c.ContentTypes) > 0 {
+		in2.ContentTypes = c.ContentTypes
 	}
 	if c.Answer != nil {
 		in2.Accepted = *c.Answer

@@ -201,6 +201,7 @@ func TestSynchronousMode(t *testing.T) {
 		sig := webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: []byte(payload), Secret: secret}).Header
 		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(payload))
 		req.Header.Set("Stripe-Signature", sig)
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)

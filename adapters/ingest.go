@@ -7,8 +7,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +48,8 @@ type Ingest struct {
 	// EventIDPointer is a JSON pointer into the body (e.g. /id).
 	EventIDHeader  string
 	EventIDPointer string
+	// ContentTypes, if set, are the accepted media types; others get 415.
+	ContentTypes []string
 	// OrderKeyPointer, a JSON pointer, gives events an order key (events
 	// with one key are delivered in order).
 	OrderKeyPointer string
@@ -77,6 +81,14 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
+	}
+	if len(in.ContentTypes) > 0 {
+		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if !slices.Contains(in.ContentTypes, mt) {
+			in.Metrics.rejectReason(in.Name, "content_type")
+			http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
+			return
+		}
 	}
 	limit := in.MaxBody
 	if limit <= 0 {

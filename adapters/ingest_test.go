@@ -32,18 +32,22 @@ func newInbox(t *testing.T) (*pgxpool.Pool, *inbox.Store) {
 
 func stripeIngest(st adapters.Inserter) *adapters.Ingest {
 	return &adapters.Ingest{Name: "stripe", Scheme: schemes.Stripe{Secrets: []string{secret}}, Inbox: st,
-		EventIDPointer: "/id", MaxBody: 4096, KeepHeaders: []string{"Stripe-Signature"}}
+		EventIDPointer: "/id", MaxBody: 4096, KeepHeaders: []string{"Stripe-Signature"}, ContentTypes: []string{"application/json"}}
 }
 
 // post signs payload with stripe-go's own test signer (sig == "" means
 // "sign it"; "-" means send no signature).
 func post(t *testing.T, url string, payload []byte, sig string) int {
 	t.Helper()
+	ctype := "application/json"
+	if sig == "ctype" {
+		sig, ctype = "", "text/plain"
+	}
 	if sig == "" {
 		sig = webhook.GenerateTestSignedPayload(&webhook.UnsignedPayload{Payload: payload, Secret: secret}).Header
 	}
 	req, _ := http.NewRequest("POST", url, strings.NewReader(string(payload)))
-	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Content-Type", ctype)
 	if sig != "-" {
 		req.Header.Set("Stripe-Signature", sig)
 	}
@@ -87,6 +91,7 @@ func TestIngestStoresAcceptedEventsOnce(t *testing.T) {
 		{"no signature", other, "-", 401},
 		{"oversized", []byte(`{"id":"evt_big","pad":"` + strings.Repeat("x", 5000) + `"}`), "", 413},
 		{"no event id", []byte(`{"type":"x"}`), "", 400},
+		{"wrong content type", []byte(`{"id":"evt_ct"}`), "ctype", 415},
 	}
 	for _, tt := range refusals {
 		if code := post(t, srv.URL, tt.payload, tt.sig); code != tt.want {

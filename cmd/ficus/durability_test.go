@@ -81,6 +81,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 		mac.Write([]byte(ts + "." + body))
 		req, _ := http.NewRequest("POST", front, strings.NewReader(body))
 		req.Header.Set("Stripe-Signature", "t="+ts+",v1="+hex.EncodeToString(mac.Sum(nil)))
+		req.Header.Set("Content-Type", "application/json")
 		resp, err := client.Do(req)
 		if err != nil {
 			return 0 // no answer: the event may or may not have been committed
