@@ -52,6 +52,8 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 			return nil, nil, err
 		}
 		in.Logger, in.Metrics = logger, metrics
+		trusted, _ := cfg.TrustedPrefixes()
+		in.RemoteAddr = adapters.ClientAddr(trusted)
 		hooks[a.Path] = in
 		if a.Sync {
 			in.Sync = d.Sync
