@@ -53,6 +53,9 @@ type Deliverer struct {
 	// Workers deliver concurrently (one slow target does not hold up the
 	// others). Default 8.
 	Workers int
+	// Batch is how many due events a worker claims at once (one
+	// transaction); it delivers them one after another. Default 8.
+	Batch int
 	// MaxAge: an event still failing this long after it arrived goes to
 	// the dead letters. Default 72h.
 	MaxAge time.Duration
@@ -73,6 +76,9 @@ type Deliverer struct {
 func (d *Deliverer) defaults() {
 	if d.Workers == 0 {
 		d.Workers = 8
+	}
+	if d.Batch == 0 {
+		d.Batch = 8
 	}
 	if d.MaxAge == 0 {
 		d.MaxAge = 72 * time.Hour
@@ -106,7 +112,7 @@ func (d *Deliverer) Run(ctx context.Context) {
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				events, err := d.Inbox.Claim(ctx, 1, d.Lease, d.Ordered)
+				events, err := d.Inbox.Claim(ctx, d.Batch, d.Lease, d.Ordered)
 				if err != nil && ctx.Err() == nil {
 					d.Logger.Error("claiming web-hook events", "error", err.Error())
 				}

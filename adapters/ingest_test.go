@@ -21,7 +21,7 @@ import (
 
 const secret = "whsec_ingest_test_secret"
 
-func newInbox(t *testing.T) (*pgxpool.Pool, *inbox.Store) {
+func newInbox(t testing.TB) (*pgxpool.Pool, *inbox.Store) {
 	t.Helper()
 	pool := pgtest.NewPool(t)
 	if err := inbox.Migrate(context.Background(), pool); err != nil {

@@ -64,6 +64,7 @@ for op in pg_insert client_credentials pg_select introspect refresh webhook; do
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
 mint=$(go test -run '^$' -bench 'BenchmarkMintJWT' -benchmem -benchtime 1s ./idp 2>&1 | grep -E '^Benchmark')
+drain=$(go test -run '^$' -bench 'BenchmarkDelivery' -benchtime 3000x ./adapters 2>&1 | grep -E '^Benchmark')
 
 block=$(cat <<MD
 <!-- idp:begin -->
@@ -84,6 +85,13 @@ JWT minting (Go benchmark, same run):
 
 \`\`\`
 $mint
+\`\`\`
+
+Web-hook delivery draining 3,000 stored 1 KiB events to a local target with 8
+workers, by claim batch size (events/s; compare with the ingest row above):
+
+\`\`\`
+$drain
 \`\`\`
 <!-- idp:end -->
 MD
