@@ -14,7 +14,7 @@ import (
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
@@ -62,19 +62,11 @@ func TestDeliveryThroughTheGatewayWithTheAdapterClient(t *testing.T) {
 	_, st := newInbox(t)
 
 	// The IDP and the gateway.
-	mem := memory.New()
-	keys, _ := idp.NewKeyManager(ctx, mem, idp.KeyOptions{})
-	idpSrv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + idpSrv.Listener.Addr().String()
-	p, _ := idp.New(idp.Options{Config: idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}}, Store: mem, Keys: keys})
-	defer p.Close()
-	idpSrv.Config.Handler = p.Handler()
-	idpSrv.Start()
-	defer idpSrv.Close()
+	is := idptest.Start(t)
+	p, issuer := is.P, is.Issuer
 	secrets := map[string]string{}
 	for _, id := range []string{"stripe-adapter", "bank-adapter"} {
-		s, _ := p.CreateClient(ctx, idp.NewClient{ID: id, Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"payments.notify"}})
-		secrets[id] = s
+		secrets[id] = is.Client(t, idp.NewClient{ID: id, Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"payments.notify"}})
 	}
 	v, _ := verify.New(ctx, verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Issuer: issuer, Audience: "payments"})
 	pay, bank := &target{seen: map[string]int{}, client: map[string]string{}}, &target{seen: map[string]int{}, client: map[string]string{}}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
@@ -22,24 +22,20 @@ import (
 
 func TestAppKeysBecomeOAuth2Calls(t *testing.T) {
 	ctx := context.Background()
-	mem := memory.New()
-	keys, _ := idp.NewKeyManager(ctx, mem, idp.KeyOptions{})
-	idpSrv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + idpSrv.Listener.Addr().String()
 	var tokenCalls atomic.Int64
-	p, _ := idp.New(idp.Options{Config: idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}}, Store: mem, Keys: keys})
-	defer p.Close()
-	h := p.Handler()
-	idpSrv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/oauth2/token" {
-			tokenCalls.Add(1)
+	is := idptest.Start(t, func(o *idptest.Options) {
+		o.Wrap = func(h http.Handler) http.Handler {
+			return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/oauth2/token" {
+					tokenCalls.Add(1)
+				}
+				h.ServeHTTP(w, r)
+			})
 		}
-		h.ServeHTTP(w, r)
 	})
-	idpSrv.Start()
-	defer idpSrv.Close()
-	appSecret, _ := p.CreateClient(ctx, idp.NewClient{ID: "shop-app", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"catalog.read"}})
-	webSecret, _ := p.CreateClient(ctx, idp.NewClient{ID: "web", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"catalog.read"}})
+	p, issuer := is.P, is.Issuer
+	appSecret := is.Client(t, idp.NewClient{ID: "shop-app", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"catalog.read"}})
+	webSecret := is.Client(t, idp.NewClient{ID: "web", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"catalog.read"}})
 
 	v, _ := verify.New(ctx, verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Issuer: issuer, Audience: "catalog"})
 	svc := httptest.NewServer(v.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

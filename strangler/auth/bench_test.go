@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"golang.org/x/oauth2/clientcredentials"
@@ -19,16 +19,10 @@ import (
 // reused JWT in the header. Compare with passthrough (nothing to do).
 func BenchmarkCacheHitExchange(b *testing.B) {
 	ctx := context.Background()
-	st := memory.New()
-	keys, _ := idp.NewKeyManager(ctx, st, idp.KeyOptions{})
-	srv := httptest.NewUnstartedServer(nil)
-	p, _ := idp.New(idp.Options{Config: idp.Config{Issuer: "http://" + srv.Listener.Addr().String(), Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}}, Store: st, Keys: keys})
-	defer p.Close()
-	srv.Config.Handler = p.Handler()
-	srv.Start()
-	defer srv.Close()
-	secret, _ := p.CreateClient(ctx, idp.NewClient{ID: "c", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"orders.read"}})
-	tok, err := (&clientcredentials.Config{ClientID: "c", ClientSecret: secret, TokenURL: srv.URL + "/oauth2/token"}).Token(ctx)
+	is := idptest.Start(b)
+	p := is.P
+	secret := is.Client(b, idp.NewClient{ID: "c", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"orders.read"}})
+	tok, err := (&clientcredentials.Config{ClientID: "c", ClientSecret: secret, TokenURL: is.TokenURL()}).Token(ctx)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
@@ -24,16 +24,9 @@ import (
 // the service, verifying offline from the JWKS, refuses nothing.
 func TestKeyRotationUnderTrafficFailsNothing(t *testing.T) {
 	ctx := context.Background()
-	st := memory.New()
-	keys, _ := idp.NewKeyManager(ctx, st, idp.KeyOptions{PublishDelay: 150 * time.Millisecond})
-	idpSrv := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + idpSrv.Listener.Addr().String()
-	p, _ := idp.New(idp.Options{Config: idp.Config{Issuer: issuer, ClientRate: -1, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}}, Store: st, Keys: keys})
-	defer p.Close()
-	idpSrv.Config.Handler = p.Handler()
-	idpSrv.Start()
-	defer idpSrv.Close()
-	secret, _ := p.CreateClient(ctx, idp.NewClient{ID: "c", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"orders.read"}})
+	is := idptest.Start(t, func(o *idptest.Options) { o.Config.ClientRate, o.Keys.PublishDelay = -1, 150*time.Millisecond })
+	p, keys, issuer := is.P, is.Keys, is.Issuer
+	secret := is.Client(t, idp.NewClient{ID: "c", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"orders.read"}})
 
 	v, err := verify.New(ctx, verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Audience: "orders-svc", Issuer: issuer, RefetchInterval: 50 * time.Millisecond})
 	if err != nil {
@@ -62,7 +55,7 @@ routes:
 	front := httptest.NewServer(gw)
 	defer front.Close()
 
-	cc := clientcredentials.Config{ClientID: "c", ClientSecret: secret, TokenURL: idpSrv.URL + "/oauth2/token"}
+	cc := clientcredentials.Config{ClientID: "c", ClientSecret: secret, TokenURL: is.TokenURL()}
 	stop := make(chan struct{})
 	var ok, failed atomic.Int64
 	var wg sync.WaitGroup
