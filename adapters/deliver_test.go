@@ -146,13 +146,20 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 	st.Insert(ctx, &inbox.Event{Adapter: "x", EventID: "e1", Body: []byte("{}")})
 	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond,
 		Targets: map[string]adapters.Target{"x": {URL: refuse.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
-	go d.Run(ctx)
+	runCtx, stop := context.WithCancel(ctx)
+	stopped := make(chan struct{})
+	go func() { d.Run(runCtx); close(stopped) }()
 	waitFor(t, func() bool { e, _ := st.Get(ctx, "x", "e1"); return e != nil && e.Status == "dead" })
+	if e, _ := st.Get(ctx, "x", "e1"); e.Attempts != 1 {
+		t.Fatalf("a permanent refusal was retried: %d attempts", e.Attempts)
+	}
+	stop()
+	<-stopped
 	if err := st.Replay(ctx, "x", "e1"); err != nil {
 		t.Fatal(err)
 	}
-	if e, _ := st.Get(ctx, "x", "e1"); e.Status != "pending" && e.Status != "dead" {
-		t.Fatalf("replay: %s", e.Status)
+	if e, _ := st.Get(ctx, "x", "e1"); e.Status != "pending" || e.Attempts != 0 {
+		t.Fatalf("after replay: %s, %d attempts; want pending, 0", e.Status, e.Attempts)
 	}
 }
 
