@@ -60,6 +60,16 @@ type Config struct {
 	// Hashing is the argon2id cost for new password and secret hashes.
 	// Default DefaultHashParams.
 	Hashing HashParams
+	// HashMemory bounds, in bytes, the memory held by argon2id runs at
+	// once (client secrets and passwords checked or hashed, including the
+	// dummy check for unknown clients and users). Each run takes its
+	// hash's memory cost from this budget; a hash larger than the budget
+	// runs alone. Default 256 MiB: four runs at the default 64 MiB.
+	HashMemory int64
+	// HashWait is how long a check waits for room in HashMemory before it
+	// is refused with 503 temporarily_unavailable and a Retry-After.
+	// Default 2s.
+	HashWait time.Duration
 	// AllowPassword enables the password grant at all (still only for
 	// first-party confidential clients). Default false.
 	AllowPassword bool
@@ -88,6 +98,10 @@ func (c *Config) defaults() {
 	if c.Hashing.Time == 0 {
 		c.Hashing = DefaultHashParams
 	}
+	if c.HashMemory <= 0 {
+		c.HashMemory = 256 << 20
+	}
+	def(&c.HashWait, 2*time.Second)
 	if c.MaxFamiliesPerUser == 0 {
 		c.MaxFamiliesPerUser = 10
 	}

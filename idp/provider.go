@@ -49,6 +49,7 @@ type Provider struct {
 	// dummyHash is verified against when a client or user does not exist,
 	// so that an attempt takes as long as with a wrong secret.
 	dummyHash string
+	hashes    *hashGate
 
 	tokens      *tokenCache
 	clients     *otter.Cache[string, *store.Client]
@@ -94,6 +95,7 @@ func New(o Options) (*Provider, error) {
 		p.now = time.Now
 	}
 	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
+	p.hashes = newHashGate(p.cfg.HashMemory, p.cfg.HashWait)
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
@@ -188,8 +190,13 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	}
 	c, err := p.getClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(p.dummyHash, secret) // same time as a wrong secret
 		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
+		if secret == "" { // as fast as a known confidential client without a secret
+			return nil, ErrInvalidClient.WithDescription("client authentication required")
+		}
+		if _, oerr := p.verifyHash(ctx, p.dummyHash, secret); oerr != nil { // the same cost as a wrong secret
+			return nil, oerr
+		}
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
 	if err != nil {
@@ -204,7 +211,11 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	if secret == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
 	}
-	if !p.verifySecret(c, secret, now) {
+	ok, oerr := p.verifySecret(ctx, c, secret, now)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if !ok {
 		p.auditFail(ctx, id, "", r.RemoteIP, "bad client secret")
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
@@ -213,23 +224,31 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 
 // verifySecret checks a client secret. A secret that verified recently is
 // recognised by its SHA-256 digest (constant-time) until SecretCacheTTL,
-// so that machine clients do not pay argon2id on every request.
-func (p *Provider) verifySecret(c *store.Client, secret string, now time.Time) bool {
+// so that machine clients do not pay argon2id on every request. A check
+// that needs argon2id runs within the hashing budget and may be refused
+// (503) when the budget stays full.
+func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time) (bool, *Error) {
 	digest := sha256.Sum256([]byte(c.ID + "\x00" + secret))
 	if v, ok := p.secretCache.Load(c.ID); ok {
 		cs := v.(cachedSecret)
 		if now.Before(cs.until) && subtle.ConstantTimeCompare(cs.digest[:], digest[:]) == 1 {
-			return true
+			return true, nil
 		}
 	}
 	// Concurrent first requests with the same credentials share one slow
 	// verification instead of each running argon2id (a cold-start herd).
-	ok, _, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+	ok, err, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+		checked := false
 		for _, s := range c.Secrets {
 			if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
 				continue
 			}
-			if VerifyPassword(s.Hash, secret) {
+			checked = true
+			match, oerr := p.verifyHash(ctx, s.Hash, secret)
+			if oerr != nil {
+				return false, oerr
+			}
+			if match {
 				until := now.Add(p.cfg.SecretCacheTTL)
 				if !s.ExpiresAt.IsZero() && s.ExpiresAt.Before(until) {
 					until = s.ExpiresAt
@@ -238,9 +257,17 @@ func (p *Provider) verifySecret(c *store.Client, secret string, now time.Time) b
 				return true, nil
 			}
 		}
+		if !checked { // every secret expired: cost what a wrong secret costs
+			if _, oerr := p.verifyHash(ctx, p.dummyHash, secret); oerr != nil {
+				return false, oerr
+			}
+		}
 		return false, nil
 	})
-	return ok.(bool)
+	if err != nil {
+		return false, err.(*Error)
+	}
+	return ok.(bool), nil
 }
 
 // Token handles a token-endpoint request.
@@ -365,13 +392,19 @@ func (p *Provider) password(ctx context.Context, c *store.Client, r *Request) (*
 func (p *Provider) checkUser(ctx context.Context, username, pw string) (*store.User, *Error) {
 	u, err := p.st.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(p.dummyHash, pw)
+		if _, oerr := p.verifyHash(ctx, p.dummyHash, pw); oerr != nil {
+			return nil, oerr
+		}
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
 	}
-	if !VerifyPassword(u.PasswordHash, pw) || !u.Enabled {
+	match, oerr := p.verifyHash(ctx, u.PasswordHash, pw)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if !match || !u.Enabled {
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	return u, nil
@@ -702,7 +735,7 @@ func (p *Provider) revokeUser(ctx context.Context, userID, why string) error {
 
 // SetPassword changes a user's password and revokes all their tokens.
 func (p *Provider) SetPassword(ctx context.Context, userID, password string) error {
-	h, err := p.cfg.Hashing.Hash(password)
+	h, err := p.hash(ctx, password)
 	if err != nil {
 		return err
 	}

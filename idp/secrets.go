@@ -73,20 +73,36 @@ func (hp HashParams) Hash(pw string) (string, error) {
 // VerifyPassword checks pw against an encoded argon2id hash in constant
 // time.
 func VerifyPassword(encoded, pw string) bool {
+	h, ok := parseHash(encoded)
+	return ok && h.matches(pw)
+}
+
+// encodedHash is a parsed argon2id PHC string.
+type encodedHash struct {
+	params    HashParams
+	salt, key []byte
+}
+
+// matches runs argon2id on pw and compares in constant time.
+func (h encodedHash) matches(pw string) bool {
+	got := argon2.IDKey([]byte(pw), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1
+}
+
+func parseHash(encoded string) (encodedHash, bool) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return encodedHash{}, false
 	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false
+	var h encodedHash
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.params.MemoryKiB, &h.params.Time, &h.params.Threads); err != nil {
+		return encodedHash{}, false
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
+	var err1, err2 error
+	h.salt, err1 = base64.RawStdEncoding.DecodeString(parts[4])
+	h.key, err2 = base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(h.key) == 0 {
+		return encodedHash{}, false
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return h, true
 }
