@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,6 +54,15 @@ type Config struct {
 	// Default 200/s, burst 400. Negative ClientRate disables the limit.
 	ClientRate  rate.Limit
 	ClientBurst int
+	// FailureRate / FailureBurst limit failed client authentications per
+	// source address. Default 20 per minute, burst 20. Negative
+	// FailureRate disables the limit.
+	FailureRate  rate.Limit
+	FailureBurst int
+	// TrustedProxies are the peers whose X-Forwarded-For names the
+	// client's address (for the per-address limits and the audit trail).
+	// Empty: the socket peer is the client.
+	TrustedProxies []netip.Prefix
 	// LoginRate / LoginBurst limit password attempts per username and IP.
 	// Default 10 per minute, burst 10.
 	LoginRate  rate.Limit
@@ -107,6 +117,9 @@ func (c *Config) defaults() {
 	}
 	if c.ClientRate == 0 {
 		c.ClientRate, c.ClientBurst = 200, 400
+	}
+	if c.FailureRate == 0 {
+		c.FailureRate, c.FailureBurst = rate.Every(3*time.Second), 20
 	}
 	if c.LoginRate == 0 {
 		c.LoginRate, c.LoginBurst = rate.Every(6*time.Second), 10

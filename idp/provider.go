@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/maypok86/otter/v2"
@@ -55,8 +56,10 @@ type Provider struct {
 	clients     *otter.Cache[string, *store.Client]
 	secretCache sync.Map // client id -> cachedSecret
 	verifying   singleflight.Group
-	clientLimit *limiters
+	clientLimit *limiters // per authenticated client (public clients: per client and address)
+	failLimit   *limiters // failed client authentications per source address
 	loginLimit  *limiters
+	clientAddr  *clientaddr.Resolver
 
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
@@ -97,6 +100,8 @@ func New(o Options) (*Provider, error) {
 	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
 	p.hashes = newHashGate(p.cfg.HashMemory, p.cfg.HashWait)
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
+	p.failLimit = newLimiters(p.cfg.FailureRate, p.cfg.FailureBurst)
+	p.clientAddr = clientaddr.New(p.cfg.TrustedProxies)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
 	p.tokens = newTokenCache(p.cfg.TokenCacheTTL, 100000)
@@ -157,6 +162,7 @@ type Request struct {
 	BasicID  string
 	BasicPW  string
 	HasBasic bool
+	// RemoteIP is the client's address (through trusted proxies only).
 	RemoteIP string
 }
 
@@ -170,7 +176,36 @@ func (r *Request) get(k string) string {
 // AuthenticateClient authenticates the calling client by
 // client_secret_basic or client_secret_post, or identifies a public client
 // by client_id. It never reveals whether the client exists.
+//
+// Rate limits apply in this order: an address with too many failed
+// authentications is refused (429) before any work; a failure charges the
+// caller's address, never the client it named; only a client that
+// authenticated is charged its own bucket (a public client, which anyone
+// can name, per client and address).
 func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.Client, *Error) {
+	now := p.now()
+	addr := addrKey(r.RemoteIP)
+	if blocked, wait := p.failLimit.blocked(addr, now); blocked {
+		return nil, ErrSlowDown.WithDescription("too many failed client authentications from this address").WithRetryAfter(wait)
+	}
+	c, oerr := p.authenticateClient(ctx, r, now)
+	if oerr != nil {
+		if errors.Is(oerr, ErrInvalidClient) {
+			p.failLimit.charge(addr, now)
+		}
+		return nil, oerr
+	}
+	key := "client:" + c.ID
+	if c.Public() {
+		key += "|" + addr
+	}
+	if ok, wait := p.clientLimit.allow(key, now); !ok {
+		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
+	}
+	return c, nil
+}
+
+func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.Time) (*store.Client, *Error) {
 	id, secret := r.get("client_id"), r.get("client_secret")
 	if r.HasBasic {
 		if secret != "" {
@@ -183,10 +218,6 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	}
 	if id == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
-	}
-	now := p.now()
-	if ok, wait := p.clientLimit.allow("client:"+id, now); !ok {
-		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
 	}
 	c, err := p.getClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
