@@ -74,7 +74,7 @@ type Config struct {
 	// once (client secrets and passwords checked or hashed, including the
 	// dummy check for unknown clients and users). Each run takes its
 	// hash's memory cost from this budget; a hash larger than the budget
-	// runs alone. Default 256 MiB: four runs at the default 64 MiB.
+	// runs alone. Default 128 MiB: two runs at the default 64 MiB.
 	HashMemory int64
 	// HashWait is how long a check waits for room in HashMemory before it
 	// is refused with 503 temporarily_unavailable and a Retry-After.
@@ -109,7 +109,7 @@ func (c *Config) defaults() {
 		c.Hashing = DefaultHashParams
 	}
 	if c.HashMemory <= 0 {
-		c.HashMemory = 256 << 20
+		c.HashMemory = 128 << 20
 	}
 	def(&c.HashWait, 2*time.Second)
 	if c.MaxFamiliesPerUser == 0 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"golang.org/x/time/rate"
 )
 
 // send posts a form from any goroutine (no t.Fatal) and returns the
@@ -135,15 +136,18 @@ func TestHashingMemoryIsBounded(t *testing.T) {
 
 // Issue 8 item 10: beyond the budget and the bounded wait, a check is
 // refused with 503 and a Retry-After, the same for a known and an unknown
-// client, and the refusal changes nothing.
+// client, and the refusal changes nothing but the caller's failure count.
 func TestHashingBeyondTheBudgetIsRefused(t *testing.T) {
-	ti := newTestIDP(t, false, func(c *idp.Config) { c.HashMemory, c.HashWait = 1<<20, 50*time.Millisecond })
+	ti := newTestIDP(t, false, behindProxy, func(c *idp.Config) {
+		c.HashMemory, c.HashWait = 1<<20, 50*time.Millisecond
+		c.FailureRate, c.FailureBurst = rate.Every(time.Hour), 3
+	})
 	hp := probeHashes(ti.p)
 	hp.holdNext(1)
 	held := make(chan string, 1)
 	go func() {
 		code, _, body, err := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
-			"client_id": {"nobody"}, "client_secret": {"guess"}})
+			"client_id": {"nobody"}, "client_secret": {"guess"}}, "X-Forwarded-For", attackerIP)
 		held <- fmt.Sprint(code, " ", body, err)
 	}()
 	hp.waitStarted(t, 1)
@@ -151,7 +155,7 @@ func TestHashingBeyondTheBudgetIsRefused(t *testing.T) {
 	var bodies []string
 	for _, id := range []string{"unknown-client", "machine"} {
 		code, hdr, body, err := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
-			"client_id": {id}, "client_secret": {"wrong"}})
+			"client_id": {id}, "client_secret": {"wrong"}}, "X-Forwarded-For", attackerIP)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,8 +171,17 @@ func TestHashingBeyondTheBudgetIsRefused(t *testing.T) {
 	if c := <-held; !strings.HasPrefix(c, "401 ") {
 		t.Errorf("the held request: %s, want 401", c)
 	}
-	if code, _, b := ti.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "machine"); code != 200 {
-		t.Fatalf("after the refusals: %d %s", code, b)
+	// The held failure and the two refusals used up the address's three
+	// failures: it is refused before any hashing now.
+	if code, _, body, _ := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
+		"client_id": {"machine"}, "client_secret": {ti.secret["machine"]}}, "X-Forwarded-For", attackerIP); code != 429 {
+		t.Errorf("the address after three failures: %d %s, want 429", code, body)
+	}
+	if code, _, b := ti.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, "machine", "X-Forwarded-For", victimIP); code != 200 {
+		t.Fatalf("another address after the refusals: %d %s", code, b)
+	}
+	if strings.Count(ti.logs.String(), "argon2id memory budget") != 1 {
+		t.Errorf("want one warning for the refusals:\n%s", ti.logs.String())
 	}
 }
 

@@ -56,9 +56,14 @@ func (g *hashGate) run(ctx context.Context, memKiB uint32, f func()) error {
 }
 
 // busy is the answer when the hashing budget stays exhausted: 503 with a
-// Retry-After, the same for every client.
+// Retry-After, the same for every client. Its cause, errHashBusy, is not
+// logged per request: a warning at most every 10 s says it happens.
 func (p *Provider) busy() *Error {
-	return ErrUnavailable.WithDescription("too many credential checks in progress; retry later").
+	p.busyLog.Do(func() {
+		p.log.Warn("idp: credential checks refused: the argon2id memory budget (idp.hash_memory) stayed full for idp.hash_wait",
+			"hash_memory", p.cfg.HashMemory, "hash_wait", p.cfg.HashWait.String())
+	})
+	return ErrUnavailable.WithDescription("too many credential checks in progress; retry later").WithCause(errHashBusy).
 		WithRetryAfter(max(int(p.cfg.HashWait.Round(time.Second)/time.Second), 1))
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // Grant types and the introspection permission.
@@ -51,6 +52,7 @@ type Provider struct {
 	// so that an attempt takes as long as with a wrong secret.
 	dummyHash string
 	hashes    *hashGate
+	busyLog   rate.Sometimes
 
 	tokens      *tokenCache
 	clients     *otter.Cache[string, *store.Client]
@@ -99,6 +101,7 @@ func New(o Options) (*Provider, error) {
 	}
 	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
 	p.hashes = newHashGate(p.cfg.HashMemory, p.cfg.HashWait)
+	p.busyLog = rate.Sometimes{Interval: 10 * time.Second}
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
 	p.failLimit = newLimiters(p.cfg.FailureRate, p.cfg.FailureBurst)
 	p.clientAddr = clientaddr.New(p.cfg.TrustedProxies)
@@ -178,10 +181,11 @@ func (r *Request) get(k string) string {
 // by client_id. It never reveals whether the client exists.
 //
 // Rate limits apply in this order: an address with too many failed
-// authentications is refused (429) before any work; a failure charges the
-// caller's address, never the client it named; only a client that
-// authenticated is charged its own bucket (a public client, which anyone
-// can name, per client and address).
+// authentications is refused (429) before any work; a failure (bad or
+// missing credentials, or a check refused because the hashing budget
+// stayed full) charges the caller's address, never the client it named;
+// only a client that authenticated is charged its own bucket (a public
+// client, which anyone can name, per client and address).
 func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.Client, *Error) {
 	now := p.now()
 	addr := addrKey(r.RemoteIP)
@@ -190,7 +194,7 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	}
 	c, oerr := p.authenticateClient(ctx, r, now)
 	if oerr != nil {
-		if errors.Is(oerr, ErrInvalidClient) {
+		if errors.Is(oerr, ErrInvalidClient) || errors.Is(oerr, errHashBusy) {
 			p.failLimit.charge(addr, now)
 		}
 		return nil, oerr
@@ -337,7 +341,7 @@ func (p *Provider) Token(ctx context.Context, r *Request) (*TokenResponse, *Erro
 		resp, oerr = p.tokenExchange(ctx, c, r)
 	}
 	if oerr != nil {
-		if oerr.Status >= 500 {
+		if oerr.Status >= 500 && !errors.Is(oerr, errHashBusy) {
 			p.log.Error("token endpoint failed", "client_id", c.ID, "grant", gt, "error", oerr.Error())
 		}
 		return nil, oerr

@@ -53,7 +53,7 @@ func (p *Provider) errorHandler(err error, c echo.Context) {
 		oe = ErrServer
 		p.log.Error("idp handler failed", "path", c.Path(), "error", err.Error())
 	}
-	if oe.Status >= 500 && oe.Cause != nil {
+	if oe.Status >= 500 && oe.Cause != nil && !errors.Is(oe, errHashBusy) {
 		p.log.Error("idp request failed", "path", c.Path(), "error", oe.Error())
 	}
 	oe.WriteJSON(c.Response())
