@@ -102,7 +102,7 @@ type IDP struct {
 	// source address (through trusted_proxies). Default 20, burst the same.
 	AuthFailuresPerMinute float64 `yaml:"auth_failures_per_minute" validate:"gte=0"`
 	// HashMemory bounds the memory of concurrent argon2id runs (client
-	// secret and password checks). Default 256MiB.
+	// secret and password checks). Default 128MiB.
 	HashMemory ByteSize `yaml:"hash_memory"`
 	// HashWait is how long a check waits for room in HashMemory before a
 	// 503. Default 2s.
