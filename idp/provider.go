@@ -460,6 +460,9 @@ func (p *Provider) issueLogin(ctx context.Context, c *store.Client, u *store.Use
 	} else {
 		rt.ExpiresAt = now.Add(ttl(c.LoggedOnRefreshTTL, p.cfg.LoggedOnRefreshTTL))
 		rt.AbsoluteExpiresAt = rt.ExpiresAt
+		if at.ExpiresAt.After(rt.ExpiresAt) { // never beyond the session
+			at.ExpiresAt = rt.ExpiresAt
+		}
 	}
 	if err := p.st.InsertTokens(ctx, at, rt); err != nil {
 		return nil, ErrUnavailable.WithCause(err)
