@@ -99,7 +99,7 @@ func New(o Options) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
+	p.dummyHash = p.cfg.Hashing.dummy()
 	p.hashes = newHashGate(p.cfg.HashMemory, p.cfg.HashWait)
 	p.busyLog = rate.Sometimes{Interval: 10 * time.Second}
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)

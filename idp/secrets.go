@@ -65,9 +65,24 @@ func (hp HashParams) Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt[:], hp.Time, hp.MemoryKiB, hp.Threads, argonKeyLen)
+	return hp.encode(salt[:], argon2.IDKey([]byte(pw), salt[:], hp.Time, hp.MemoryKiB, hp.Threads, argonKeyLen)), nil
+}
+
+// encode writes a hash in the PHC string format.
+func (hp HashParams) encode(salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, hp.MemoryKiB, hp.Time, hp.Threads,
-		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key)), nil
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// dummy returns an encoded hash with these parameters that no password
+// matches (random salt and key): checking against it costs what checking
+// a real hash costs, and it is made without running argon2id.
+func (hp HashParams) dummy() string {
+	var salt [16]byte
+	var key [argonKeyLen]byte
+	_, _ = rand.Read(salt[:])
+	_, _ = rand.Read(key[:])
+	return hp.encode(salt[:], key[:])
 }
 
 // VerifyPassword checks pw against an encoded argon2id hash in constant
