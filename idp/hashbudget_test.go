@@ -42,9 +42,12 @@ type hashProbe struct {
 	hold      chan struct{} // until closed, the next toHold runs block once started
 	started   chan struct{}
 	toHold    int
+	released  sync.Once
 }
 
-func probeHashes(p *idp.Provider) *hashProbe {
+// probeHashes hooks p's argon2id runs; held runs are released at the
+// latest when the test ends.
+func probeHashes(t *testing.T, p *idp.Provider) *hashProbe {
 	hp := &hashProbe{hold: make(chan struct{}), started: make(chan struct{}, 4096)}
 	idp.SetHashHook(p, func(d int64) {
 		hp.mu.Lock()
@@ -63,12 +66,15 @@ func probeHashes(p *idp.Provider) *hashProbe {
 			<-hp.hold
 		}
 	})
+	t.Cleanup(hp.release)
 	return hp
 }
 
 // holdNext makes the next n runs block, once started, until release.
 func (hp *hashProbe) holdNext(n int) { hp.mu.Lock(); hp.toHold = n; hp.mu.Unlock() }
-func (hp *hashProbe) release()       { hp.mu.Lock(); hp.toHold = 0; hp.mu.Unlock(); close(hp.hold) }
+func (hp *hashProbe) release() {
+	hp.released.Do(func() { hp.mu.Lock(); hp.toHold = 0; hp.mu.Unlock(); close(hp.hold) })
+}
 
 // waitStarted waits until n held runs have started.
 func (hp *hashProbe) waitStarted(t *testing.T, n int) {
@@ -103,7 +109,7 @@ func TestHashingMemoryIsBounded(t *testing.T) {
 	if code, _, b := ti.post(t, "/oauth2/token", cc, "machine"); code != 200 {
 		t.Fatalf("warm-up: %d %s", code, b)
 	}
-	hp := probeHashes(ti.p)
+	hp := probeHashes(t, ti.p)
 	const flood = 200
 	hp.holdNext(flood)
 	codes := make(chan string, flood)
@@ -142,7 +148,7 @@ func TestHashingBeyondTheBudgetIsRefused(t *testing.T) {
 		c.HashMemory, c.HashWait = 1<<20, 50*time.Millisecond
 		c.FailureRate, c.FailureBurst = rate.Every(time.Hour), 3
 	})
-	hp := probeHashes(ti.p)
+	hp := probeHashes(t, ti.p)
 	hp.holdNext(1)
 	held := make(chan string, 1)
 	go func() {
@@ -190,7 +196,7 @@ func TestHashingBeyondTheBudgetIsRefused(t *testing.T) {
 func TestHashingCostIsUniform(t *testing.T) {
 	ti := newTestIDP(t, false)
 	ti.post(t, "/oauth2/token", url.Values{"grant_type": {"password"}}, "web") // the web client's secret is now cached
-	hp := probeHashes(ti.p)
+	hp := probeHashes(t, ti.p)
 	runs := func(form url.Values) int {
 		t.Helper()
 		_, before := hp.stats()

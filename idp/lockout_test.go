@@ -114,3 +114,49 @@ func TestFailureLimitIgnoresForwardedForFromUntrustedPeers(t *testing.T) {
 		t.Fatalf("audit remote_ip is not the socket peer:\n%s", logs)
 	}
 }
+
+// Issue 8 item 11: concurrency must not stretch an address's failure
+// budget. Checks that need argon2id, in flight from one address, never
+// exceed the failures it has left: the rest are refused at once (a
+// check-then-charge limit let every request in flight through, again at
+// each refill).
+func TestConcurrentFailuresStayWithinTheAddressBudget(t *testing.T) {
+	ti := newTestIDP(t, false, behindProxy, func(c *idp.Config) {
+		c.HashMemory, c.HashWait = 1<<20, 30*time.Second
+		c.FailureRate, c.FailureBurst = rate.Every(time.Hour), 3
+	})
+	hp := probeHashes(t, ti.p)
+	hp.holdNext(1)
+	const n = 10
+	answers := make(chan string, n)
+	for i := range n {
+		go func() {
+			code, _, body, err := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
+				"client_id": {fmt.Sprint("guess-", i)}, "client_secret": {"guess"}}, "X-Forwarded-For", attackerIP)
+			answers <- fmt.Sprint(code, " ", strings.TrimSpace(body), err)
+		}()
+	}
+	hp.waitStarted(t, 1)
+	// Three checks are admitted (one running and held, two waiting for the
+	// budget); the other seven are answered 429 without waiting.
+	deadline := time.After(10 * time.Second)
+	for i := range n - 3 {
+		select {
+		case a := <-answers:
+			if !strings.HasPrefix(a, "429 ") {
+				t.Fatalf("answer %d while three checks are in flight: %s, want 429", i, a)
+			}
+		case <-deadline:
+			t.Fatalf("only %d of %d requests past the address's budget were refused at once", i, n-3)
+		}
+	}
+	hp.release()
+	for range 3 {
+		if a := <-answers; !strings.HasPrefix(a, "401 ") {
+			t.Errorf("an admitted check: %s, want 401", a)
+		}
+	}
+	if _, runs := hp.stats(); runs != 3 {
+		t.Errorf("%d argon2id runs, want 3", runs)
+	}
+}

@@ -185,14 +185,25 @@ func (r *Request) get(k string) string {
 // missing credentials, or a check refused because the hashing budget
 // stayed full) charges the caller's address, never the client it named;
 // only a client that authenticated is charged its own bucket (a public
-// client, which anyone can name, per client and address).
+// client, which anyone can name, per client and address). Argon2id checks
+// in flight from an address never outnumber the failures it has left.
 func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.Client, *Error) {
 	now := p.now()
 	addr := addrKey(r.RemoteIP)
-	if blocked, wait := p.failLimit.blocked(addr, now); blocked {
-		return nil, ErrSlowDown.WithDescription("too many failed client authentications from this address").WithRetryAfter(wait)
+	refused := func(wait int) *Error {
+		return ErrSlowDown.WithDescription("too many failed client authentications from this address").WithRetryAfter(wait)
 	}
-	c, oerr := p.authenticateClient(ctx, r, now)
+	if blocked, wait := p.failLimit.blocked(addr, now); blocked {
+		return nil, refused(wait)
+	}
+	admit := func() (func(), *Error) {
+		done, ok, wait := p.failLimit.admit(addr, now)
+		if !ok {
+			return nil, refused(wait)
+		}
+		return done, nil
+	}
+	c, oerr := p.authenticateClient(ctx, r, now, admit)
 	if oerr != nil {
 		if errors.Is(oerr, ErrInvalidClient) || errors.Is(oerr, errHashBusy) {
 			p.failLimit.charge(addr, now)
@@ -209,7 +220,9 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	return c, nil
 }
 
-func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.Time) (*store.Client, *Error) {
+// authenticateClient authenticates without rate limits; admit is asked
+// before every argon2id check and its done called after.
+func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.Time, admit func() (func(), *Error)) (*store.Client, *Error) {
 	id, secret := r.get("client_id"), r.get("client_secret")
 	if r.HasBasic {
 		if secret != "" {
@@ -225,13 +238,20 @@ func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.
 	}
 	c, err := p.getClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
 		if secret == "" { // as fast as a known confidential client without a secret
+			p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
 			return nil, ErrInvalidClient.WithDescription("client authentication required")
 		}
-		if _, oerr := p.verifyHash(ctx, p.dummyHash, secret); oerr != nil { // the same cost as a wrong secret
+		done, oerr := admit()
+		if oerr != nil {
 			return nil, oerr
 		}
+		_, oerr = p.verifyHash(ctx, p.dummyHash, secret) // the same cost as a wrong secret
+		done()
+		if oerr != nil {
+			return nil, oerr
+		}
+		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
 	if err != nil {
@@ -246,7 +266,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.
 	if secret == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
 	}
-	ok, oerr := p.verifySecret(ctx, c, secret, now)
+	ok, oerr := p.verifySecret(ctx, c, secret, now, admit)
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -261,8 +281,8 @@ func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.
 // recognised by its SHA-256 digest (constant-time) until SecretCacheTTL,
 // so that machine clients do not pay argon2id on every request. A check
 // that needs argon2id runs within the hashing budget and may be refused
-// (503) when the budget stays full.
-func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time) (bool, *Error) {
+// (503) when the budget stays full; admit is asked first.
+func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time, admit func() (func(), *Error)) (bool, *Error) {
 	digest := sha256.Sum256([]byte(c.ID + "\x00" + secret))
 	if v, ok := p.secretCache.Load(c.ID); ok {
 		cs := v.(cachedSecret)
@@ -270,6 +290,11 @@ func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret str
 			return true, nil
 		}
 	}
+	done, oerr := admit()
+	if oerr != nil {
+		return false, oerr
+	}
+	defer done()
 	// Concurrent first requests with the same credentials share one slow
 	// verification instead of each running argon2id (a cold-start herd).
 	ok, err, _ := p.verifying.Do(string(digest[:]), func() (any, error) {

@@ -3,6 +3,7 @@ package idp
 import (
 	"math"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/maypok86/otter/v2"
@@ -17,7 +18,14 @@ import (
 type limiters struct {
 	r     rate.Limit
 	burst int
-	c     *otter.Cache[string, *rate.Limiter]
+	c     *otter.Cache[string, *bucket]
+}
+
+// bucket is one key's token bucket and the attempts in flight against it
+// (see admit).
+type bucket struct {
+	l        *rate.Limiter
+	inflight atomic.Int64
 }
 
 const maxLimiters = 1 << 16
@@ -34,15 +42,15 @@ func newLimiters(r rate.Limit, burst int) *limiters {
 			idle = full
 		}
 	}
-	return &limiters{r: r, burst: burst, c: otter.Must(&otter.Options[string, *rate.Limiter]{
+	return &limiters{r: r, burst: burst, c: otter.Must(&otter.Options[string, *bucket]{
 		MaximumSize:      maxLimiters,
-		ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](idle),
+		ExpiryCalculator: otter.ExpiryAccessing[string, *bucket](idle),
 	})}
 }
 
-func (ls *limiters) get(key string) *rate.Limiter {
-	l, _ := ls.c.ComputeIfAbsent(key, func() (*rate.Limiter, bool) { return rate.NewLimiter(ls.r, ls.burst), false })
-	return l
+func (ls *limiters) get(key string) *bucket {
+	b, _ := ls.c.ComputeIfAbsent(key, func() (*bucket, bool) { return &bucket{l: rate.NewLimiter(ls.r, ls.burst)}, false })
+	return b
 }
 
 // allow takes one token for key; when none is left it returns false and
@@ -51,7 +59,7 @@ func (ls *limiters) allow(key string, now time.Time) (bool, int) {
 	if ls == nil {
 		return true, 0
 	}
-	r := ls.get(key).ReserveN(now, 1)
+	r := ls.get(key).l.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, int(math.Ceil(d.Seconds()))
@@ -65,11 +73,16 @@ func (ls *limiters) blocked(key string, now time.Time) (bool, int) {
 	if ls == nil {
 		return false, 0
 	}
-	l, ok := ls.c.GetIfPresent(key)
+	b, ok := ls.c.GetIfPresent(key)
 	if !ok {
 		return false, 0
 	}
-	tokens := l.TokensAt(now)
+	return ls.wait(b.l.TokensAt(now))
+}
+
+// wait says whether a bucket holding tokens lacks one, and for how many
+// seconds.
+func (ls *limiters) wait(tokens float64) (bool, int) {
 	if tokens >= 1 {
 		return false, 0
 	}
@@ -79,10 +92,29 @@ func (ls *limiters) blocked(key string, now time.Time) (bool, int) {
 	return true, max(int(math.Ceil((1-tokens)/float64(ls.r))), 1)
 }
 
+// admit lets one more attempt that may fail (and be charged) be in flight
+// for key, if the tokens left cover it and every attempt already in
+// flight: concurrency cannot stretch the budget. Call done when the
+// attempt is over (before charging it). When refused, wait is the seconds
+// until a token is back.
+func (ls *limiters) admit(key string, now time.Time) (done func(), ok bool, wait int) {
+	if ls == nil {
+		return func() {}, true, 0
+	}
+	b := ls.get(key)
+	n := b.inflight.Add(1)
+	if tokens := b.l.TokensAt(now) - float64(n-1); tokens < 1 {
+		b.inflight.Add(-1)
+		_, wait = ls.wait(tokens)
+		return nil, false, wait
+	}
+	return func() { b.inflight.Add(-1) }, true, 0
+}
+
 // charge takes a token for key if one is left (one more failure counted).
 func (ls *limiters) charge(key string, now time.Time) {
 	if ls != nil {
-		ls.get(key).AllowN(now, 1)
+		ls.get(key).l.AllowN(now, 1)
 	}
 }
 
