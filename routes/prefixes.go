@@ -75,3 +75,32 @@ func (ps *Prefixes) Match(path string) int {
 	}
 	return -1
 }
+
+// CutPrefix reports whether the path p falls under the literal prefix as a
+// route's match.prefix matches it (on segment boundaries, literal segments
+// case-insensitively, a segment's ;parameters ignored) and returns what
+// follows the prefix's segments: "" or a path starting with /. The
+// ;parameters of the segments cut go with them. Path rewrites (strip_prefix)
+// use it, so they apply to every spelling that the route matched.
+func CutPrefix(p, prefix string) (rest string, ok bool) {
+	q := p
+	for _, want := range strings.Split(strings.Trim(prefix, "/"), "/") {
+		if want == "" {
+			continue
+		}
+		if len(q) == 0 || q[0] != '/' {
+			return p, false
+		}
+		q = q[1:]
+		end := strings.IndexByte(q, '/')
+		if end < 0 {
+			end = len(q)
+		}
+		name, _, _ := strings.Cut(q[:end], ";")
+		if !strings.EqualFold(name, want) {
+			return p, false
+		}
+		q = q[end:]
+	}
+	return q, true
+}

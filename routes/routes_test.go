@@ -366,6 +366,13 @@ func FuzzMatch(f *testing.F) {
 	for _, tt := range dotParamTests {
 		f.Add(tt.given[1:])
 	}
+	// CutPrefix (path rewrites) must agree with Prefixes (the matcher).
+	cuts := map[string]*Prefixes{}
+	for _, pre := range []string{"/api/orders", "/admin", "/"} {
+		if cuts[pre], err = CompilePrefixes([]string{pre}); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		p, err := NormalizePath("/" + raw)
 		if err != nil {
@@ -378,6 +385,15 @@ func FuzzMatch(f *testing.F) {
 			t.Fatalf("normalised path %q still has //, /./ or /../", p)
 		}
 		checkNoDotNames(t, p)
+		for pre, ps := range cuts {
+			rest, ok := CutPrefix(p, pre)
+			if ok != (ps.Match(p) == 0) {
+				t.Fatalf("CutPrefix(%q, %q) = %v, but the matcher says %v", p, pre, ok, !ok)
+			}
+			if ok && rest != "" && rest[0] != '/' {
+				t.Fatalf("CutPrefix(%q, %q) left %q", p, pre, rest)
+			}
+		}
 		i := m.Match("shop.example.com", "GET", p, nil)
 		if i >= 0 {
 			// Whatever matched must be a route whose literal prefix the

@@ -144,3 +144,42 @@ routes:
 		})
 	}
 }
+
+// Issue 8, item 5: a route's strip_prefix applies to every spelling the
+// route matches, so the new service receives the path it expects.
+func TestStripPrefixAppliesToEverySpellingTheRouteMatches(t *testing.T) {
+	up := newURIRecorder(t)
+	gw, err := New(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := routes.Parse("r.yaml", []byte(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://127.0.0.1:1"}
+  orders: {url: "`+up.URL+`/base"}
+routes:
+  - {name: orders, match: {prefix: /api/orders}, to: orders, rewrite: {strip_prefix: /api, add_prefix: /v2}}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := gw.Load(f); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	t.Cleanup(srv.Close)
+	addr := strings.TrimPrefix(srv.URL, "http://")
+	for _, tt := range []struct{ target, forwarded string }{
+		{"/api/orders/7", "/base/v2/orders/7"},
+		{"/API/Orders/7", "/base/v2/Orders/7"},
+		{"/api;jsessionid=1/orders/7", "/base/v2/orders/7"},
+		{"/x/..;/api/orders;v=1/7", "/base/v2/orders;v=1/7"},
+		{"/api/.;/orders", "/base/v2/orders"},
+	} {
+		resp := rawGet(t, addr, tt.target)
+		if got := up.take(); resp.StatusCode != 200 || len(got) != 1 || got[0] != tt.forwarded {
+			t.Errorf("GET %s: %d, the service received %q; want %q", tt.target, resp.StatusCode, got, tt.forwarded)
+		}
+	}
+}
