@@ -100,6 +100,8 @@ var pathSpellings = []struct {
 	{"/public/y/..;", "/public/", 200},
 	{"/x/..;", "/", 200},
 	{"/x/%2F..;/admin", "", 400},
+	{"http://shop.example.com/x/..;/admin/x", "", 401},
+	{"http://shop.example.com/x/..;/public/y", "/public/y", 200},
 }
 
 // Issue 8, item 5: a spelling that an upstream resolves to a protected path
