@@ -339,6 +339,16 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// The examples of docs/routes.md (shorthands, fragments made whole).
+	doc, err := os.ReadFile("../docs/routes.md")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range yamlBlock.FindAllStringSubmatch(string(doc), -1) {
+		if src, err := docFile(m[1]); err == nil {
+			f.Add([]byte(src))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz.yaml", data)
 		if err != nil {
