@@ -115,10 +115,32 @@ type Match struct {
 	Header *HeaderMatch `yaml:"header"`
 }
 
-// HeaderMatch requires a header; with Value, that exact value.
+// HeaderMatch requires a header; with Value, that exact value. In YAML,
+// `header: NAME` is shorthand for {name: NAME}: the header must be present.
 type HeaderMatch struct {
 	Name  string `yaml:"name" validate:"required"`
 	Value string `yaml:"value"`
+}
+
+// UnmarshalYAML reads {name: NAME, value: VALUE} or the shorthand NAME.
+// Problems are yaml.TypeErrors, so they are reported with their line
+// among the file's other problems.
+func (h *HeaderMatch) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*h = HeaderMatch{Name: n.Value}
+		return nil
+	case yaml.MappingNode:
+		// Node.Decode does not refuse unknown fields as Parse does.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "name" && k.Value != "value" {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in match.header (name, value)", k.Line, k.Value)}}
+			}
+		}
+		type plain HeaderMatch // without this method
+		return n.Decode((*plain)(h))
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: match.header must be a header name or {name: NAME, value: VALUE}", n.Line)}}
 }
 
 // Split is one weighted target.

@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -43,7 +44,9 @@ type App struct {
 
 // Config is the `mobile` section of the process configuration.
 type Config struct {
-	// Paths are the path prefixes where app keys are accepted.
+	// Paths are the path prefixes where app keys are accepted, written and
+	// matched like a route's match.prefix (on the path as the gateway
+	// normalises it).
 	Paths         []string `yaml:"paths"`
 	KeyHeader     string   `yaml:"key_header"`     // default X-App-Key
 	DeviceHeader  string   `yaml:"device_header"`  // default X-Device-Id
@@ -62,9 +65,10 @@ type app struct {
 
 // Adapter is the app-key handler in front of the gateway.
 type Adapter struct {
-	cfg  Config
-	apps map[[32]byte]*app
-	next http.Handler
+	cfg   Config
+	paths *routes.Prefixes
+	apps  map[[32]byte]*app
+	next  http.Handler
 }
 
 // New builds the adapter; resolve reads secret references; tokenURL is the
@@ -81,6 +85,10 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 	}
 	a := &Adapter{cfg: cfg, apps: map[[32]byte]*app{}, next: next}
 	var errs []string
+	var err error
+	if a.paths, err = routes.CompilePrefixes(cfg.Paths); err != nil {
+		errs = append(errs, fmt.Sprintf("mobile paths: %v", err))
+	}
 	for _, ac := range cfg.Apps {
 		key, err := resolve(ac.Key)
 		if err != nil || len(key) < 16 {
@@ -143,13 +151,11 @@ func older(v, min []int) bool {
 	return false
 }
 
-func (a *Adapter) applies(path string) bool {
-	for _, p := range a.cfg.Paths {
-		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
-			return true
-		}
-	}
-	return false
+// applies reports whether app keys are accepted on r's path, decided on the
+// path as the gateway normalises and matches it.
+func (a *Adapter) applies(r *http.Request) bool {
+	p, err := routes.NormalizePath(r.URL.EscapedPath())
+	return err == nil && a.paths.Match(p) >= 0
 }
 
 func refuse(w http.ResponseWriter, status int, code, msg string) {
@@ -176,7 +182,7 @@ func limiter(c *otter.Cache[string, *rate.Limiter], key string, r float64) *rate
 // including requests that already carry an OAuth2 token, goes on as it is.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get(a.cfg.KeyHeader)
-	if key == "" || r.Header.Get("Authorization") != "" || !a.applies(r.URL.Path) {
+	if key == "" || r.Header.Get("Authorization") != "" || !a.applies(r) {
 		r.Header.Del(a.cfg.KeyHeader)
 		a.next.ServeHTTP(w, r)
 		return
