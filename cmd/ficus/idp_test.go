@@ -31,7 +31,7 @@ routes: {file: %s}
 }
 
 func TestIDPCommands(t *testing.T) {
-	cfg := pgConfig(t, "http://127.0.0.1:1", "idp: {allow_password: true}\n")
+	cfg := pgConfig(t, "http://127.0.0.1:1", "idp: {allow_password: true, issuer: \"http://ficus.test\"}\n")
 	must := func(stdin string, args ...string) string {
 		t.Helper()
 		code, out, errs := runCLIInput(t, stdin, append(args, "--config", cfg)...)
@@ -103,7 +103,7 @@ func TestIDPCommands(t *testing.T) {
 // front door, with a standard OAuth2 client.
 func TestServeIDPOnFrontDoor(t *testing.T) {
 	up := slowUpstream(t)
-	cfg := pgConfig(t, up.URL, "")
+	cfg := pgConfig(t, up.URL, "idp: {issuer: \"http://ficus.test\"}\n")
 	code, out, errs := runCLI(t, "idp", "client", "create", "svc", "--grant", "client_credentials", "--scope", "a", "--config", cfg)
 	if code != 0 {
 		t.Fatal(errs)
