@@ -153,8 +153,8 @@ func TestDemoCredentialsFile(t *testing.T) {
 		t.Fatalf("credentials: %+v", c)
 	}
 	conf := &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: c.TokenURL}}
-	// The demo's issuer is derived from --addr; with port 0 only the token
-	// URL in the file is right, which is what scripts use.
+	// The demo binds --addr before it derives its issuer, so the issuer
+	// and the token URL in the file are right even with port 0.
 	tok, err := conf.PasswordCredentialsToken(context.Background(), c.Username, c.Password)
 	if err != nil {
 		t.Fatal(err)

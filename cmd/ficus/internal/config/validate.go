@@ -107,10 +107,10 @@ func (c *Config) check(p Purpose) Errors {
 	} else if _, err := os.Stat(c.Routes.File); err != nil {
 		add("routes.file", "%v", err)
 	}
-	for field, f := range map[string]string{"listen.tls.cert_file": c.Listen.TLS.CertFile, "listen.tls.key_file": c.Listen.TLS.KeyFile} {
-		if f != "" {
-			if _, err := os.Stat(f); err != nil {
-				add(field, "%v", err)
+	for _, f := range []struct{ field, path string }{{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				add(f.field, "%v", err)
 			}
 		}
 	}
@@ -181,9 +181,9 @@ func (s structCheck) reason(fe validator.FieldError, field string) string {
 		return "is required"
 	case "required_if":
 		other, value, _ := strings.Cut(fe.Param(), " ")
-		return fmt.Sprintf("is required when %s is %s", sibling(field, fe, other), value)
+		return fmt.Sprintf("is required when %s is %s", sibling(field, other), value)
 	case "required_with":
-		return fmt.Sprintf("is required when %s is set", sibling(field, fe, fe.Param()))
+		return fmt.Sprintf("is required when %s is set", sibling(field, fe.Param()))
 	case "oneof":
 		return fmt.Sprintf("must be one of %s (got %s)", strings.ReplaceAll(fe.Param(), " ", ", "), got)
 	case "listenaddr":
@@ -205,7 +205,7 @@ func (s structCheck) reason(fe validator.FieldError, field string) string {
 }
 
 // sibling names, by its key, the field goName next to the failing field.
-func sibling(field string, fe validator.FieldError, goName string) string {
+func sibling(field, goName string) string {
 	parent := field[:max(strings.LastIndexByte(field, '.'), 0)]
 	if t := typeAt(parent); t != nil && t.Kind() == reflect.Struct {
 		if f, ok := t.FieldByName(goName); ok {
