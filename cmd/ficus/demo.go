@@ -76,6 +76,8 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 			return err
 		}
 		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--dir: %w", err)
 	}
 	// An existing route file (an edit from an earlier run) is kept, and
 	// the demo's monolith and service listen where it says, if they can.
