@@ -21,9 +21,9 @@ import (
 
 // Answer is what a sender expects back for an accepted event.
 type Answer struct {
-	Status      int    // default 200
-	Body        string // e.g. "[accepted]" for Adyen
-	ContentType string // default text/plain
+	Status      int    `yaml:"status" validate:"omitempty,gte=200,lte=299"` // default 200
+	Body        string `yaml:"body"`                                        // e.g. "[accepted]" for Adyen
+	ContentType string `yaml:"content_type"`                                // default text/plain
 }
 
 // Inserter is the durable part of the inbox that ingest needs.

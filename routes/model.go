@@ -2,8 +2,10 @@ package routes
 
 import (
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -226,7 +228,9 @@ type Shadow struct {
 // Duration is a time.Duration written as "10s" or "1m30s".
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string. Its error is a
+// *yaml.TypeError, so the decoder goes on and reports every bad value of
+// a file, not only the first.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
@@ -234,11 +238,33 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q (use e.g. 5s, 1m30s)", n.Line, s)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid duration %q (use e.g. 5s, 1m30s)", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// ByteSize is a size in bytes, written as a plain number (1048576) or with
+// a unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+type ByteSize int64
+
+// UnmarshalYAML parses a size (go-humanize's ParseBytes). Its error is a
+// *yaml.TypeError, like Duration's.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v > math.MaxInt64 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid size %q (use e.g. 1048576, 512KiB, 10MiB or 1MB)", n.Line, s)}}
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// MarshalYAML writes the size in bytes.
+func (b ByteSize) MarshalYAML() (any, error) { return int64(b), nil }
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

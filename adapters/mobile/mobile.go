@@ -38,8 +38,8 @@ type App struct {
 	// MinVersion refuses older app versions with 426 (e.g. "2.3.0").
 	MinVersion string `yaml:"min_version"`
 	// PerKey and PerDevice limit requests per second (0: 50 and 5).
-	PerKey    float64 `yaml:"per_key_rate"`
-	PerDevice float64 `yaml:"per_device_rate"`
+	PerKey    float64 `yaml:"per_key_rate" validate:"gte=0"`
+	PerDevice float64 `yaml:"per_device_rate" validate:"gte=0"`
 }
 
 // Config is the `mobile` section of the process configuration.
@@ -51,7 +51,7 @@ type Config struct {
 	KeyHeader     string   `yaml:"key_header"`     // default X-App-Key
 	DeviceHeader  string   `yaml:"device_header"`  // default X-Device-Id
 	VersionHeader string   `yaml:"version_header"` // default X-App-Version
-	Apps          []App    `yaml:"apps"`
+	Apps          []App    `yaml:"apps" validate:"dive"`
 }
 
 type app struct {

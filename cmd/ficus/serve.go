@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +21,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,7 +35,7 @@ func serveCmd() *cobra.Command {
 		Short: "Run the gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := config.Load(path, config.ForServe)
 			if err != nil {
 				return err
 			}
@@ -52,6 +54,11 @@ type serverIO struct {
 	// provider, if set, receives the identity provider before serving
 	// starts (the demo seeds it).
 	provider func(*idp.Provider)
+	// front, if set, is the front door's listener, already bound to
+	// listen.addr (the demo binds first, to know its issuer).
+	front net.Listener
+	// reloaded, if set, is told the outcome of each route file reload.
+	reloaded func(error)
 }
 
 func idpHandler(p *idp.Provider) http.Handler {
@@ -126,11 +133,16 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	if err := gw.LoadFile(cfg.Routes.File); err != nil {
 		return fmt.Errorf("route file rejected:\n%w", err)
 	}
+	if err := checkRoutes(cfg, gw.Rules(), logger); err != nil {
+		return err
+	}
 	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
 
-	ln, err := net.Listen("tcp", cfg.Listen.Addr)
-	if err != nil {
-		return fmt.Errorf("listen.addr: %w", err)
+	ln := sio.front
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+			return fmt.Errorf("listen.addr: %w", err)
+		}
 	}
 	opsLn, err := net.Listen("tcp", cfg.Listen.OpsAddr)
 	if err != nil {
@@ -211,7 +223,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := gw.Watch(runCtx, cfg.Routes.File, nil); err != nil {
+			if err := gw.Watch(runCtx, cfg.Routes.File, sio.reloaded); err != nil {
 				logger.Error("cannot watch the route file; SIGHUP still reloads", "error", err.Error())
 			}
 		}()
@@ -278,7 +290,10 @@ loop:
 			break loop
 		case <-hup:
 			logger.Info("SIGHUP: reloading the route file", "path", cfg.Routes.File)
-			_ = gw.Reload(cfg.Routes.File)
+			err := gw.Reload(cfg.Routes.File)
+			if sio.reloaded != nil {
+				sio.reloaded(err)
+			}
 		}
 	}
 
@@ -320,4 +335,43 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// checkRoutes refuses at start what would fail on every request with this
+// process configuration, and warns loudly about rules this version does
+// not enforce.
+func checkRoutes(cfg *config.Config, f *routes.File, logger *slog.Logger) error {
+	var errs []string
+	var shadowed []string
+	remote := cfg.Gateway.RemoteIDP.Issuer != ""
+	for _, r := range f.Routes {
+		if r.Shadow != nil {
+			shadowed = append(shadowed, r.Name)
+		}
+		if !remote {
+			continue
+		}
+		switch r.Policy() {
+		case "jwt":
+			// The caller's JWT is verified against the remote JWKS, but only
+			// an IDP in this process can mint one for a new upstream.
+			for _, to := range r.Targets() {
+				if to != f.Monolith {
+					errs = append(errs, fmt.Sprintf("route %s: policy jwt cannot send to the new upstream %s with gateway.remote_idp: "+
+						"only the IDP in this process can exchange a caller's JWT for one for %s (use policy oauth2, or run the IDP here)", r.Name, to, to))
+					break
+				}
+			}
+		case "optional":
+			errs = append(errs, fmt.Sprintf("route %s: policy optional needs the IDP in this process to mint application tokens for anonymous callers; "+
+				"gateway.remote_idp is set", r.Name))
+		}
+	}
+	if len(shadowed) > 0 {
+		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: every request on these routes would fail:\n%s", cfg.Routes.File, strings.Join(errs, "\n"))
+	}
+	return nil
 }
