@@ -193,7 +193,7 @@ func TestSynchronousMode(t *testing.T) {
 	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond,
 		Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
 	in := stripeIngest(st)
-	in.Sync = d.Sync
+	in.Sync = d
 	srv := httptest.NewServer(in)
 	defer srv.Close()
 	send := func(payload string) (int, string) {

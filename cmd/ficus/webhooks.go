@@ -56,7 +56,7 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		in.RemoteAddr = adapters.ClientAddr(trusted)
 		hooks[a.Path] = in
 		if a.Sync {
-			in.Sync = d.Sync
+			in.Sync = d
 		}
 		if a.OrderKey != "" {
 			d.Ordered = append(d.Ordered, a.Name)
