@@ -146,13 +146,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.RemoteAddr != nil {
 		addr = in.RemoteAddr(r)
 	}
-	if err := in.Scheme.Verify(&schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
+	if err := in.Scheme.Verify(r.Context(), &schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
 		status := http.StatusUnauthorized
 		if in.BadSignatureStatus != 0 && errors.Is(err, schemes.ErrSignature) {
 			status = in.BadSignatureStatus
 		}
 		if errors.Is(err, schemes.ErrForbidden) {
 			status = http.StatusForbidden
+		}
+		if errors.Is(err, schemes.ErrUnavailable) {
+			status = http.StatusServiceUnavailable // not the sender's fault: it retries
+			w.Header().Set("Retry-After", "10")
 		}
 		in.Metrics.reject(in.Name, err)
 		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
