@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/adapters/tokens"
 	"golang.org/x/oauth2"
 )
 
@@ -23,11 +24,23 @@ const EventIDHeader = "Webhook-Event-Id"
 // for a JWT like any other caller's).
 type Target struct {
 	URL string
-	// Token supplies the adapter client's access token; wrap a
-	// clientcredentials source in oauth2.ReuseTokenSource so it is cached
-	// until shortly before it expires.
-	Token oauth2.TokenSource
+	// Token supplies the adapter client's access token, cached until
+	// shortly before it expires (tokens.ClientCredentials).
+	Token TokenSource
 }
+
+// TokenSource supplies an access token; Token returns when ctx ends.
+type TokenSource interface {
+	Token(ctx context.Context) (*oauth2.Token, error)
+}
+
+// TokenFunc adapts a function to a TokenSource.
+type TokenFunc func(ctx context.Context) (*oauth2.Token, error)
+
+// Token calls f(ctx).
+func (f TokenFunc) Token(ctx context.Context) (*oauth2.Token, error) { return f(ctx) }
+
+var _ TokenSource = (*tokens.ClientCredentials)(nil)
 
 // Queue is the part of an inbox that delivery needs; inbox.Store
 // (PostgreSQL) and inbox.Memory implement it.
@@ -179,7 +192,7 @@ func isPermanent(err error) bool { _, ok := err.(permanentError); return ok }
 // post sends an event to its target and returns the answer, its body
 // read (at most 64 KiB).
 func (d *Deliverer) post(ctx context.Context, t Target, e *inbox.Event) (*http.Response, []byte, error) {
-	tok, err := t.Token.Token()
+	tok, err := t.Token.Token(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("no token for the adapter's client: %w", err)
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/stripe/stripe-go/v82/webhook"
-	"golang.org/x/oauth2"
 )
 
 // testInbox is what both inboxes offer: ingest's and delivery's parts.
@@ -85,7 +84,7 @@ func TestSyncModeDeliversEachEventOnce(t *testing.T) {
 		target := httptest.NewServer(tg)
 		defer target.Close()
 		d := &adapters.Deliverer{Inbox: q, Workers: 4, Poll: 5 * time.Millisecond, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
-			Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+			Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: staticToken}}}
 		ctx, stop := context.WithCancel(context.Background())
 		stopped := make(chan struct{})
 		go func() { d.Run(ctx); close(stopped) }()
