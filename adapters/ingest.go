@@ -26,10 +26,35 @@ type Answer struct {
 	ContentType string `yaml:"content_type"`                                // default text/plain
 }
 
-// Inserter is the durable part of the inbox that ingest needs.
+// Inserter is the durable part of the inbox that ingest needs; inbox.Store
+// (PostgreSQL) and inbox.Memory implement it. Both methods report whether
+// the event is new (a repeat of its event id stores nothing) and fill in a
+// new event's ID.
 type Inserter interface {
+	// Insert stores an event due for delivery at once.
 	Insert(ctx context.Context, e *inbox.Event) (bool, error)
+	// InsertClaimed stores an event already claimed for lease by the
+	// caller, which delivers it inline (synchronous mode): no worker takes
+	// it unless that attempt fails or its lease ends.
+	InsertClaimed(ctx context.Context, e *inbox.Event, lease time.Duration) (bool, error)
 }
+
+var (
+	_ Inserter = (*inbox.Store)(nil)
+	_ Inserter = (*inbox.Memory)(nil)
+)
+
+// Syncer makes the inline delivery attempt of synchronous mode;
+// *Deliverer is one.
+type Syncer interface {
+	// SyncLease is how long a new event is reserved for the inline attempt.
+	SyncLease() time.Duration
+	// Sync delivers a new event stored with InsertClaimed and returns the
+	// target's answer; it records the outcome in the inbox itself.
+	Sync(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error)
+}
+
+var _ Syncer = (*Deliverer)(nil)
 
 // Ingest receives one adapter's web-hooks: it refuses an oversized body
 // (413) before verifying, verifies the sender's scheme (401, or the
@@ -67,9 +92,11 @@ type Ingest struct {
 	Now        func() time.Time
 	// Metrics, if set, count what happens.
 	Metrics *Metrics
-	// Sync, if set, delivers a newly stored event at once and the sender
-	// gets the target's answer (synchronous mode). A repeat gets Accepted.
-	Sync func(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error)
+	// Sync, if set, is synchronous mode: a new event is stored claimed for
+	// Sync's inline attempt (so no worker delivers it at the same time),
+	// delivered at once, and the sender gets the target's answer. A repeat
+	// gets Accepted and is not sent again inline.
+	Sync Syncer
 }
 
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -119,13 +146,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.RemoteAddr != nil {
 		addr = in.RemoteAddr(r)
 	}
-	if err := in.Scheme.Verify(&schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
+	if err := in.Scheme.Verify(r.Context(), &schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
 		status := http.StatusUnauthorized
 		if in.BadSignatureStatus != 0 && errors.Is(err, schemes.ErrSignature) {
 			status = in.BadSignatureStatus
 		}
 		if errors.Is(err, schemes.ErrForbidden) {
 			status = http.StatusForbidden
+		}
+		if errors.Is(err, schemes.ErrUnavailable) {
+			status = http.StatusServiceUnavailable // not the sender's fault: it retries
+			w.Header().Set("Retry-After", "10")
 		}
 		in.Metrics.reject(in.Name, err)
 		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
@@ -148,7 +179,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kept.Set("Content-Type", ct)
 	}
 	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer)}
-	fresh, err := in.Inbox.Insert(r.Context(), ev)
+	var fresh bool
+	if in.Sync != nil {
+		fresh, err = in.Inbox.InsertClaimed(r.Context(), ev, in.Sync.SyncLease())
+	} else {
+		fresh, err = in.Inbox.Insert(r.Context(), ev)
+	}
 	if err != nil {
 		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
@@ -162,7 +198,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fresh && in.Sync != nil {
 		// Stored already: whatever happens now, the event is not lost.
-		if resp, rbody, err := in.Sync(r.Context(), ev); err == nil {
+		if resp, rbody, err := in.Sync.Sync(r.Context(), ev); err == nil {
 			if ct := resp.Header.Get("Content-Type"); ct != "" {
 				w.Header().Set("Content-Type", ct)
 			}

@@ -7,7 +7,6 @@
 package mobile
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -19,9 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters/tokens"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
 )
@@ -59,12 +58,20 @@ type app struct {
 	secret           string
 	min              []int
 	keyRate, devRate *otter.Cache[string, *rate.Limiter]
-	tokens           *otter.Cache[string, oauth2.TokenSource]
+	tokens           *otter.Cache[string, *tokens.ClientCredentials]
 	tokenURL         string
 }
 
 // Adapter is the app-key handler in front of the gateway.
 type Adapter struct {
+	// Client sends the token requests to the IDP (its transport carries
+	// the TLS trust for the token endpoint). Default: http.DefaultClient.
+	// Each token request is bounded by TokenTimeout and by the app's own
+	// request: an app that gives up ends its wait.
+	Client *http.Client
+	// TokenTimeout bounds one token request. Default 10s.
+	TokenTimeout time.Duration
+
 	cfg   Config
 	paths *routes.Prefixes
 	apps  map[[32]byte]*app
@@ -114,7 +121,7 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 		}
 		p.keyRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 10, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](time.Hour)})
 		p.devRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute)})
-		p.tokens = otter.Must(&otter.Options[string, oauth2.TokenSource]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, oauth2.TokenSource](time.Hour)})
+		p.tokens = otter.Must(&otter.Options[string, *tokens.ClientCredentials]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *tokens.ClientCredentials](time.Hour)})
 		a.apps[sha256.Sum256([]byte(key))] = p
 	}
 	if len(errs) > 0 {
@@ -208,7 +215,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusTooManyRequests, "slow_down", "too many requests")
 		return
 	}
-	ts, _ := p.tokens.Compute(device, func(old oauth2.TokenSource, found bool) (oauth2.TokenSource, otter.ComputeOp) {
+	ts, _ := p.tokens.Compute(device, func(old *tokens.ClientCredentials, found bool) (*tokens.ClientCredentials, otter.ComputeOp) {
 		if found {
 			return old, otter.CancelOp
 		}
@@ -216,9 +223,9 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if device != "" {
 			cc.EndpointParams = url.Values{"device_id": {device}}
 		}
-		return oauth2.ReuseTokenSource(nil, cc.TokenSource(context.Background())), otter.WriteOp
+		return &tokens.ClientCredentials{Config: cc, Client: a.Client, Timeout: a.TokenTimeout}, otter.WriteOp
 	})
-	tok, err := ts.Token()
+	tok, err := ts.Token(r.Context())
 	if err != nil {
 		refuse(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot obtain the app's token")
 		return

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -163,7 +164,13 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
 	opsMux := http.NewServeMux()
-	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger, reg, opsMux)
+	self, err := newSelfEndpoint(ln.Addr(), cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
+	if err != nil {
+		ln.Close()
+		opsLn.Close()
+		return err
+	}
+	hooks, deliverer, err := webhooks(ctx, cfg, be, self, logger, reg, opsMux)
 	if err != nil {
 		ln.Close()
 		opsLn.Close()
@@ -171,16 +178,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	}
 	var gateway http.Handler = gw
 	if len(cfg.Mobile.Apps) > 0 {
-		tokenURL := "http://" + ln.Addr().String() + "/oauth2/token"
-		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
-			tokenURL = r + "/oauth2/token"
-		}
+		tokenURL, tokenClient := self.tokenEndpoint(cfg)
 		ad, err := mobile.New(cfg.Mobile, func(ref string) (string, error) { return config.Secret(ref).Resolve() }, tokenURL, gw)
 		if err != nil {
 			ln.Close()
 			opsLn.Close()
 			return err
 		}
+		ad.Client = tokenClient
 		gateway = ad
 	}
 	front := &http.Server{
@@ -189,6 +194,9 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
 		ErrorLog:          errLog,
+	}
+	if self.Cert != nil {
+		front.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*self.Cert}}
 	}
 	ops := &http.Server{
 		Handler:           gw.OpsHandler(reg, ready, opsMux),
@@ -204,8 +212,8 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	go func() {
 		defer wg.Done()
 		var err error
-		if cfg.Listen.TLS.CertFile != "" {
-			err = front.ServeTLS(ln, cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
+		if front.TLSConfig != nil {
+			err = front.ServeTLS(ln, "", "") // the certificate loaded once, in self
 		} else {
 			err = front.Serve(ln)
 		}

@@ -1,7 +1,8 @@
 // Package verify checks ficus JWTs offline, for services and the ficus
 // sidecar: signatures against the IDP's JWKS (cached, refetched on an
 // unknown kid at most once per RefetchInterval, and still served from the
-// cache when the IDP cannot be reached), algorithms pinned per key, issuer,
+// cache when the IDP cannot be reached or is slow: no lock is held across a
+// fetch), algorithms pinned per key, issuer,
 // audience and expiry. It offers net/http and echo middleware that put the
 // claims in the request context.
 package verify
@@ -26,6 +27,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a Verifier.
@@ -45,6 +47,9 @@ type Options struct {
 	Leeway time.Duration
 	// Client fetches the JWKS. Default: a client with a 5s timeout.
 	Client *http.Client
+	// Timeout bounds one JWKS fetch, whatever Client's own timeout.
+	// Default 5s.
+	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -68,11 +73,13 @@ type Verifier struct {
 	// verified remembers tokens that verified, by SHA-256, until they
 	// expire: a service sees the same JWT many times (ficus reuses it).
 	verified *otter.Cache[[32]byte, *Claims]
-	mu       sync.RWMutex
+	// mu guards keys and lastFetch; it is never held across the network.
+	mu sync.RWMutex
 	// keys by kid, with the one algorithm each may be used with.
 	keys      map[string]pinnedKey
 	lastFetch time.Time
-	fetchMu   sync.Mutex
+	// fetches lets concurrent callers share the fetch in flight.
+	fetches singleflight.Group
 }
 
 type pinnedKey struct {
@@ -103,6 +110,9 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 	if o.Client == nil {
 		o.Client = &http.Client{Timeout: 5 * time.Second}
 	}
+	if o.Timeout == 0 {
+		o.Timeout = 5 * time.Second
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -112,15 +122,31 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 }
 
 // refetch loads the key set, at most once per RefetchInterval unless
-// forced. On failure the keys already known stay.
+// forced; callers that ask while a fetch is in flight share it. The fetch
+// runs apart from any one caller, bounded by Options.Timeout, and each
+// caller waits for it only as long as its own ctx lets it. On failure the
+// keys already known stay.
 func (v *Verifier) refetch(ctx context.Context, force bool) error {
-	v.fetchMu.Lock()
-	defer v.fetchMu.Unlock()
+	ch := v.fetches.DoChan("jwks", func() (any, error) { return nil, v.fetch(force) })
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("verify: fetching the JWKS: %w", ctx.Err())
+	case r := <-ch:
+		return r.Err
+	}
+}
+
+func (v *Verifier) fetch(force bool) error {
+	v.mu.Lock()
 	now := v.o.Now()
 	if !force && now.Sub(v.lastFetch) < v.o.RefetchInterval {
+		v.mu.Unlock()
 		return nil
 	}
 	v.lastFetch = now
+	v.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.o.JWKSURL, nil)
 	if err != nil {
 		return err
@@ -163,18 +189,26 @@ func (v *Verifier) refetch(ctx context.Context, force bool) error {
 	return nil
 }
 
-func (v *Verifier) key(ctx context.Context, kid string) (pinnedKey, bool) {
+// key returns the key of kid, fetching the key set when kid is unknown
+// (rate limited; known keys survive a failed fetch).
+func (v *Verifier) key(ctx context.Context, kid string) (pinnedKey, error) {
 	v.mu.RLock()
 	k, ok := v.keys[kid]
 	v.mu.RUnlock()
 	if ok {
-		return k, true
+		return k, nil
 	}
-	_ = v.refetch(ctx, false) // rate limited; known keys survive a failure
+	err := v.refetch(ctx, false)
 	v.mu.RLock()
-	defer v.mu.RUnlock()
 	k, ok = v.keys[kid]
-	return k, ok
+	v.mu.RUnlock()
+	switch {
+	case ok:
+		return k, nil
+	case err != nil:
+		return pinnedKey{}, fmt.Errorf("unknown kid %q: %w", kid, err)
+	}
+	return pinnedKey{}, fmt.Errorf("unknown kid %q", kid)
 }
 
 // Verify checks a JWT and returns its claims. The claims are shared: do not
@@ -215,9 +249,9 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 func (v *Verifier) Keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		k, ok := v.key(ctx, kid)
-		if !ok {
-			return nil, fmt.Errorf("unknown kid %q", kid)
+		k, err := v.key(ctx, kid)
+		if err != nil {
+			return nil, err
 		}
 		if t.Method.Alg() != k.alg {
 			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.alg)
