@@ -5,17 +5,15 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/sync/singleflight"
 )
 
 // KeySource returns a sender's ES256 verification key by kid.
@@ -75,105 +73,53 @@ func (s JWT) Verify(ctx context.Context, r *Request) error {
 	return nil
 }
 
-// JWKSKeys fetches a sender's keys from a JWKS URL and caches them; an
-// unknown kid causes a refetch at most once per RefetchInterval (default
-// 1m), and known keys keep working when the sender is unreachable or slow:
-// no lock is held across a fetch, concurrent callers share the fetch in
-// flight, and each waits for it only as long as its own context allows.
-// A successful fetch replaces the keys (a key the sender removed stops
-// verifying). Safe for concurrent use; must not be copied.
+// JWKSKeys is a KeySource on a sender's JWKS at URL: its ECDSA keys,
+// cached by package jwks. An unknown kid causes a refetch at most once per
+// RefetchInterval (default 1m), and known keys keep working when the sender
+// is unreachable or slow: no lock is held across a fetch, concurrent
+// callers share the fetch in flight, and each waits for it only as long as
+// its own context allows. A successful fetch replaces the keys (a key the
+// sender removed stops verifying). Set the fields before first use. Safe
+// for concurrent use; must not be copied.
 type JWKSKeys struct {
 	URL string
-	// Client fetches the key set. Default: a client with a 5s timeout.
+	// Client fetches the key set. Default http.DefaultClient; a fetch is
+	// bounded by Timeout anyway.
 	Client *http.Client
 	// Timeout bounds one fetch, whatever Client's own timeout. Default 5s.
-	Timeout         time.Duration
+	Timeout time.Duration
+	// RefetchInterval is the least time between two fetches caused by
+	// unknown kids. Default 1m.
 	RefetchInterval time.Duration
 
-	mu        sync.RWMutex // guards keys and lastFetch; never held across the network
-	keys      map[string]*ecdsa.PublicKey
-	lastFetch time.Time
-	fetches   singleflight.Group
-}
-
-var defaultJWKSClient = &http.Client{Timeout: 5 * time.Second}
-
-func (k *JWKSKeys) known(kid string) *ecdsa.PublicKey {
-	k.mu.RLock()
-	defer k.mu.RUnlock()
-	return k.keys[kid]
+	once sync.Once
+	set  *jwks.Set
 }
 
 // Key returns the key of kid, fetching the sender's key set when kid is
 // unknown (rate limited). An error wrapping ErrUnavailable means that the
 // key set could not be fetched (or ctx ended first).
 func (k *JWKSKeys) Key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
-	if key := k.known(kid); key != nil {
-		return key, nil
-	}
-	var err error
-	select {
-	case <-ctx.Done():
-		err = fmt.Errorf("fetching the sender's keys: %w", ctx.Err())
-	case r := <-k.fetches.DoChan("jwks", func() (any, error) { return nil, k.fetch() }):
-		err = r.Err
-	}
-	if key := k.known(kid); key != nil {
-		return key, nil
+	k.once.Do(func() {
+		interval := k.RefetchInterval
+		if interval == 0 {
+			interval = time.Minute
+		}
+		k.set = &jwks.Set{URL: k.URL, Client: k.Client, Timeout: k.Timeout, RefetchInterval: interval, Accept: ecdsaKey}
+	})
+	key, err := k.set.Key(ctx, kid)
+	if errors.Is(err, jwks.ErrUnavailable) {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%w: kid %q: %w", ErrUnavailable, kid, err)
+		return nil, err
 	}
-	return nil, fmt.Errorf("unknown kid %q", kid)
+	return key.Public.(*ecdsa.PublicKey), nil
 }
 
-// fetch loads the key set unless the last fetch is more recent than
-// RefetchInterval. It runs apart from any one caller, bounded by Timeout.
-func (k *JWKSKeys) fetch() error {
-	interval := k.RefetchInterval
-	if interval == 0 {
-		interval = time.Minute
-	}
-	k.mu.Lock()
-	if !k.lastFetch.IsZero() && time.Since(k.lastFetch) < interval {
-		k.mu.Unlock()
-		return nil
-	}
-	k.lastFetch = time.Now()
-	k.mu.Unlock()
-	client, timeout := k.Client, k.Timeout
-	if client == nil {
-		client = defaultJWKSClient
-	}
-	if timeout <= 0 {
-		timeout = 5 * time.Second
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.URL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return fmt.Errorf("fetching the sender's keys: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("fetching the sender's keys: %s", resp.Status)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("the sender's JWKS does not parse: %w", err)
-	}
-	keys := map[string]*ecdsa.PublicKey{}
-	for _, j := range set.Keys {
-		if pub, ok := j.Key.(*ecdsa.PublicKey); ok && j.KeyID != "" {
-			keys[j.KeyID] = pub
-		}
-	}
-	k.mu.Lock()
-	k.keys = keys
-	k.mu.Unlock()
-	return nil
+// ecdsaKey keeps a sender's ECDSA keys; the algorithm is pinned by the
+// verification (ES256 only), not by the key set.
+func ecdsaKey(j jose.JSONWebKey) (jwks.Key, bool) {
+	pub, ok := j.Key.(*ecdsa.PublicKey)
+	return jwks.Key{Public: pub, Alg: j.Algorithm}, ok
 }

@@ -1,33 +1,26 @@
 // Package verify checks ficus JWTs offline, for services and the ficus
-// sidecar: signatures against the IDP's JWKS (cached, refetched on an
-// unknown kid at most once per RefetchInterval, and still served from the
-// cache when the IDP cannot be reached or is slow: no lock is held across a
-// fetch), algorithms pinned per key, issuer,
-// audience and expiry. It offers net/http and echo middleware that put the
+// sidecar: signatures against the IDP's JWKS (cached by package jwks:
+// refetched on an unknown kid at most once per RefetchInterval, and still
+// served from the cache when the IDP cannot be reached or is slow: no lock
+// is held across a fetch), algorithms pinned per key, issuer, audience and
+// expiry. It offers net/http and echo middleware that put the
 // claims in the request context.
 package verify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/sync/singleflight"
 )
 
 // Options configure a Verifier.
@@ -41,14 +34,15 @@ type Options struct {
 	// Algorithms accepted; default EdDSA, ES256, RS256. Never none or HS*.
 	Algorithms []string
 	// RefetchInterval is the least time between two JWKS fetches caused by
-	// unknown kids. Default 10s.
+	// unknown kids. Default 10s (jwks.DefaultRefetchInterval).
 	RefetchInterval time.Duration
 	// Leeway for exp/iat. Default 5s.
 	Leeway time.Duration
-	// Client fetches the JWKS. Default: a client with a 5s timeout.
+	// Client fetches the JWKS. Default http.DefaultClient; a fetch is
+	// bounded by Timeout anyway.
 	Client *http.Client
 	// Timeout bounds one JWKS fetch, whatever Client's own timeout.
-	// Default 5s.
+	// Default 5s (jwks.DefaultTimeout).
 	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
@@ -73,18 +67,8 @@ type Verifier struct {
 	// verified remembers tokens that verified, by SHA-256, until they
 	// expire: a service sees the same JWT many times (ficus reuses it).
 	verified *otter.Cache[[32]byte, *Claims]
-	// mu guards keys and lastFetch; it is never held across the network.
-	mu sync.RWMutex
-	// keys by kid, with the one algorithm each may be used with.
-	keys      map[string]pinnedKey
-	lastFetch time.Time
-	// fetches lets concurrent callers share the fetch in flight.
-	fetches singleflight.Group
-}
-
-type pinnedKey struct {
-	key any
-	alg string
+	// keys are the IDP's, by kid, each pinned to one of Options.Algorithms.
+	keys *jwks.Set
 }
 
 // New returns a Verifier and fetches the key set once; a failure here is
@@ -101,114 +85,16 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 			return nil, fmt.Errorf("verify: algorithm %s is not allowed", a)
 		}
 	}
-	if o.RefetchInterval == 0 {
-		o.RefetchInterval = 10 * time.Second
-	}
 	if o.Leeway == 0 {
 		o.Leeway = 5 * time.Second
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 5 * time.Second}
-	}
-	if o.Timeout == 0 {
-		o.Timeout = 5 * time.Second
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	v := &Verifier{o: o, keys: map[string]pinnedKey{}}
+	v := &Verifier{o: o, keys: &jwks.Set{URL: o.JWKSURL, Client: o.Client, Timeout: o.Timeout,
+		RefetchInterval: o.RefetchInterval, Accept: jwks.SigningKeys(o.Algorithms...), Now: o.Now}}
 	v.verified = otter.Must(&otter.Options[[32]byte, *Claims]{MaximumSize: 10000, ExpiryCalculator: otter.ExpiryWriting[[32]byte, *Claims](time.Minute)})
-	return v, v.refetch(ctx, true)
-}
-
-// refetch loads the key set, at most once per RefetchInterval unless
-// forced; callers that ask while a fetch is in flight share it. The fetch
-// runs apart from any one caller, bounded by Options.Timeout, and each
-// caller waits for it only as long as its own ctx lets it. On failure the
-// keys already known stay.
-func (v *Verifier) refetch(ctx context.Context, force bool) error {
-	ch := v.fetches.DoChan("jwks", func() (any, error) { return nil, v.fetch(force) })
-	select {
-	case <-ctx.Done():
-		return fmt.Errorf("verify: fetching the JWKS: %w", ctx.Err())
-	case r := <-ch:
-		return r.Err
-	}
-}
-
-func (v *Verifier) fetch(force bool) error {
-	v.mu.Lock()
-	now := v.o.Now()
-	if !force && now.Sub(v.lastFetch) < v.o.RefetchInterval {
-		v.mu.Unlock()
-		return nil
-	}
-	v.lastFetch = now
-	v.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), v.o.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.o.JWKSURL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := v.o.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("verify: fetching the JWKS: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("verify: fetching the JWKS: %s", resp.Status)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("verify: the JWKS does not parse: %w", err)
-	}
-	keys := map[string]pinnedKey{}
-	for _, k := range set.Keys {
-		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		alg := k.Algorithm
-		if alg == "" {
-			switch k.Key.(type) {
-			case ed25519.PublicKey:
-				alg = "EdDSA"
-			case *ecdsa.PublicKey:
-				alg = "ES256"
-			case *rsa.PublicKey:
-				alg = "RS256"
-			}
-		}
-		if slices.Contains(v.o.Algorithms, alg) {
-			keys[k.KeyID] = pinnedKey{key: k.Key, alg: alg}
-		}
-	}
-	v.mu.Lock()
-	v.keys = keys
-	v.mu.Unlock()
-	return nil
-}
-
-// key returns the key of kid, fetching the key set when kid is unknown
-// (rate limited; known keys survive a failed fetch).
-func (v *Verifier) key(ctx context.Context, kid string) (pinnedKey, error) {
-	v.mu.RLock()
-	k, ok := v.keys[kid]
-	v.mu.RUnlock()
-	if ok {
-		return k, nil
-	}
-	err := v.refetch(ctx, false)
-	v.mu.RLock()
-	k, ok = v.keys[kid]
-	v.mu.RUnlock()
-	switch {
-	case ok:
-		return k, nil
-	case err != nil:
-		return pinnedKey{}, fmt.Errorf("unknown kid %q: %w", kid, err)
-	}
-	return pinnedKey{}, fmt.Errorf("unknown kid %q", kid)
+	return v, v.keys.Fetch(ctx)
 }
 
 // Verify checks a JWT and returns its claims. The claims are shared: do not
@@ -249,14 +135,14 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 func (v *Verifier) Keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		k, err := v.key(ctx, kid)
+		k, err := v.keys.Key(ctx, kid)
 		if err != nil {
 			return nil, err
 		}
-		if t.Method.Alg() != k.alg {
-			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.alg)
+		if t.Method.Alg() != k.Alg {
+			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.Alg)
 		}
-		return k.key, nil
+		return k.Public, nil
 	}
 }
 
