@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -30,7 +30,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	return postgres.MigrateFS(ctx, pool, sub, VersionTable)
+	return pgmigrate.Apply(ctx, pool, sub, VersionTable)
 }
 
 // Event is one received web-hook.

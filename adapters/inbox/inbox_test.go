@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 func newStore(t *testing.T) *inbox.Store {

@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
