@@ -72,8 +72,7 @@ func Sidecar(v *Verifier, upstream *url.URL, rules []ScopeRule) (http.Handler, e
 		}
 		c, status, challenge := v.Check(r, "", scopes)
 		if c == nil {
-			w.Header().Set("WWW-Authenticate", challenge)
-			http.Error(w, http.StatusText(status), status)
+			refuse(w, status, challenge)
 			return
 		}
 		proxy.ServeHTTP(w, withPath(r, p))

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/bearer"
 	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
@@ -171,23 +172,29 @@ func (v *Verifier) Check(r *http.Request, header string, scopes []string) (*Clai
 			}
 		}
 		if !ok {
-			return nil, http.StatusUnauthorized, `Bearer realm="ficus"`
+			return nil, http.StatusUnauthorized, bearer.Challenge("", "", "")
 		}
 		raw = tok
 	}
 	if raw == "" {
-		return nil, http.StatusUnauthorized, `Bearer realm="ficus"`
+		return nil, http.StatusUnauthorized, bearer.Challenge("", "", "")
 	}
 	c, err := v.Verify(r.Context(), strings.TrimSpace(raw))
 	if err != nil {
-		return nil, http.StatusUnauthorized, `Bearer realm="ficus", error="invalid_token"`
+		return nil, http.StatusUnauthorized, bearer.Challenge("invalid_token", "", "")
 	}
 	for _, s := range scopes {
 		if !c.HasScope(s) {
-			return nil, http.StatusForbidden, fmt.Sprintf(`Bearer realm="ficus", error="insufficient_scope", scope=%q`, strings.Join(scopes, " "))
+			return nil, http.StatusForbidden, bearer.Challenge("insufficient_scope", "", strings.Join(scopes, " "))
 		}
 	}
 	return c, 0, ""
+}
+
+// refuse answers a request that Check refused, in plain text.
+func refuse(w http.ResponseWriter, status int, challenge string) {
+	w.Header().Set("WWW-Authenticate", challenge)
+	http.Error(w, http.StatusText(status), status)
 }
 
 // Middleware admits requests with a valid JWT carrying every scope, and
@@ -197,8 +204,7 @@ func (v *Verifier) Middleware(next http.Handler, scopes ...string) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, status, challenge := v.Check(r, "", scopes)
 		if c == nil {
-			w.Header().Set("WWW-Authenticate", challenge)
-			http.Error(w, http.StatusText(status), status)
+			refuse(w, status, challenge)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))
