@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/bearer"
@@ -342,25 +342,21 @@ func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, 
 	return m, nil
 }
 
-// challenge answers 401 or 403 as RFC 6750 section 3 says.
+// challenge answers 401 or 403 as RFC 6750 section 3 says, with the
+// OAuth2 JSON body the IDP's errors have (error "unauthorized" when the
+// request carried no credentials, which RFC 6750 gives no code).
 func challenge(w http.ResponseWriter, status int, code, desc, scope string) {
-	h := w.Header()
-	h.Set("WWW-Authenticate", bearer.Challenge(code, desc, scope))
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	body := map[string]string{"error": code, "error_description": desc}
+	w.Header().Set("WWW-Authenticate", bearer.Challenge(code, desc, scope))
 	if code == "" {
-		body["error"] = "unauthorized"
+		code = "unauthorized"
 	}
-	_ = json.NewEncoder(w).Encode(body)
+	(&idp.Error{Code: code, Description: desc, Status: status}).WriteJSON(w)
 }
 
+// unavailable answers 503 when a token cannot be looked up now; the
+// client may retry in a second.
 func unavailable(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", "1")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the identity provider cannot be reached"}` + "\n"))
+	idp.ErrUnavailable.WithDescription("the identity provider cannot be reached").WithRetryAfter(1).WriteJSON(w)
 }
 
 func dropConnectionToken(h http.Header, name string) {
