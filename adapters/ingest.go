@@ -17,6 +17,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 )
 
 // Answer is what a sender expects back for an accepted event.
@@ -267,33 +268,10 @@ func pointer(body []byte, ptr string) string {
 
 // ClientAddr returns the sender's address: the socket peer, or, when the
 // peer is one of trusted (a proxy in front of ficus), the nearest address
-// in X-Forwarded-For that is not itself a trusted proxy.
+// in X-Forwarded-For that is not itself a trusted proxy (see clientaddr,
+// which the IDP uses too).
 func ClientAddr(trusted []netip.Prefix) func(*http.Request) netip.Addr {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a.Unmap()) {
-				return true
-			}
-		}
-		return false
-	}
-	return func(r *http.Request) netip.Addr {
-		a := peer(r)
-		if !isTrusted(a) {
-			return a
-		}
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				return a // a malformed chain: trust only the socket
-			}
-			if !isTrusted(h) {
-				return h
-			}
-		}
-		return a
-	}
+	return clientaddr.New(trusted).Addr
 }
 
 func peer(r *http.Request) netip.Addr {
