@@ -143,7 +143,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.Now != nil {
 		now = in.Now()
 	}
-	addr := peer(r)
+	addr := clientaddr.Peer(r)
 	if in.RemoteAddr != nil {
 		addr = in.RemoteAddr(r)
 	}
@@ -272,12 +272,4 @@ func pointer(body []byte, ptr string) string {
 // which the IDP uses too).
 func ClientAddr(trusted []netip.Prefix) func(*http.Request) netip.Addr {
 	return clientaddr.New(trusted).Addr
-}
-
-func peer(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr()
 }
