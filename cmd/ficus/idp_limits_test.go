@@ -15,7 +15,7 @@ func TestServeIDPFailureLimitThroughTrustedProxies(t *testing.T) {
 	front, _, _ := testServer(t, fmt.Sprintf(`listen: {addr: "127.0.0.1:0", ops_addr: "127.0.0.1:0"}
 routes: {file: %s}
 trusted_proxies: [127.0.0.1]
-idp: {auth_failures_per_minute: 3, hash_memory: 128MiB, hash_wait: 1s}
+idp: {issuer: "http://ficus.test", auth_failures_per_minute: 3, hash_memory: 128MiB, hash_wait: 1s}
 `, routeFile(t, "http://127.0.0.1:1")))
 	try := func(from string) int {
 		t.Helper()
