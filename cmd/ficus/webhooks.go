@@ -30,7 +30,7 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, self selfEnd
 		}
 		st := inbox.New(be.pool)
 		ins, queue = st, st
-		adapters.AdminRoutes(admin, st)
+		adapters.AdminRoutes(admin, st, logger)
 		window := cfg.Webhooks.DedupeWindow
 		if window == 0 {
 			window = 31 * 24 * time.Hour
