@@ -18,7 +18,8 @@ import (
 var pathReaders = map[string]string{
 	"strangler/table.go:rewriteRequest":       "forwards the path that Gateway.ServeHTTP normalised and matched",
 	"strangler/gateway.go:logAccess":          "writes the path to the access log",
-	"strangler/verify/sidecar.go:withPath":    "puts the normalised path on the forwarded copy of the request",
+	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
+	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",
 	"cmd/ficus/internal/demo/demo.go:Service": "the demo's stand-in service prints the path it received",
 }
 

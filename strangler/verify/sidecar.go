@@ -75,19 +75,6 @@ func Sidecar(v *Verifier, upstream *url.URL, rules []ScopeRule) (http.Handler, e
 			refuse(w, status, challenge)
 			return
 		}
-		proxy.ServeHTTP(w, withPath(r, p))
+		proxy.ServeHTTP(w, routes.WithPath(r, p))
 	}), nil
-}
-
-// withPath returns a shallow copy of r whose URL has the escaped path p.
-func withPath(r *http.Request, p string) *http.Request {
-	if p == r.URL.EscapedPath() {
-		return r
-	}
-	u := *r.URL
-	u.RawPath = p
-	u.Path, _ = url.PathUnescape(p) // p comes from NormalizePath: valid escapes
-	r = r.WithContext(r.Context())
-	r.URL = &u
-	return r
 }
