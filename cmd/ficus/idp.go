@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"strings"
 	"time"
 
@@ -15,7 +14,6 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
-	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
@@ -106,34 +104,6 @@ func newProvider(ctx context.Context, cfg *config.Config, st store.Store, logger
 		ic.LoginRate, ic.LoginBurst = rate.Limit(c.LoginPerMinute/60), int(c.LoginPerMinute)
 	}
 	return idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Logger: logger})
-}
-
-// frontDoor sends the IDP's endpoints to the IDP and everything else to
-// the gateway. The decision uses the normalised path, like routing does.
-type frontDoor struct {
-	idp, gateway http.Handler
-	// hooks are the web-hook adapters' endpoints, by path.
-	hooks map[string]http.Handler
-}
-
-func (f frontDoor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if f.idp != nil || len(f.hooks) > 0 {
-		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil {
-			if h := f.hooks[p]; h != nil {
-				h.ServeHTTP(w, r)
-				return
-			}
-			if f.idp != nil && isIDPPath(p) {
-				f.idp.ServeHTTP(w, r)
-				return
-			}
-		}
-	}
-	f.gateway.ServeHTTP(w, r)
-}
-
-func isIDPPath(p string) bool {
-	return strings.HasPrefix(p, "/oauth2/") || p == "/.well-known/oauth-authorization-server" || p == "/.well-known/jwks.json"
 }
 
 // newStage builds the gateway auth stage: on a remote IDP when configured,

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/routes"
@@ -188,8 +189,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		ad.Client = tokenClient
 		gateway = ad
 	}
+	door, err := frontdoor.New(frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks})
+	if err != nil {
+		ln.Close()
+		opsLn.Close()
+		return err
+	}
 	front := &http.Server{
-		Handler:           frontDoor{gateway: gateway, idp: idpHandler(provider), hooks: hooks},
+		Handler:           door,
 		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),

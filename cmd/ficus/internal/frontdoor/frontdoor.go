@@ -1,0 +1,77 @@
+// Package frontdoor composes ficus's front door: the one place that
+// decides which handler serves a request that arrives on listen.addr, the
+// IDP's endpoints, a web-hook adapter's endpoint or the gateway, by the
+// request's normalised path (routes.NormalizePath), as routing does.
+package frontdoor
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/ficus-gw/ficus/routes"
+)
+
+// Options name the handlers behind the front door.
+type Options struct {
+	// Gateway serves every request nobody else claims: the strangler
+	// gateway, or the mobile adapter in front of it. Required.
+	Gateway http.Handler
+	// IDP, if set, serves /oauth2/… and the authorization-server metadata
+	// and JWKS documents under /.well-known/. Nil: those go to Gateway.
+	IDP http.Handler
+	// Hooks are the web-hook adapters' endpoints by their path, matched
+	// exactly after normalisation. Nil: none.
+	Hooks map[string]http.Handler
+}
+
+// Door is the front door: an http.Handler.
+type Door struct {
+	gateway, idp http.Handler
+	hooks        map[string]http.Handler
+}
+
+// New returns the front door. A hook path is normalised here; one that
+// cannot be, or two that are the same path, are errors.
+func New(o Options) (*Door, error) {
+	if o.Gateway == nil {
+		return nil, errors.New("frontdoor: a gateway is required")
+	}
+	d := &Door{gateway: o.Gateway, idp: o.IDP, hooks: make(map[string]http.Handler, len(o.Hooks))}
+	for p, h := range o.Hooks {
+		n, err := routes.NormalizePath(p)
+		if err != nil {
+			return nil, fmt.Errorf("frontdoor: web-hook path %q: %w", p, err)
+		}
+		if d.hooks[n] != nil {
+			return nil, fmt.Errorf("frontdoor: two web-hook adapters on the path %s", n)
+		}
+		d.hooks[n] = h
+	}
+	return d, nil
+}
+
+// ServeHTTP sends the IDP's endpoints to the IDP, web-hook endpoints to
+// their adapters and everything else, including a path that cannot be
+// normalised (the gateway refuses it), to the gateway.
+func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if d.idp != nil || len(d.hooks) > 0 {
+		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil {
+			if h := d.hooks[p]; h != nil {
+				h.ServeHTTP(w, r)
+				return
+			}
+			if d.idp != nil && IsIDPPath(p) {
+				d.idp.ServeHTTP(w, r)
+				return
+			}
+		}
+	}
+	d.gateway.ServeHTTP(w, r)
+}
+
+// IsIDPPath reports whether the normalised path p is one of the IDP's.
+func IsIDPPath(p string) bool {
+	return strings.HasPrefix(p, "/oauth2/") || p == "/.well-known/oauth-authorization-server" || p == "/.well-known/jwks.json"
+}
