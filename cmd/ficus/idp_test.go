@@ -118,6 +118,10 @@ func TestServeIDPOnFrontDoor(t *testing.T) {
 	if !strings.HasPrefix(tok.AccessToken, "ficus_at_") {
 		t.Fatalf("token %q", tok.AccessToken)
 	}
+	// Issue 9: the IDP gets the path the front door decided on.
+	if _, err := (&clientcredentials.Config{ClientID: "svc", ClientSecret: secret, TokenURL: front + "/oauth2/./token"}).Token(context.Background()); err != nil {
+		t.Fatalf("/oauth2/./token: %v", err)
+	}
 	if code, body := get(t, front+"/.well-known/jwks.json"); code != 200 || !strings.Contains(body, `"kty":"OKP"`) {
 		t.Fatalf("jwks: %d %s", code, body)
 	}

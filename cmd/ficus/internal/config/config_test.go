@@ -196,3 +196,24 @@ func TestTypeAt(t *testing.T) {
 		t.Error("an unknown key has a type")
 	}
 }
+
+// Issue 9: web-hook paths are normalised at load, as the front door
+// matches them; one that cannot be is refused, and two spellings of one
+// path are one path.
+func TestWebhookPathsNormalisedAtLoad(t *testing.T) {
+	adapter := func(name, path string) string {
+		return "{name: " + name + ", path: '" + path + "', target: /t, client_id: c, client_secret: env:X, schemes: [{type: basic, users: {u: env:Y}}], event_id: {header: X-Id}}"
+	}
+	c, err := load(t, "webhooks: {adapters: ["+adapter("a", "/hooks//stripe/./x/../")+"]}\n", ForCheck)
+	if err != nil || c.Webhooks.Adapters[0].Path != "/hooks/stripe/" {
+		t.Fatalf("loaded %v: %v", c, err)
+	}
+	_, err = load(t, "webhooks: {adapters: ["+adapter("a", "/hooks/a%2fb")+"]}\n", ForCheck)
+	if err == nil || !strings.Contains(err.Error(), ":1: webhooks.adapters[0].path: path has an encoded slash") {
+		t.Fatalf("encoded slash: %v", err)
+	}
+	_, err = load(t, "webhooks: {adapters: ["+adapter("a", "/hooks/a")+", "+adapter("b", "/hooks//a")+"]}\n", ForCheck)
+	if err == nil || !strings.Contains(err.Error(), "webhooks.adapters[1].path: /hooks/a is used by another adapter") {
+		t.Fatalf("one path twice: %v", err)
+	}
+}

@@ -97,6 +97,7 @@ func Load(path string, p Purpose) (*Config, error) {
 	c.Routes.File = relTo(dir, c.Routes.File)
 	c.Listen.TLS.CertFile = relTo(dir, c.Listen.TLS.CertFile)
 	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
+	normalizeHookPaths(c)
 	decodeErrs := errs
 	for _, e := range c.check(p) {
 		if covered(decodeErrs, e.Field) {
@@ -110,6 +111,18 @@ func Load(path string, p Purpose) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// normalizeHookPaths puts each web-hook adapter's path in the one form
+// that the front door matches (routes.NormalizePath), so that it is shown
+// (logs, errors) as it is served. A path that cannot be normalised is
+// left as written: the check reports it.
+func normalizeHookPaths(c *Config) {
+	for i := range c.Webhooks.Adapters {
+		if n, err := routes.NormalizePath(c.Webhooks.Adapters[i].Path); err == nil {
+			c.Webhooks.Adapters[i].Path = n
+		}
+	}
 }
 
 // covered reports whether field, or a field above it, already has an

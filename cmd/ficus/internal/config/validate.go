@@ -86,10 +86,18 @@ func (c *Config) check(p Purpose) Errors {
 		if a.Name != "" && names[a.Name] {
 			add(field+".name", "%s is used by another adapter", a.Name)
 		}
-		if a.Path != "" && paths[a.Path] {
-			add(field+".path", "%s is used by another adapter", a.Path)
+		path := a.Path
+		if strings.HasPrefix(path, "/") {
+			n, err := routes.NormalizePath(path)
+			if err != nil {
+				add(field+".path", "%v", err)
+			}
+			path = n
 		}
-		names[a.Name], paths[a.Path] = true, true
+		if path != "" && paths[path] {
+			add(field+".path", "%s is used by another adapter", path)
+		}
+		names[a.Name], paths[path] = true, true
 	}
 	for i, app := range c.Mobile.Apps {
 		if _, err := mobile.New(mobile.Config{Apps: []mobile.App{app}}, resolve, "", nil); err != nil {

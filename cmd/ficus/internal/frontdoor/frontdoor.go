@@ -52,18 +52,20 @@ func New(o Options) (*Door, error) {
 	return d, nil
 }
 
-// ServeHTTP sends the IDP's endpoints to the IDP, web-hook endpoints to
-// their adapters and everything else, including a path that cannot be
-// normalised (the gateway refuses it), to the gateway.
+// ServeHTTP sends the IDP's endpoints to the IDP and web-hook endpoints to
+// their adapters, each with the normalised path it was chosen by (their
+// routers match paths as written), and everything else, including a path
+// that cannot be normalised, to the gateway as it came: the gateway
+// normalises, or refuses, by itself.
 func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d.idp != nil || len(d.hooks) > 0 {
 		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil {
 			if h := d.hooks[p]; h != nil {
-				h.ServeHTTP(w, r)
+				h.ServeHTTP(w, routes.WithPath(r, p))
 				return
 			}
 			if d.idp != nil && IsIDPPath(p) {
-				d.idp.ServeHTTP(w, r)
+				d.idp.ServeHTTP(w, routes.WithPath(r, p))
 				return
 			}
 		}

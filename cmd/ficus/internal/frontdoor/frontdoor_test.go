@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
+	"github.com/ficus-gw/ficus/idp/idptest"
 )
 
 // named answers with its name and the path it was given.
@@ -89,5 +90,49 @@ func TestNewRefusesBadHookPaths(t *testing.T) {
 				t.Fatalf("got %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// Issue 9: the IDP and the web-hook adapters get the path that the door
+// decided on, the normalised one; /oauth2/./token was a 404 from the IDP's
+// router. The gateway gets the request as it came (it normalises, and
+// refuses, by itself).
+func TestDoorPassesTheNormalisedPathOn(t *testing.T) {
+	t.Parallel()
+	d := newDoor(t, true)
+	for given, want := range map[string]string{
+		"/oauth2/./token":                   "idp /oauth2/token",
+		"/x/..;/oauth2/token":               "idp /oauth2/token",
+		"/.well-known//jwks.json":           "idp /.well-known/jwks.json",
+		"/webhooks/./stripe":                "stripe /webhooks/stripe",
+		"/webhooks/%73tripe":                "stripe /webhooks/stripe",
+		"/api/./orders":                     "gateway /api/./orders",
+		"/oauth2/token":                     "idp /oauth2/token",
+		"/api/%2e%2e/.well-known/jwks.json": "idp /.well-known/jwks.json",
+	} {
+		if got := serve(d, given); got != want {
+			t.Errorf("%s: %q, want %q", given, got, want)
+		}
+	}
+}
+
+func TestDoorReachesTheRealIDPOnANormalisedPath(t *testing.T) {
+	t.Parallel()
+	s := idptest.Start(t)
+	d, err := frontdoor.New(frontdoor.Options{Gateway: named("gateway"), IDP: s.P.Handler()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/.well-known/jwks.json", "/.well-known/./jwks.json", "/oauth2/../.well-known/jwks.json"} {
+		rec := httptest.NewRecorder()
+		d.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+		if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"keys"`) {
+			t.Errorf("GET %s: %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+	rec := httptest.NewRecorder()
+	d.ServeHTTP(rec, httptest.NewRequest("POST", "/oauth2/./token", strings.NewReader("grant_type=client_credentials&client_id=nobody&client_secret=x")))
+	if rec.Code == http.StatusNotFound || !strings.Contains(rec.Body.String(), `"error"`) {
+		t.Errorf("POST /oauth2/./token: %d %s, want the token endpoint's OAuth2 error", rec.Code, rec.Body.String())
 	}
 }
