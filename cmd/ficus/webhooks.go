@@ -31,11 +31,7 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, self selfEnd
 		st := inbox.New(be.pool)
 		ins, queue = st, st
 		adapters.AdminRoutes(admin, st, logger)
-		window := cfg.Webhooks.DedupeWindow
-		if window == 0 {
-			window = 31 * 24 * time.Hour
-		}
-		go purgeLoop(ctx, st, window, logger)
+		go inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run(ctx)
 	} else {
 		logger.Warn("webhooks: in-memory inbox; accepted events are LOST when ficus stops (use store.driver: postgres)")
 		m := inbox.NewMemory()
@@ -69,23 +65,4 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, self selfEnd
 		logger.Info("webhook adapter", "name", a.Name, "path", a.Path, "target", a.Target)
 	}
 	return hooks, d, nil
-}
-
-// purgeLoop deletes delivered and dead events older than the dedupe window,
-// hourly, until ctx ends.
-func purgeLoop(ctx context.Context, st *inbox.Store, window time.Duration, logger *slog.Logger) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := st.Purge(ctx, "", time.Now().Add(-window)); err != nil && ctx.Err() == nil {
-			logger.Error("purging old web-hook events", "error", err.Error())
-		} else if n > 0 {
-			logger.Info("old web-hook events purged", "count", n)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
 }

@@ -1,0 +1,148 @@
+package inbox_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/inbox"
+)
+
+// purgeCall is one call of Purge seen by fakePurge.
+type purgeCall struct {
+	adapter string
+	cutoff  time.Time
+}
+
+// fakePurge reports each Purge on calls and answers with n and the
+// error set last.
+type fakePurge struct {
+	calls chan purgeCall
+	n     int64
+	mu    sync.Mutex
+	err   error
+}
+
+func (f *fakePurge) Purge(_ context.Context, adapter string, cutoff time.Time) (int64, error) {
+	f.calls <- purgeCall{adapter, cutoff}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n, f.err
+}
+
+func (f *fakePurge) fail(err error) { f.mu.Lock(); f.err = err; f.mu.Unlock() }
+
+// reporting is a real inbox that reports each finished Purge.
+type reporting struct {
+	*inbox.Store
+	done chan struct{}
+}
+
+func (r reporting) Purge(ctx context.Context, adapter string, cutoff time.Time) (int64, error) {
+	n, err := r.Store.Purge(ctx, adapter, cutoff)
+	r.done <- struct{}{}
+	return n, err
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
+func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+func nextCall(t *testing.T, calls chan purgeCall) purgeCall {
+	t.Helper()
+	select {
+	case c := <-calls:
+		return c
+	case <-time.After(10 * time.Second):
+		t.Fatal("no purge")
+		return purgeCall{}
+	}
+}
+
+// Issue 9: the purge loop, moved out of cmd/ficus, purges at once and then
+// every interval, logs failures and goes on, and ends with its context.
+func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	f := &fakePurge{calls: make(chan purgeCall), n: 3}
+	var logs syncBuf
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inbox.Purger{Inbox: f, Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
+			Now: func() time.Time { return now }}.Run(ctx)
+	}()
+	first := nextCall(t, f.calls)
+	if first.adapter != "" || !first.cutoff.Equal(now.Add(-inbox.DefaultDedupeWindow)) {
+		t.Fatalf("first purge %+v, want every adapter before %s", first, now.Add(-inbox.DefaultDedupeWindow))
+	}
+	nextCall(t, f.calls) // the next interval
+	if !strings.Contains(logs.String(), "count=3") {
+		t.Errorf("purged count not logged: %s", logs.String())
+	}
+	f.fail(errors.New("connection refused")) // the answer from the next purge on
+	nextCall(t, f.calls)                     // fails
+	nextCall(t, f.calls)                     // it goes on after a failure, which is logged by now
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "connection refused") {
+		t.Errorf("failure not logged: %s", logs.String())
+	}
+	cancel()
+	for {
+		select {
+		case <-f.calls: // a purge that was due as ctx ended
+			continue
+		case <-done:
+			return
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not end with its context")
+		}
+	}
+}
+
+func TestPurgerOnPostgreSQL(t *testing.T) {
+	ctx := context.Background()
+	st := newStore(t)
+	for _, id := range []string{"delivered", "dead", "pending"} {
+		e := &inbox.Event{Adapter: "a", EventID: id, Body: []byte("{}")}
+		if _, err := st.Insert(ctx, e); err != nil {
+			t.Fatal(err)
+		}
+		switch id {
+		case "delivered":
+			_ = st.Delivered(ctx, e.ID)
+		case "dead":
+			_ = st.DeadLetter(ctx, e.ID, "gone")
+		}
+	}
+	later := time.Now().Add(2 * time.Hour) // the events are older than the window by then
+	purged := make(chan struct{}, 1)
+	runCtx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		inbox.Purger{Inbox: reporting{st, purged}, Window: time.Hour, Now: func() time.Time { return later }}.Run(runCtx)
+	}()
+	select {
+	case <-purged:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no purge at start")
+	}
+	cancel()
+	<-done
+	if n, err := st.Count(ctx, "a"); err != nil || n != 1 {
+		t.Fatalf("%d events left (%v), want the pending one", n, err)
+	}
+	if _, err := st.Get(ctx, "a", "pending"); err != nil {
+		t.Fatalf("the pending event was purged: %v", err)
+	}
+}
