@@ -260,23 +260,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			provider.RunCleanup(runCtx, cfg.IDP.CleanupInterval.Std(30*time.Second), 5000)
-		}()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			t := time.NewTicker(30 * time.Second) // see keys rotated by other instances or the CLI
-			defer t.Stop()
-			for {
-				select {
-				case <-runCtx.Done():
-					return
-				case <-t.C:
-					if err := provider.Keys().Reload(runCtx); err != nil && runCtx.Err() == nil {
-						logger.Error("reloading signing keys", "error", err.Error())
-					}
-				}
-			}
+			idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run(runCtx)
 		}()
 	}
 	if deliverer != nil {
