@@ -22,6 +22,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
@@ -110,17 +111,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	if stage != nil {
 		opts.Auth = stage
 	}
+	var revocations *revocation.Fanout
 	if stage != nil && provider != nil {
-		provider.OnRevoke(stage.Invalidate)
+		revocations = &revocation.Fanout{Local: []revocation.Cache{stage}, Logger: logger,
+			Remote: []revocation.Cache{stage, revocation.Funcs{InvalidateFunc: provider.ForgetTokens, FlushFunc: provider.ForgetAll}}}
 		if pool != nil {
-			provider.OnRevoke(func(hashes []string) {
-				pctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-				defer cancel()
-				if err := postgres.PublishRevocations(pctx, pool, hashes); err != nil {
-					logger.Error("publishing a revocation to other instances failed", "error", err.Error())
-				}
-			})
+			revocations.Notices = postgres.Notices{Pool: pool, Logger: logger}
 		}
+		provider.OnRevoke(revocations.Revoked)
 	}
 	var accessOut *strangler.LogWriter
 	if cfg.AccessLog() {
@@ -243,17 +241,11 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 			}
 		}()
 	}
-	if provider != nil && pool != nil && stage != nil {
+	if revocations != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			postgres.ListenRevocations(runCtx, pool, logger, func(hashes []string) {
-				stage.Invalidate(hashes)
-				provider.ForgetTokens(hashes)
-			}, func() {
-				stage.Flush()
-				provider.ForgetAll()
-			})
+			revocations.Run(runCtx)
 		}()
 	}
 	if provider != nil {
