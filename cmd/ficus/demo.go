@@ -147,6 +147,10 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		}
 		return err
 	}
+	sec, err := cfg.Resolve(config.ForServe)
+	if err != nil {
+		return err
+	}
 	// The demo logs warnings only: say on standard output that an edit
 	// was taken (a rejected one is logged with its errors).
 	sio.reloaded = func(err error) {
@@ -174,7 +178,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 			fmt.Fprintln(sio.stderr, "ficus demo: seeding the IDP failed:", seedErr)
 			return
 		}
-		creds.TokenURL = "http://" + addr + "/oauth2/token"
+		creds.TokenURL = "http://" + addr + tokenPath
 		if o.credsFile != "" {
 			b, _ := json.MarshalIndent(creds, "", "  ")
 			if err := os.WriteFile(o.credsFile, append(b, '\n'), 0o600); err != nil {
@@ -190,7 +194,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 
 `, addr, whsec)
 	}
-	return runServer(ctx, &cfg, sio)
+	return runServer(ctx, &cfg, sec, sio)
 }
 
 // seedDemo creates the demo client and user with fresh random secrets.

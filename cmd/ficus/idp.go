@@ -2,94 +2,31 @@ package main
 
 import (
 	"context"
-	"encoding/base64"
-	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"net/http"
 	"time"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/idp/store"
-	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler/auth"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/time/rate"
 )
 
-// backend is the opened store: PostgreSQL (with its pool) or memory.
-type backend struct {
-	pool *pgxpool.Pool
-	idp  store.Store
-}
-
-func (b *backend) Close() {
-	if b.pool != nil {
-		b.pool.Close()
-	}
-}
-
-// openBackend connects to the configured store and applies migrations.
-func openBackend(ctx context.Context, cfg *config.Config, logger *slog.Logger) (*backend, error) {
-	if cfg.Store.Driver != "postgres" {
-		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
-		return &backend{idp: memory.New()}, nil
-	}
-	dsn, err := cfg.Store.DSN.Resolve()
-	if err != nil {
-		return nil, fmt.Errorf("store.dsn: %w", err)
-	}
-	pcfg, err := pgxpool.ParseConfig(dsn)
-	if err != nil {
-		return nil, errors.New("store.dsn: not a PostgreSQL URL") // the value may hold a password: not echoed
-	}
-	pcfg.MaxConns = cfg.Store.MaxConns
-	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := pool.Ping(pctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("store: PostgreSQL not reachable: %w", err)
-	}
-	if err := postgres.Migrate(pctx, pool); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("store: migrations: %w", err)
-	}
-	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
-	return &backend{pool: pool, idp: postgres.New(pool)}, nil
-}
-
 // newProvider builds the identity provider from the process config.
-func newProvider(ctx context.Context, cfg *config.Config, st store.Store, logger *slog.Logger) (*idp.Provider, error) {
+func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st store.Store, logger *slog.Logger) (*idp.Provider, error) {
 	c := cfg.IDP
-	var kek []byte
-	if c.KeyEncryptionKey != "" {
-		v, err := c.KeyEncryptionKey.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("idp.key_encryption_key: %w", err)
-		}
-		if kek, err = base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err != nil || len(kek) != 32 {
-			return nil, errors.New("idp.key_encryption_key: must be 32 bytes, base64 (openssl rand -base64 32)")
-		}
-	}
-	jwtTTL := c.JWTTTL.Std(5 * time.Minute)
-	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{Alg: c.SigningAlg, KEK: kek,
-		PublishDelay: c.KeyPublishDelay.Std(0), RetainFor: jwtTTL + time.Hour})
+	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{Alg: c.SigningAlg, KEK: sec.KEK,
+		PublishDelay: c.KeyPublishDelay.Std(0), RetainFor: cfg.JWTTTL() + time.Hour})
 	if err != nil {
 		return nil, fmt.Errorf("idp keys: %w", err)
 	}
-	issuer := c.Issuer
-	if issuer == "" {
-		issuer = "http://" + cfg.Listen.Addr
-	}
 	ic := idp.Config{
-		Issuer: strings.TrimSuffix(issuer, "/"), AccessTTL: c.AccessTTL.Std(0), LoggedOnRefreshTTL: c.LoggedOnRefreshTTL.Std(0),
-		ReturningRefreshTTL: c.ReturningRefreshTTL.Std(0), ReturningRefreshCap: c.ReturningRefreshCap.Std(0), JWTTTL: jwtTTL,
+		Issuer: cfg.Issuer(), AccessTTL: c.AccessTTL.Std(0), LoggedOnRefreshTTL: c.LoggedOnRefreshTTL.Std(0),
+		ReturningRefreshTTL: c.ReturningRefreshTTL.Std(0), ReturningRefreshCap: c.ReturningRefreshCap.Std(0), JWTTTL: cfg.JWTTTL(),
 		MaxFamiliesPerUser: c.MaxFamiliesPerUser, SecretGrace: c.SecretGrace.Std(0), AllowPassword: c.AllowPassword,
 		HashMemory: int64(c.HashMemory), HashWait: c.HashWait.Std(0),
 	}
@@ -106,18 +43,22 @@ func newProvider(ctx context.Context, cfg *config.Config, st store.Store, logger
 	return idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Logger: logger})
 }
 
+// idpHandler is the provider's HTTP endpoints; nil without a provider.
+func idpHandler(p *idp.Provider) http.Handler {
+	if p == nil {
+		return nil
+	}
+	return p.Handler()
+}
+
 // newStage builds the gateway auth stage: on a remote IDP when configured,
 // else on the IDP of this process; nil when there is neither (routes with
 // an auth policy then refuse every request).
-func newStage(ctx context.Context, cfg *config.Config, p *idp.Provider, logger *slog.Logger) (*auth.Stage, error) {
-	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.Gateway.CacheTTL.Std(0)}
+func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, logger *slog.Logger) (*auth.Stage, error) {
+	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.CacheTTL()}
 	switch r := cfg.Gateway.RemoteIDP; {
 	case r.Issuer != "":
-		secret, err := r.ClientSecret.Resolve()
-		if err != nil {
-			return nil, fmt.Errorf("gateway.remote_idp.client_secret: %w", err)
-		}
-		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: secret, JWTAudience: cfg.Gateway.JWTAudience})
+		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: sec.RemoteIDPSecret, JWTAudience: cfg.Gateway.JWTAudience})
 		if remote == nil {
 			return nil, err
 		}
@@ -125,13 +66,25 @@ func newStage(ctx context.Context, cfg *config.Config, p *idp.Provider, logger *
 			logger.Warn("remote IDP keys not fetched yet; retrying on first use", "error", err.Error())
 		}
 		o.Issuer = remote
-		if o.MaxCacheTTL == 0 {
-			o.MaxCacheTTL = 10 * time.Second
-		}
 	case p != nil:
 		o.Issuer = auth.Local{P: p}
 	default:
 		return nil, nil
 	}
 	return auth.New(o)
+}
+
+// newRevocations spreads the provider's revocations to the auth stage and,
+// on PostgreSQL, to the other instances; nil without both.
+func newRevocations(p *idp.Provider, stage *auth.Stage, be *backend, logger *slog.Logger) *revocation.Fanout {
+	if p == nil || stage == nil {
+		return nil
+	}
+	f := &revocation.Fanout{Local: []revocation.Cache{stage}, Logger: logger,
+		Remote: []revocation.Cache{stage, revocation.Funcs{InvalidateFunc: p.ForgetTokens, FlushFunc: p.ForgetAll}}}
+	if be.pool != nil {
+		f.Notices = postgres.Notices{Pool: be.pool, Logger: logger}
+	}
+	p.OnRevoke(f.Revoked)
+	return f
 }

@@ -22,7 +22,7 @@ import (
 // provider on it. The CLI needs a persistent store: the memory store of a
 // running process cannot be reached from another process.
 func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p *idp.Provider) error) error {
-	cfg, err := config.Load(path, config.ForIDP)
+	cfg, sec, err := config.Load(path, config.ForIDP)
 	if err != nil {
 		return err
 	}
@@ -31,12 +31,12 @@ func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p
 	}
 	ctx := cmd.Context()
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	be, err := openBackend(ctx, cfg, logger)
+	be, err := openBackend(ctx, cfg, sec, logger)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
-	p, err := newProvider(ctx, cfg, be.idp, logger)
+	p, err := newProvider(ctx, cfg, sec, be.idp, logger)
 	if err != nil {
 		return err
 	}
@@ -51,14 +51,14 @@ func migrateCmd() *cobra.Command {
 		Short: "Apply the database migrations (serve also applies them at start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path, config.ForStore)
+			cfg, sec, err := config.Load(path, config.ForStore)
 			if err != nil {
 				return err
 			}
 			if cfg.Store.Driver != "postgres" {
 				return errors.New("nothing to migrate: store.driver is memory")
 			}
-			be, err := openBackend(cmd.Context(), cfg, slog.New(slog.DiscardHandler))
+			be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler))
 			if err != nil {
 				return err
 			}

@@ -8,8 +8,8 @@
 //	ficus version
 //
 // This package only parses flags, loads configuration and wires the
-// packages together; the logic lives in routes/, strangler/, idp/ and
-// adapters/.
+// packages together (serve.go composes the server, process.go runs it);
+// the logic lives in routes/, strangler/, idp/ and adapters/.
 package main
 
 import (
@@ -18,14 +18,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 
 	"github.com/spf13/cobra"
 )
-
-// version is set at build time (-ldflags "-X main.version=…").
-var version = ""
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -57,25 +53,4 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), webhooksCmd(), versionCmd())
 	return root
-}
-
-func versionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Args:  cobra.NoArgs,
-		Run: func(cmd *cobra.Command, _ []string) {
-			fmt.Fprintln(cmd.OutOrStdout(), "ficus", buildVersion())
-		},
-	}
-}
-
-func buildVersion() string {
-	if version != "" {
-		return version
-	}
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "dev"
 }

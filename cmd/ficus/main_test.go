@@ -85,7 +85,7 @@ func TestConfigErrors(t *testing.T) {
 		os.WriteFile(p, []byte(s), 0o600)
 		return p
 	}
-	_, err := config.Load(write("listen: {addr: nonsense, ops_addr: \"127.0.0.1:9\"}\nstore: {driver: mysql}\nroutes: {file: missing.yaml}\ntrusted_proxies: [300.1.1.1]\n"), config.ForServe)
+	_, _, err := config.Load(write("listen: {addr: nonsense, ops_addr: \"127.0.0.1:9\"}\nstore: {driver: mysql}\nroutes: {file: missing.yaml}\ntrusted_proxies: [300.1.1.1]\n"), config.ForServe)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
@@ -94,19 +94,19 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
 	}
-	_, err = config.Load(write("listen: {addr: \"127.0.0.1:9\", ops_addr: \"127.0.0.1:9\"}\nroutes: {file: ficus.yaml}\n"), config.ForServe)
+	_, _, err = config.Load(write("listen: {addr: \"127.0.0.1:9\", ops_addr: \"127.0.0.1:9\"}\nroutes: {file: ficus.yaml}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "listen.ops_addr: must differ from listen.addr") {
 		t.Fatalf("same addresses: %v", err)
 	}
-	_, err = config.Load(write("store: {driver: postgres, dsn: 'postgres://u:hunter2@db/x'}\nroutes: {file: x}\n"), config.ForServe)
+	_, _, err = config.Load(write("store: {driver: postgres, dsn: 'postgres://u:hunter2@db/x'}\nroutes: {file: x}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "use env:NAME or file:PATH") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("literal secret: %v", err)
 	}
-	_, err = config.Load(write("store: {driver: postgres, dsn: env:FICUS_TEST_UNSET_VAR}\nroutes: {file: x}\n"), config.ForServe)
+	_, _, err = config.Load(write("store: {driver: postgres, dsn: env:FICUS_TEST_UNSET_VAR}\nroutes: {file: x}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "FICUS_TEST_UNSET_VAR is not set") {
 		t.Fatalf("unset env: %v", err)
 	}
-	_, err = config.Load(write("listen: {adr: x}\n"), config.ForServe)
+	_, _, err = config.Load(write("listen: {adr: x}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "ficus.yaml:1: listen.adr: unknown field") {
 		t.Fatalf("unknown field: %v", err)
 	}
@@ -121,7 +121,7 @@ func testServer(t *testing.T, cfgYAML string) (front, ops string, stop func() er
 	if err := os.WriteFile(p, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p, config.ForServe)
+	cfg, sec, err := config.Load(p, config.ForServe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +129,7 @@ func testServer(t *testing.T, cfgYAML string) (front, ops string, stop func() er
 	started := make(chan [2]string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- runServer(ctx, cfg, serverIO{stdout: io.Discard, stderr: io.Discard, started: func(a, o string) { started <- [2]string{a, o} }})
+		done <- runServer(ctx, cfg, sec, serverIO{stdout: io.Discard, stderr: io.Discard, started: func(a, o string) { started <- [2]string{a, o} }})
 	}()
 	select {
 	case a := <-started:

@@ -39,7 +39,7 @@ func TestRemoteIDPMode(t *testing.T) {
 		v := oidc.NewVerifier(issuer, oidc.NewRemoteKeySet(r.Context(), issuer+"/.well-known/jwks.json"), &oidc.Config{ClientID: "svc", SupportedSigningAlgs: []string{oidc.EdDSA}})
 		tok, err := v.Verify(r.Context(), raw)
 		if err != nil {
-			http.Error(w, err.Error(), 401)
+			http.Error(w, err.Error(), http.StatusUnauthorized)
 			return
 		}
 		var c map[string]any

@@ -83,14 +83,23 @@ func internalTransport(tc *tls.Config) *http.Transport {
 	return t
 }
 
+// tokenPath is the IDP's token endpoint below its base URL.
+const tokenPath = "/oauth2/token"
+
 // tokenEndpoint is where the adapters ask for their clients' tokens, and
-// the client to ask with: this ficus's IDP through the front door, or the
-// remote IDP (over the system's trust) when one is configured.
-func (s selfEndpoint) tokenEndpoint(cfg *config.Config) (string, *http.Client) {
+// the client they ask with.
+type tokenEndpoint struct {
+	URL    string
+	Client *http.Client
+}
+
+// tokenEndpoint is this ficus's IDP through the front door, or the remote
+// IDP (over the system's trust) when one is configured.
+func (s selfEndpoint) tokenEndpoint(cfg *config.Config) tokenEndpoint {
 	if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
-		return r + "/oauth2/token", &http.Client{Timeout: 10 * time.Second}
+		return tokenEndpoint{URL: r + tokenPath, Client: &http.Client{Timeout: 10 * time.Second}}
 	}
-	return s.URL + "/oauth2/token", s.client(10 * time.Second)
+	return tokenEndpoint{URL: s.URL + tokenPath, Client: s.client(10 * time.Second)}
 }
 
 // client is an HTTP client for internal calls with the given timeout.

@@ -2,30 +2,15 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
-	"errors"
 	"fmt"
 	"io"
-	"log"
-	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
-	"strings"
-	"sync"
-	"sync/atomic"
-	"syscall"
-	"time"
 
-	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/revocation"
-	"github.com/ficus-gw/ficus/idp/store/postgres"
-	"github.com/ficus-gw/ficus/routes"
-	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/ops"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -38,11 +23,11 @@ func serveCmd() *cobra.Command {
 		Short: "Run the gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path, config.ForServe)
+			cfg, sec, err := config.Load(path, config.ForServe)
 			if err != nil {
 				return err
 			}
-			return runServer(cmd.Context(), cfg, serverIO{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
+			return runServer(cmd.Context(), cfg, sec, serverIO{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
 		},
 	}
 	c.Flags().StringVarP(&path, "config", "c", "ficus.yaml", "process configuration file")
@@ -64,30 +49,22 @@ type serverIO struct {
 	reloaded func(error)
 }
 
-func idpHandler(p *idp.Provider) http.Handler {
-	if p == nil {
-		return nil
-	}
-	return p.Handler()
-}
-
-// runServer runs the gateway until ctx ends, then drains: /readyz turns
-// 503, listeners stop accepting, and in-flight requests get up to
-// cfg.ShutdownTimeout to finish.
-func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
+// runServer composes the gateway from cfg and the secrets it resolved,
+// and runs it until ctx ends; then it drains (see process.run).
+func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, sio serverIO) error {
 	logger := newLogger(sio.stderr, cfg.Log)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	trusted, _ := cfg.TrustedPrefixes() // validated with the config
 
-	be, err := openBackend(ctx, cfg, logger)
+	be, err := openBackend(ctx, cfg, sec, logger)
 	if err != nil {
 		return err
 	}
 	defer be.Close()
-	pool := be.pool
 	var provider *idp.Provider
 	if cfg.IDPEnabled() {
-		if provider, err = newProvider(ctx, cfg, be.idp, logger); err != nil {
+		if provider, err = newProvider(ctx, cfg, sec, be.idp, logger); err != nil {
 			return err
 		}
 		defer provider.Close()
@@ -95,274 +72,67 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 			sio.provider(provider)
 		}
 	}
+	stage, err := newStage(ctx, cfg, sec, provider, logger)
+	if err != nil {
+		return err
+	}
+	revocations := newRevocations(provider, stage, be, logger)
+	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
 
-	trustedProxies, _ := cfg.TrustedPrefixes()
-	opts := strangler.Options{
-		Logger:         logger,
-		Registerer:     reg,
-		TrustedProxies: trustedProxies,
-		OwnedHeaders:   cfg.OwnedHeaders,
-		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
-	}
-	stage, err := newStage(ctx, cfg, provider, logger)
+	ln, opsLn, err := listen(cfg, sio.front)
 	if err != nil {
 		return err
 	}
-	if stage != nil {
-		opts.Auth = stage
-	}
-	var revocations *revocation.Fanout
-	if stage != nil && provider != nil {
-		revocations = &revocation.Fanout{Local: []revocation.Cache{stage}, Logger: logger,
-			Remote: []revocation.Cache{stage, revocation.Funcs{InvalidateFunc: provider.ForgetTokens, FlushFunc: provider.ForgetAll}}}
-		if pool != nil {
-			revocations.Notices = postgres.Notices{Pool: pool, Logger: logger}
-		}
-		provider.OnRevoke(revocations.Revoked)
-	}
-	var accessOut *strangler.LogWriter
-	if cfg.AccessLog() {
-		accessOut = strangler.NewLogWriter(sio.stdout, 200*time.Millisecond)
-		defer accessOut.Close()
-		opts.AccessLog = slog.New(slog.NewJSONHandler(accessOut, nil))
-	}
-	gw, err := strangler.New(opts)
-	if err != nil {
-		return err
-	}
-	if err := gw.LoadFile(cfg.Routes.File); err != nil {
-		return fmt.Errorf("route file rejected:\n%w", err)
-	}
-	if err := checkRoutes(cfg, gw.Rules(), logger); err != nil {
-		return err
-	}
-	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
-
-	ln := sio.front
-	if ln == nil {
-		if ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
-			return fmt.Errorf("listen.addr: %w", err)
-		}
-	}
-	opsLn, err := net.Listen("tcp", cfg.Listen.OpsAddr)
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listen.ops_addr: %w", err)
-	}
-	var draining atomic.Bool
-	ready := func() bool {
-		if draining.Load() {
-			return false
-		}
-		if pool != nil {
-			pctx, cancel := context.WithTimeout(context.Background(), time.Second)
-			defer cancel()
-			return pool.Ping(pctx) == nil
-		}
-		return true
-	}
-	errLog := log.New(&slogWriter{logger}, "", 0)
-	opsMux := http.NewServeMux()
+	defer ln.Close()
+	defer opsLn.Close()
 	self, err := newSelfEndpoint(ln.Addr(), cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
 	if err != nil {
-		ln.Close()
-		opsLn.Close()
 		return err
 	}
-	hooks, deliverer, err := webhooks(ctx, cfg, be, self, logger, reg, opsMux)
+	token := self.tokenEndpoint(cfg)
+	admin := http.NewServeMux()
+	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin)
 	if err != nil {
-		ln.Close()
-		opsLn.Close()
 		return err
 	}
-	var gateway http.Handler = gw
-	if len(cfg.Mobile.Apps) > 0 {
-		tokenURL, tokenClient := self.tokenEndpoint(cfg)
-		ad, err := mobile.New(cfg.Mobile, func(ref string) (string, error) { return config.Secret(ref).Resolve() }, tokenURL, gw)
-		if err != nil {
-			ln.Close()
-			opsLn.Close()
-			return err
-		}
-		ad.Client = tokenClient
-		gateway = ad
-	}
-	door, err := frontdoor.New(frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks})
+	gateway, err := withMobile(cfg, sec, token, gw)
 	if err != nil {
-		ln.Close()
-		opsLn.Close()
 		return err
 	}
-	front := &http.Server{
-		Handler:           door,
-		ReadHeaderTimeout: cfg.Listen.ReadHeaderTimeout.Std(0),
-		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
-		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
-		ErrorLog:          errLog,
-	}
-	if self.Cert != nil {
-		front.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*self.Cert}}
-	}
-	ops := &http.Server{
-		Handler:           gw.OpsHandler(reg, ready, opsMux),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          errLog,
+	door, err := frontdoor.New(frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks.hooks})
+	if err != nil {
+		return err
 	}
 
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	serveErr := make(chan error, 2)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		var err error
-		if front.TLSConfig != nil {
-			err = front.ServeTLS(ln, "", "") // the certificate loaded once, in self
-		} else {
-			err = front.Serve(ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- fmt.Errorf("front door: %w", err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		if err := ops.Serve(opsLn); !errors.Is(err, http.ErrServerClosed) {
-			serveErr <- fmt.Errorf("operational listener: %w", err)
-		}
-	}()
-	if cfg.WatchRoutes() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := gw.Watch(runCtx, cfg.Routes.File, sio.reloaded); err != nil {
-				logger.Error("cannot watch the route file; SIGHUP still reloads", "error", err.Error())
-			}
-		}()
-	}
+	ready := &ops.Readiness{Checks: []func(context.Context) error{be.Ping}}
+	p := &process{logger: logger, ln: ln, opsLn: opsLn, cert: self.Cert, listen: cfg.Listen,
+		front: door, ops: gw.OpsHandler(reg, ready.Ready, admin), ready: ready,
+		routes: cfg.Routes.File, gateway: gw, watch: cfg.WatchRoutes(), reloaded: sio.reloaded,
+		started: sio.started, shutdownTimeout: cfg.ShutdownTimeout.Std(0), loops: hooks.loops}
 	if revocations != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			revocations.Run(runCtx)
-		}()
+		p.loops = append(p.loops, revocations.Run)
 	}
 	if provider != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run(runCtx)
-		}()
+		p.loops = append(p.loops, idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run)
 	}
-	if deliverer != nil {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			deliverer.Run(runCtx)
-		}()
-	}
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-
-	logger.Info("ficus is serving", "addr", ln.Addr().String(), "ops_addr", opsLn.Addr().String(), "version", buildVersion())
-	if sio.started != nil {
-		sio.started(ln.Addr().String(), opsLn.Addr().String())
-	}
-	var result error
-loop:
-	for {
-		select {
-		case <-ctx.Done():
-			break loop
-		case err := <-serveErr:
-			result = err
-			break loop
-		case <-hup:
-			logger.Info("SIGHUP: reloading the route file", "path", cfg.Routes.File)
-			err := gw.Reload(cfg.Routes.File)
-			if sio.reloaded != nil {
-				sio.reloaded(err)
-			}
-		}
-	}
-
-	draining.Store(true)
-	logger.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.Std(0).String())
-	sctx, scancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.Std(0))
-	defer scancel()
-	if err := front.Shutdown(sctx); err != nil {
-		logger.Error("in-flight requests cut at the shutdown deadline", "error", err.Error())
-		front.Close()
-	}
-	_ = ops.Shutdown(sctx)
-	cancel()
-	wg.Wait()
-	logger.Info("stopped")
-	return result
+	return p.run(ctx)
 }
 
-func newLogger(w io.Writer, c config.Log) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.Level))
-	hopts := &slog.HandlerOptions{Level: level}
-	if c.Format == "text" {
-		return slog.New(slog.NewTextHandler(w, hopts))
-	}
-	return slog.New(slog.NewJSONHandler(w, hopts))
-}
-
-// slogWriter sends net/http's server error log lines to slog.
-type slogWriter struct{ l *slog.Logger }
-
-func (s *slogWriter) Write(p []byte) (int, error) {
-	s.l.Warn("http server", "error", string(trimNL(p)))
-	return len(p), nil
-}
-
-func trimNL(p []byte) []byte {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
-	return p
-}
-
-// checkRoutes refuses at start what would fail on every request with this
-// process configuration, and warns loudly about rules this version does
-// not enforce.
-func checkRoutes(cfg *config.Config, f *routes.File, logger *slog.Logger) error {
-	var errs []string
-	var shadowed []string
-	remote := cfg.Gateway.RemoteIDP.Issuer != ""
-	for _, r := range f.Routes {
-		if r.Shadow != nil {
-			shadowed = append(shadowed, r.Name)
-		}
-		if !remote {
-			continue
-		}
-		switch r.Policy() {
-		case "jwt":
-			// The caller's JWT is verified against the remote JWKS, but only
-			// an IDP in this process can mint one for a new upstream.
-			for _, to := range r.Targets() {
-				if to != f.Monolith {
-					errs = append(errs, fmt.Sprintf("route %s: policy jwt cannot send to the new upstream %s with gateway.remote_idp: "+
-						"only the IDP in this process can exchange a caller's JWT for one for %s (use policy oauth2, or run the IDP here)", r.Name, to, to))
-					break
-				}
-			}
-		case "optional":
-			errs = append(errs, fmt.Sprintf("route %s: policy optional needs the IDP in this process to mint application tokens for anonymous callers; "+
-				"gateway.remote_idp is set", r.Name))
+// listen binds the two listeners; front, if set, is the front door's,
+// already bound.
+func listen(cfg *config.Config, front net.Listener) (ln, opsLn net.Listener, err error) {
+	if ln = front; ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+			return nil, nil, fmt.Errorf("listen.addr: %w", err)
 		}
 	}
-	if len(shadowed) > 0 {
-		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
+	if opsLn, err = net.Listen("tcp", cfg.Listen.OpsAddr); err != nil {
+		ln.Close()
+		return nil, nil, fmt.Errorf("listen.ops_addr: %w", err)
 	}
-	if len(errs) > 0 {
-		return fmt.Errorf("%s: every request on these routes would fail:\n%s", cfg.Routes.File, strings.Join(errs, "\n"))
-	}
-	return nil
+	return ln, opsLn, nil
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
@@ -15,54 +16,63 @@ import (
 	"golang.org/x/oauth2/clientcredentials"
 )
 
-// webhooks builds the adapters' ingest endpoints and their deliverer. The
-// inbox is PostgreSQL, or memory (which keeps nothing) on the memory store.
-// Deliveries go through the gateway, on self (the front door).
-func webhooks(ctx context.Context, cfg *config.Config, be *backend, self selfEndpoint, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (map[string]http.Handler, *adapters.Deliverer, error) {
+// webhooks are the web-hook adapters, wired: their ingest endpoints by
+// path, and their background loops (the deliverer, and the purger of the
+// PostgreSQL inbox).
+type webhooks struct {
+	hooks map[string]http.Handler
+	loops []func(context.Context)
+}
+
+// newWebhooks builds the adapters' ingest endpoints and their deliverer,
+// and adds the inbox admin API to admin. The inbox is PostgreSQL, or
+// memory (which keeps nothing) on the memory store. Deliveries go through
+// the gateway, on self (the front door), with tokens from token.
+func newWebhooks(ctx context.Context, cfg *config.Config, sec *config.Resolved, be *backend, self selfEndpoint, token tokenEndpoint,
+	trusted []netip.Prefix, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (webhooks, error) {
+	var w webhooks
 	if len(cfg.Webhooks.Adapters) == 0 {
-		return nil, nil, nil
+		return w, nil
 	}
 	var ins adapters.Inserter
 	var queue adapters.Queue
 	if be.pool != nil {
 		if err := inbox.Migrate(ctx, be.pool); err != nil {
-			return nil, nil, fmt.Errorf("webhook inbox migrations: %w", err)
+			return w, fmt.Errorf("webhook inbox migrations: %w", err)
 		}
 		st := inbox.New(be.pool)
 		ins, queue = st, st
 		adapters.AdminRoutes(admin, st, logger)
-		go inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run(ctx)
+		w.loops = append(w.loops, inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run)
 	} else {
 		logger.Warn("webhooks: in-memory inbox; accepted events are LOST when ficus stops (use store.driver: postgres)")
 		m := inbox.NewMemory()
 		ins, queue = m, m
 	}
-	resolve := func(ref string) (string, error) { return config.Secret(ref).Resolve() }
 	metrics := adapters.NewMetrics(reg)
-	hooks := map[string]http.Handler{}
+	w.hooks = map[string]http.Handler{}
 	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
 		MaxAge: cfg.Webhooks.Delivery.MaxAge, Lease: cfg.Webhooks.Delivery.Lease, Logger: logger, Metrics: metrics,
 		Client: self.client(30 * time.Second)}
-	tokenURL, tokenClient := self.tokenEndpoint(cfg)
 	for _, a := range cfg.Webhooks.Adapters {
-		in, err := a.Build(resolve, ins)
+		in, err := a.Build(sec.Secret, ins)
 		if err != nil {
-			return nil, nil, err
+			return w, err
 		}
 		in.Logger, in.Metrics = logger, metrics
-		trusted, _ := cfg.TrustedPrefixes()
 		in.RemoteAddr = adapters.ClientAddr(trusted)
-		hooks[a.Path] = in
+		w.hooks[a.Path] = in
 		if a.Sync {
 			in.Sync = d
 		}
 		if a.OrderKey != "" {
 			d.Ordered = append(d.Ordered, a.Name)
 		}
-		secret, _ := resolve(a.ClientSecret)
-		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: tokenURL}
-		d.Targets[a.Name] = adapters.Target{URL: self.URL + a.Target, Token: &tokens.ClientCredentials{Config: cc, Client: tokenClient}}
+		secret, _ := sec.Secret(a.ClientSecret)
+		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: token.URL}
+		d.Targets[a.Name] = adapters.Target{URL: self.URL + a.Target, Token: &tokens.ClientCredentials{Config: cc, Client: token.Client}}
 		logger.Info("webhook adapter", "name", a.Name, "path", a.Path, "target", a.Target)
 	}
-	return hooks, d, nil
+	w.loops = append(w.loops, d.Run)
+	return w, nil
 }

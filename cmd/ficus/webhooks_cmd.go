@@ -15,14 +15,14 @@ import (
 )
 
 func withInbox(cmd *cobra.Command, path string, f func(ctx context.Context, st *inbox.Store) error) error {
-	cfg, err := config.Load(path, config.ForStore)
+	cfg, sec, err := config.Load(path, config.ForStore)
 	if err != nil {
 		return err
 	}
 	if cfg.Store.Driver != "postgres" {
 		return errors.New("this command needs store.driver: postgres (the in-memory inbox lives inside one running process)")
 	}
-	be, err := openBackend(cmd.Context(), cfg, slog.New(slog.DiscardHandler))
+	be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,14 @@
 // Package config is the process configuration of ficus: listeners, store,
-// route file, limits, logging, the IDP, the gateway and the adapters. It is
-// checked as a whole when a command starts, every problem reported at once,
-// and secrets are never written into it: they are references, env:NAME or
-// file:PATH, resolved only by the commands that use them.
+// route file, limits, logging, the IDP, the gateway and the adapters.
+//
+// A command loads it in two steps, both run by Load, every problem of both
+// reported at once with file:line: Validate checks the values and how they
+// fit together without looking outside the configuration, and Resolve
+// reads what it refers to (the secrets the command uses, the files it
+// needs) and builds the adapters to find what they refuse. Secrets are
+// never written into the file: they are references, env:NAME or
+// file:PATH, resolved only by the commands that use them. The defaults
+// are applied in one place, defaults.go.
 package config
 
 import (
@@ -11,7 +17,6 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/mobile"
@@ -108,9 +113,6 @@ type IDP struct {
 	CleanupInterval Duration `yaml:"cleanup_interval" validate:"gte=0"`
 }
 
-// IDPEnabled reports whether the IDP is served.
-func (c *Config) IDPEnabled() bool { return c.IDP.Enabled == nil || *c.IDP.Enabled }
-
 // Listen configures the two listeners.
 type Listen struct {
 	// Addr is the front door. Default 127.0.0.1:8080.
@@ -171,20 +173,6 @@ type Log struct {
 	AccessLog *bool  `yaml:"access_log"`
 }
 
-// Defaults returns the configuration used where a file says nothing.
-func Defaults() Config {
-	return Config{
-		Listen: Listen{
-			Addr: "127.0.0.1:8080", OpsAddr: "127.0.0.1:9090",
-			ReadHeaderTimeout: Duration(10 * time.Second), IdleTimeout: Duration(120 * time.Second),
-			MaxHeaderBytes: 1 << 20,
-		},
-		Store:           Store{Driver: "memory", MaxConns: 16},
-		ShutdownTimeout: Duration(30 * time.Second),
-		Log:             Log{Level: "info", Format: "json"},
-	}
-}
-
 // TrustedPrefixes parses TrustedProxies.
 func (c *Config) TrustedPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
@@ -201,12 +189,6 @@ func (c *Config) TrustedPrefixes() ([]netip.Prefix, error) {
 	}
 	return out, nil
 }
-
-// WatchRoutes reports whether the route file is watched.
-func (c *Config) WatchRoutes() bool { return c.Routes.Watch == nil || *c.Routes.Watch }
-
-// AccessLog reports whether the access log is on.
-func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.AccessLog }
 
 // Secret is a reference to a secret value: env:NAME or file:PATH. A
 // literal value is refused, so a secret never sits in the config file.
@@ -250,16 +232,6 @@ func (s Secret) Resolve() (string, error) {
 		return strings.TrimRight(string(b), "\r\n"), nil
 	}
 	return "", errors.New("not a secret reference (env:NAME or file:PATH)")
-}
-
-// checkReference accepts a well-formed reference without reading it: the
-// resolver of commands that do not use the secret.
-func checkReference(ref string) (string, error) {
-	if !isReference(ref) {
-		return "", errors.New("not a secret reference (env:NAME or file:PATH)")
-	}
-	// Long enough for every length check made on secrets at start.
-	return strings.Repeat("0", 64), nil
 }
 
 // String never shows the secret, only where it comes from.

@@ -16,7 +16,8 @@ func load(t *testing.T, text string, p Purpose) (*Config, error) {
 	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return Load(path, p)
+	c, _, err := Load(path, p)
+	return c, err
 }
 
 // Issue 8 item 16: sizes are written as people write them.
@@ -29,14 +30,14 @@ func TestByteSizes(t *testing.T) {
 		{"1GiB", 1 << 30}, {"512KB", 512000}, {"1MB", 1000000}, {"0", 0}, {"100B", 100},
 	} {
 		t.Run(tc.given, func(t *testing.T) {
-			c, err := load(t, "limits: {max_request_body: "+tc.given+"}\nwebhooks: {adapters: [{max_body: "+tc.given+"}]}\n", ForCheck)
+			_, err := load(t, "limits: {max_request_body: "+tc.given+"}\nwebhooks: {adapters: [{max_body: "+tc.given+"}]}\n", ForCheck)
 			if err == nil {
 				t.Fatal("the adapter without name is accepted")
 			}
 			if strings.Contains(err.Error(), "size") {
 				t.Fatalf("%s refused: %v", tc.given, err)
 			}
-			c, err = load(t, "limits: {max_request_body: "+tc.given+"}\n", ForCheck)
+			c, err := load(t, "limits: {max_request_body: "+tc.given+"}\n", ForCheck)
 			if err != nil || c.Limits.MaxRequestBody != tc.want {
 				t.Fatalf("%s = %d, %v; want %d", tc.given, c.Limits.MaxRequestBody, err, tc.want)
 			}

@@ -73,7 +73,7 @@ func TestConfigurationDocIsComplete(t *testing.T) {
 	for i, m := range blocks {
 		p := filepath.Join(t.TempDir(), "ficus.yaml")
 		os.WriteFile(p, []byte(m[1]), 0o600)
-		if _, err := Load(p, ForCheck); err != nil {
+		if _, _, err := Load(p, ForCheck); err != nil {
 			t.Errorf("example %d is refused:\n%v\n%s", i+1, err, m[1])
 		}
 	}

@@ -79,19 +79,21 @@ func (es Errors) Error() string {
 	return strings.Join(lines, "\n")
 }
 
-// Load reads a configuration file and checks it for purpose p. Relative
-// paths in it (the route file, TLS files) are relative to the file's
-// directory. On failure the error is an Errors value holding every
-// problem at once: YAML type errors, invalid values and missing secrets,
-// each with file:line where the field is in the file.
-func Load(path string, p Purpose) (*Config, error) {
+// Load reads a configuration file, checks it for purpose p (Validate) and
+// reads what it refers to (Resolve). Relative paths in it (the route
+// file, TLS files) are relative to the file's directory, and web-hook
+// paths are normalised. On failure the error is an Errors value holding
+// every problem of both steps at once: YAML type errors, invalid values,
+// missing secrets and files, each with file:line where the field is in
+// the file.
+func Load(path string, p Purpose) (*Config, *Resolved, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c, ix, errs := decode(path, data)
 	if c == nil {
-		return nil, errs
+		return nil, nil, errs
 	}
 	dir := dirOf(path)
 	c.Routes.File = relTo(dir, c.Routes.File)
@@ -99,7 +101,8 @@ func Load(path string, p Purpose) (*Config, error) {
 	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
 	normalizeHookPaths(c)
 	decodeErrs := errs
-	for _, e := range c.check(p) {
+	r, resolveErrs := c.resolve(p)
+	for _, e := range append(c.validate(p), resolveErrs...) {
 		if covered(decodeErrs, e.Field) {
 			continue // the value did not decode; that error says enough
 		}
@@ -108,9 +111,9 @@ func Load(path string, p Purpose) (*Config, error) {
 	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b Error) int { return a.Line - b.Line })
-		return nil, errs
+		return nil, nil, errs
 	}
-	return c, nil
+	return c, r, nil
 }
 
 // normalizeHookPaths puts each web-hook adapter's path in the one form

@@ -1,19 +1,16 @@
 package config
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"net/url"
-	"os"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/go-playground/locales/en"
 	ut "github.com/go-playground/universal-translator"
@@ -21,17 +18,18 @@ import (
 	entrans "github.com/go-playground/validator/v10/translations/en"
 )
 
-// Validate checks a configuration built in code (the demo) for purpose p,
-// as Load does for a file. The error is an Errors value.
+// Validate checks c for purpose p: the values and how they fit together,
+// without looking outside c (no secret is read, no file is looked at, no
+// adapter is built; Resolve does that). The error is an Errors value.
 func (c *Config) Validate(p Purpose) error {
-	if errs := c.check(p); len(errs) > 0 {
+	if errs := c.validate(p); len(errs) > 0 {
 		return errs
 	}
 	return nil
 }
 
-// check reports every problem of c for purpose p, by key path.
-func (c *Config) check(p Purpose) Errors {
+// validate reports every problem of c for purpose p, by key path.
+func (c *Config) validate(p Purpose) Errors {
 	var errs Errors
 	add := func(field, format string, args ...any) {
 		errs = append(errs, Error{Field: field, Reason: fmt.Sprintf(format, args...)})
@@ -51,38 +49,9 @@ func (c *Config) check(p Purpose) Errors {
 		add("listen.ops_addr", "must differ from listen.addr")
 	}
 
-	// Secrets: each command resolves only those it uses; the others are
-	// checked for their form (env:NAME or file:PATH) only.
-	resolve := checkReference
-	if p >= ForServe {
-		resolve = func(ref string) (string, error) { return Secret(ref).Resolve() }
-	}
-	if c.Store.Driver == "postgres" && c.Store.DSN != "" && p >= ForStore {
-		if _, err := c.Store.DSN.Resolve(); err != nil {
-			add("store.dsn", "%v", err)
-		}
-	}
-	if c.IDP.KeyEncryptionKey != "" && p >= ForIDP {
-		if v, err := c.IDP.KeyEncryptionKey.Resolve(); err != nil {
-			add("idp.key_encryption_key", "%v", err)
-		} else if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err != nil || len(k) != 32 {
-			add("idp.key_encryption_key", "must be 32 bytes, base64 (openssl rand -base64 32)")
-		}
-	}
-	if c.Gateway.RemoteIDP.ClientSecret != "" && p >= ForServe {
-		if _, err := c.Gateway.RemoteIDP.ClientSecret.Resolve(); err != nil {
-			add("gateway.remote_idp.client_secret", "%v", err)
-		}
-	}
-
 	names, paths := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Webhooks.Adapters {
 		field := fmt.Sprintf("webhooks.adapters[%d]", i)
-		if _, err := a.Build(resolve, nil); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				add(field, "%s", line)
-			}
-		}
 		if a.Name != "" && names[a.Name] {
 			add(field+".name", "%s is used by another adapter", a.Name)
 		}
@@ -99,28 +68,12 @@ func (c *Config) check(p Purpose) Errors {
 		}
 		names[a.Name], paths[path] = true, true
 	}
-	for i, app := range c.Mobile.Apps {
-		if _, err := mobile.New(mobile.Config{Apps: []mobile.App{app}}, resolve, "", nil); err != nil {
-			for _, line := range strings.Split(err.Error(), "\n") {
-				add(fmt.Sprintf("mobile.apps[%d]", i), "%s", line)
-			}
-		}
-	}
 
 	if p < ForServe {
 		return errs
 	}
 	if c.Routes.File == "" {
 		add("routes.file", "is required")
-	} else if _, err := os.Stat(c.Routes.File); err != nil {
-		add("routes.file", "%v", err)
-	}
-	for _, f := range []struct{ field, path string }{{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile}} {
-		if f.path != "" {
-			if _, err := os.Stat(f.path); err != nil {
-				add(f.field, "%v", err)
-			}
-		}
 	}
 	if c.IDPEnabled() && c.IDP.Issuer == "" {
 		if why := defaultIssuerWrong(c.Listen); why != "" {

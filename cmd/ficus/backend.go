@@ -1,0 +1,64 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// backend is the opened store: PostgreSQL (with its pool) or memory.
+type backend struct {
+	pool *pgxpool.Pool // nil on the memory store
+	idp  store.Store
+}
+
+func (b *backend) Close() {
+	if b.pool != nil {
+		b.pool.Close()
+	}
+}
+
+// Ping checks that the database answers; the memory store always does.
+func (b *backend) Ping(ctx context.Context) error {
+	if b.pool == nil {
+		return nil
+	}
+	return b.pool.Ping(ctx)
+}
+
+// openBackend connects to the configured store and applies migrations.
+func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, logger *slog.Logger) (*backend, error) {
+	if cfg.Store.Driver != "postgres" {
+		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
+		return &backend{idp: memory.New()}, nil
+	}
+	pcfg, err := pgxpool.ParseConfig(sec.DSN)
+	if err != nil {
+		return nil, errors.New("store.dsn: not a PostgreSQL URL") // the value may hold a password: not echoed
+	}
+	pcfg.MaxConns = cfg.Store.MaxConns
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := pool.Ping(pctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: PostgreSQL not reachable: %w", err)
+	}
+	if err := postgres.Migrate(pctx, pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("store: migrations: %w", err)
+	}
+	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
+	return &backend{pool: pool, idp: postgres.New(pool)}, nil
+}

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/mobile"
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// newGateway builds the gateway on the auth stage (nil: none) and loads
+// the route file, refusing what would fail on every request. The access
+// log, when on, goes to accessOut; call closeLog once the gateway stopped
+// serving.
+func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, reg prometheus.Registerer,
+	logger *slog.Logger, accessOut io.Writer) (gw *strangler.Gateway, closeLog func(), err error) {
+	opts := strangler.Options{
+		Logger:         logger,
+		Registerer:     reg,
+		TrustedProxies: trusted,
+		OwnedHeaders:   cfg.OwnedHeaders,
+		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+	}
+	if stage != nil {
+		opts.Auth = stage
+	}
+	closeLog = func() {}
+	if cfg.AccessLog() {
+		w := strangler.NewLogWriter(accessOut, 200*time.Millisecond)
+		closeLog = func() { w.Close() }
+		opts.AccessLog = slog.New(slog.NewJSONHandler(w, nil))
+	}
+	if gw, err = strangler.New(opts); err == nil {
+		err = loadRoutes(cfg, gw, logger)
+	}
+	if err != nil {
+		closeLog()
+		return nil, nil, err
+	}
+	return gw, closeLog, nil
+}
+
+// loadRoutes loads the route file into gw and checks it against cfg.
+func loadRoutes(cfg *config.Config, gw *strangler.Gateway, logger *slog.Logger) error {
+	if err := gw.LoadFile(cfg.Routes.File); err != nil {
+		return fmt.Errorf("route file rejected:\n%w", err)
+	}
+	shadowed, err := cfg.CheckRules(gw.Rules())
+	if len(shadowed) > 0 {
+		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
+	}
+	if err != nil {
+		return err
+	}
+	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
+	return nil
+}
+
+// withMobile puts the mobile adapter in front of gw when apps are
+// configured; it asks token for its apps' tokens.
+func withMobile(cfg *config.Config, sec *config.Resolved, token tokenEndpoint, gw http.Handler) (http.Handler, error) {
+	if len(cfg.Mobile.Apps) == 0 {
+		return gw, nil
+	}
+	ad, err := mobile.New(cfg.Mobile, sec.Secret, token.URL, gw)
+	if err != nil {
+		return nil, err
+	}
+	ad.Client = token.Client
+	return ad, nil
+}

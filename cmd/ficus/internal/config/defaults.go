@@ -1,0 +1,61 @@
+package config
+
+import (
+	"strings"
+	"time"
+)
+
+// The defaults of the process configuration are applied here, and only
+// here: by Defaults for keys whose zero value means something else than
+// the default (a listener, the store), and by the methods below for keys
+// whose zero value stands for a default derived from other keys. The other
+// zero values are passed on as they are, to packages that document them as
+// their defaults (idp.Config, idp.Housekeeping, auth.Options,
+// adapters.Deliverer, inbox.Purger, mobile.Config).
+
+// Defaults returns the configuration used where a file says nothing.
+func Defaults() Config {
+	return Config{
+		Listen: Listen{
+			Addr: "127.0.0.1:8080", OpsAddr: "127.0.0.1:9090",
+			ReadHeaderTimeout: Duration(10 * time.Second), IdleTimeout: Duration(120 * time.Second),
+			MaxHeaderBytes: 1 << 20,
+		},
+		Store:           Store{Driver: "memory", MaxConns: 16},
+		ShutdownTimeout: Duration(30 * time.Second),
+		Log:             Log{Level: "info", Format: "json"},
+	}
+}
+
+// IDPEnabled reports whether the IDP is served.
+func (c *Config) IDPEnabled() bool { return c.IDP.Enabled == nil || *c.IDP.Enabled }
+
+// WatchRoutes reports whether the route file is watched.
+func (c *Config) WatchRoutes() bool { return c.Routes.Watch == nil || *c.Routes.Watch }
+
+// AccessLog reports whether the access log is on.
+func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.AccessLog }
+
+// Issuer is the IDP's public base URL, idp.issuer without a trailing
+// slash, or by default http://<listen.addr> (Validate refuses the default
+// for serve where clients cannot use it).
+func (c *Config) Issuer() string {
+	if c.IDP.Issuer == "" {
+		return "http://" + c.Listen.Addr
+	}
+	return strings.TrimSuffix(c.IDP.Issuer, "/")
+}
+
+// JWTTTL is idp.jwt_ttl, or its default, 5m (the IDP's own): the signing
+// keys stay published an hour past it.
+func (c *Config) JWTTTL() time.Duration { return c.IDP.JWTTTL.Std(5 * time.Minute) }
+
+// CacheTTL is gateway.cache_ttl, or its default with a remote IDP, 10s (a
+// remote IDP sends no revocation notices); 0 otherwise, the auth stage's
+// default (60s).
+func (c *Config) CacheTTL() time.Duration {
+	if c.Gateway.CacheTTL == 0 && c.Gateway.RemoteIDP.Issuer != "" {
+		return 10 * time.Second
+	}
+	return c.Gateway.CacheTTL.Std(0)
+}
