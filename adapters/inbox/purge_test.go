@@ -49,14 +49,6 @@ func (r reporting) Purge(ctx context.Context, adapter string, cutoff time.Time) 
 	return n, err
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.b.Write(p) }
-func (s *syncBuf) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 func nextCall(t *testing.T, calls chan purgeCall) purgeCall {
 	t.Helper()
 	select {
@@ -74,7 +66,7 @@ func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	f := &fakePurge{calls: make(chan purgeCall), n: 3}
-	var logs syncBuf
+	var logs bytes.Buffer // read once Run returned
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -87,25 +79,24 @@ func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
 		t.Fatalf("first purge %+v, want every adapter before %s", first, now.Add(-inbox.DefaultDedupeWindow))
 	}
 	nextCall(t, f.calls) // the next interval
-	if !strings.Contains(logs.String(), "count=3") {
-		t.Errorf("purged count not logged: %s", logs.String())
-	}
-	f.fail(errors.New("connection refused")) // the answer from the next purge on
-	nextCall(t, f.calls)                     // fails
-	nextCall(t, f.calls)                     // it goes on after a failure, which is logged by now
-	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "connection refused") {
-		t.Errorf("failure not logged: %s", logs.String())
-	}
+	f.fail(errors.New("connection refused"))
+	nextCall(t, f.calls) // at the latest this one fails
+	nextCall(t, f.calls) // it goes on after a failure
 	cancel()
-	for {
+	for ended := false; !ended; {
 		select {
 		case <-f.calls: // a purge that was due as ctx ended
-			continue
 		case <-done:
-			return
+			ended = true
 		case <-time.After(10 * time.Second):
 			t.Fatal("Run did not end with its context")
 		}
+	}
+	if !strings.Contains(logs.String(), "count=3") {
+		t.Errorf("purged count not logged: %s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "level=ERROR") || !strings.Contains(logs.String(), "connection refused") {
+		t.Errorf("failure not logged: %s", logs.String())
 	}
 }
 

@@ -161,20 +161,12 @@ func TestDerivedDefaults(t *testing.T) {
 }
 
 func TestCheckRules(t *testing.T) {
-	f, err := routes.Parse("routes.yaml", []byte(`version: 1
-monolith: legacy
-upstreams:
-  legacy: {url: "http://127.0.0.1:1"}
-  orders: {url: "http://127.0.0.1:2"}
-routes:
-  - {name: legacy-jwt, match: {prefix: /old}, to: legacy, auth: {policy: jwt}}
-  - {name: orders-jwt, match: {prefix: /orders}, to: orders, auth: {policy: jwt}}
-  - {name: anon, match: {prefix: /shop}, to: orders, auth: {policy: optional, client: web}}
-  - {name: cart, match: {prefix: /cart}, to: legacy, shadow: {to: orders, percent: 10}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := &routes.File{Monolith: "legacy", Routes: []*routes.Route{
+		{Name: "legacy-jwt", To: "legacy", Auth: &routes.Auth{Policy: "jwt"}},
+		{Name: "orders-jwt", To: "orders", Auth: &routes.Auth{Policy: "jwt"}},
+		{Name: "anon", To: "orders", Auth: &routes.Auth{Policy: "optional"}},
+		{Name: "cart", To: "legacy", Shadow: &routes.Shadow{To: "orders"}},
+	}}
 	c := Defaults()
 	c.Routes.File = "routes.yaml"
 	shadowed, err := c.CheckRules(f)
