@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -148,7 +149,7 @@ func TestDemoCredentialsFile(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("demo did not start")
 	}
-	var c demoCredentials
+	var c demo.Credentials
 	waitFor(t, func() bool {
 		b, err := os.ReadFile(creds)
 		return err == nil && json.Unmarshal(b, &c) == nil

@@ -1,0 +1,72 @@
+package demo
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/ficus-gw/ficus/routes"
+)
+
+// Upstreams are the demo's stand-in monolith and new service, running,
+// and the route file that sends traffic to them.
+type Upstreams struct {
+	// Monolith and Orders are the URLs they serve on.
+	Monolith, Orders string
+	// RoutesFile is dir/routes.yaml.
+	RoutesFile string
+
+	servers []*http.Server
+}
+
+// StartUpstreams starts the monolith and the orders service on loopback
+// and writes the demo route file, dir/routes.yaml, for them. An existing
+// route file (an edit from an earlier run) is kept, and the upstreams
+// listen where it says, if they can; this is said on out, where the
+// orders service also reports web-hook deliveries.
+func StartUpstreams(dir string, out io.Writer) (*Upstreams, error) {
+	u := &Upstreams{RoutesFile: filepath.Join(dir, "routes.yaml")}
+	monoAddr, ordersAddr := "127.0.0.1:0", "127.0.0.1:0"
+	_, err := os.Stat(u.RoutesFile)
+	kept := err == nil
+	if kept {
+		if f, err := routes.ParseFile(u.RoutesFile); err == nil {
+			monoAddr, ordersAddr = LoopbackAddr(f, "legacy"), LoopbackAddr(f, "orders")
+		}
+		fmt.Fprintf(out, "ficus demo: keeping the existing route file %s (delete it to start from the demo's)\n", u.RoutesFile)
+	}
+	monoURL, mono, err := Listen(monoAddr, Monolith())
+	if err != nil {
+		return nil, fmt.Errorf("the demo monolith on %s (named in %s): %w", monoAddr, u.RoutesFile, err)
+	}
+	u.Monolith, u.servers = monoURL, append(u.servers, mono)
+	ordersURL, orders, err := Listen(ordersAddr, Service("orders", out))
+	if err != nil {
+		u.Close()
+		return nil, fmt.Errorf("the demo orders service on %s (named in %s): %w", ordersAddr, u.RoutesFile, err)
+	}
+	u.Orders, u.servers = ordersURL, append(u.servers, orders)
+	if !kept {
+		rules, err := Routes(monoURL, ordersURL)
+		if err == nil {
+			err = os.WriteFile(u.RoutesFile, rules, 0o644)
+		}
+		if err != nil {
+			u.Close()
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
+// Close stops the upstreams.
+func (u *Upstreams) Close() error {
+	var errs []error
+	for _, s := range u.servers {
+		errs = append(errs, s.Close())
+	}
+	return errors.Join(errs...)
+}
