@@ -59,6 +59,11 @@ type Timeouts struct {
 	ResponseHeader Duration `yaml:"response_header" validate:"gte=0"`
 	// Idle closes pooled connections idle this long. Zero means 90s.
 	Idle Duration `yaml:"idle" validate:"gte=0"`
+	// BodyIdle ends a response whose body the upstream has stopped sending:
+	// when this long passes without a byte, the client's response is cut
+	// off (the client sees it incomplete) and the upstream connection
+	// closed. Zero means 60s.
+	BodyIdle Duration `yaml:"body_idle" validate:"gte=0"`
 }
 
 // Breaker configures an upstream's circuit breaker (sony/gobreaker).
