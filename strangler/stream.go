@@ -1,0 +1,144 @@
+package strangler
+
+import (
+	"errors"
+	"io"
+	"time"
+)
+
+// errBodyStalled ends a response whose upstream stopped sending its body.
+var errBodyStalled = errors.New("ficus: upstream response body stalled")
+
+// streamBody carries an upstream's response body to the client.
+//
+// A goroutine reads one buffer ahead, so the copy loop knows when its next
+// read would block; only then does it flush what the client has been
+// written. Bytes that the upstream sends slowly (progress output, long
+// polls, drips, with or without a Content-Length) reach the client as they
+// come, and a body that flows is not flushed after every write.
+//
+// When the upstream sends nothing for idle, Read fails: the reverse proxy
+// then aborts the client's response, which the client sees incomplete (no
+// last chunk, fewer bytes than announced) instead of waiting forever.
+//
+// While it streams, it alone flushes the client's response (the reverse
+// proxy's flushes after every write do nothing). Read and Close are for one
+// goroutine, the copy loop; Close must be called, and it stops the
+// read-ahead.
+type streamBody struct {
+	rc      io.ReadCloser
+	w       *responseWriter
+	idle    time.Duration
+	onStall func()
+	pool    *bufferPool
+
+	next  chan chunk    // the read-ahead's result; capacity 1
+	reuse chan struct{} // the copy loop is done with the buffer; capacity 1
+	stop  chan struct{} // closed by Close
+
+	cur    chunk // being copied out
+	off    int   // how much of cur.b was copied
+	timer  *time.Timer
+	closed bool
+}
+
+type chunk struct {
+	b   []byte
+	err error
+}
+
+func newStreamBody(rc io.ReadCloser, w *responseWriter, pool *bufferPool, idle time.Duration, onStall func()) *streamBody {
+	s := &streamBody{
+		rc: rc, w: w, idle: idle, onStall: onStall, pool: pool,
+		next: make(chan chunk, 1), reuse: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	w.streaming.Store(true)
+	go s.readAhead()
+	return s
+}
+
+// readAhead reads the body into its one buffer, hands each chunk to the
+// copy loop and waits for it to be copied out before reading again. The
+// buffer goes back to the pool only once Close says the copy loop is done
+// with it and the read in progress has returned.
+func (s *streamBody) readAhead() {
+	buf := s.pool.Get()
+	defer s.pool.Put(buf)
+	for {
+		n, err := s.rc.Read(buf)
+		s.next <- chunk{b: buf[:n], err: err} // never blocks: one chunk at most is out
+		if err != nil {
+			<-s.stop
+			return
+		}
+		select {
+		case <-s.reuse:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Read copies out the chunk at hand, or waits for the next one, flushing
+// the client's response first if it is not there yet.
+func (s *streamBody) Read(p []byte) (int, error) {
+	if s.off == len(s.cur.b) {
+		if s.cur.err != nil {
+			return 0, s.cur.err
+		}
+		if err := s.fetch(); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, s.cur.b[s.off:])
+	s.off += n
+	if s.off < len(s.cur.b) {
+		return n, nil
+	}
+	if s.cur.err == nil {
+		s.reuse <- struct{}{} // the buffer is the read-ahead's again
+	}
+	return n, s.cur.err
+}
+
+func (s *streamBody) fetch() error {
+	select {
+	case s.cur = <-s.next:
+		s.off = 0
+		return nil
+	default:
+	}
+	// The next read would block: send the client what it has so far.
+	_ = s.w.flush()
+	if s.timer == nil {
+		s.timer = time.NewTimer(s.idle)
+	} else {
+		s.timer.Reset(s.idle)
+	}
+	select {
+	case s.cur = <-s.next:
+		s.off = 0
+		return nil
+	case <-s.timer.C:
+		s.cur, s.off = chunk{err: errBodyStalled}, 0
+		if s.onStall != nil {
+			s.onStall()
+		}
+		return errBodyStalled
+	}
+}
+
+// Close stops the read-ahead and closes the upstream body, which ends a
+// read in progress.
+func (s *streamBody) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.w.streaming.Store(false)
+	close(s.stop)
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	return s.rc.Close()
+}
