@@ -25,6 +25,10 @@ type request struct {
 	trusted bool
 	// body is the client's body behind the size limit; nil without one.
 	body io.ReadCloser
+	// served is the target of the last attempt; fellBack: the request
+	// fell back to the monolith.
+	served   *target
+	fellBack bool
 }
 
 // attempt is one try at serving a request from one upstream: it owns its
@@ -131,10 +135,18 @@ func (a *attempt) clientFault() bool {
 
 func (a *attempt) modifyResponse(resp *http.Response) error {
 	if a.tg.rewriteResponses {
-		a.tg.rewriteResponse(resp)
+		if err := a.tg.rewriteResponse(resp); err != nil {
+			return err
+		}
 	}
-	if resp.StatusCode != http.StatusSwitchingProtocols && resp.Body != nil && resp.Body != http.NoBody {
-		resp.Body = newStreamBody(resp.Body, a.w, a.g.buffers, a.tg.up.bodyIdle, a.stalled)
+	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
+		return nil
+	}
+	resp.Body = newStreamBody(resp.Body, a.w, a.g.buffers, a.tg.up.bodyIdle, a.stalled)
+	if resp.ContentLength < 0 {
+		// A body without a length is a stream: its headers go out at once,
+		// before the first byte (the reverse proxy copies them on return).
+		a.w.early = true
 	}
 	return nil
 }
@@ -219,14 +231,21 @@ type responseWriter struct {
 	// streaming is set while a streamBody copies an upstream body: it alone
 	// decides when to flush (see FlushError).
 	streaming atomic.Bool
+	// early: flush the headers as soon as they are written (a stream).
+	early bool
 }
 
 func (w *responseWriter) WriteHeader(code int) {
-	if w.status == 0 && code >= 200 {
-		w.status = code
-		w.Header()[hdrRequestID] = []string{w.id}
+	if w.status != 0 || code < 200 {
+		w.ResponseWriter.WriteHeader(code)
+		return
 	}
+	w.status = code
+	w.Header()[hdrRequestID] = []string{w.id}
 	w.ResponseWriter.WriteHeader(code)
+	if w.early {
+		_ = http.NewResponseController(w.ResponseWriter).Flush()
+	}
 }
 
 func (w *responseWriter) Write(b []byte) (int, error) {

@@ -201,30 +201,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rq.id = newRequestID()
 	}
 	rw := &responseWriter{ResponseWriter: w, id: rq.id}
-	var served *target
-	fellBack := false
 	defer func() {
 		// A response cut off mid-body (the client or the upstream went
 		// away, the upstream stalled) ends in http.ErrAbortHandler.
 		p := recover()
-		g.account(rq, rw, served, fellBack, start, p != nil)
+		g.account(rq, rw, start, p != nil)
 		if p != nil {
 			panic(p)
 		}
 	}()
-	served, fellBack = g.serve(t, rq, rw)
+	g.serve(t, rq, rw)
 }
 
-// serve answers rq and returns the target that served it (nil when ficus
-// answered itself) and whether it fell back to the monolith.
-func (g *Gateway) serve(t *table, rq *request, w *responseWriter) (*target, bool) {
+// serve answers rq, noting in it the target that served it (none when
+// ficus answered itself) and whether it fell back to the monolith.
+func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 	r := rq.in
 	esc := r.URL.EscapedPath()
 	norm, err := routes.NormalizePath(esc)
 	if err != nil {
 		g.metrics.rejectedPaths.Inc()
 		http.Error(w, "ficus: "+err.Error(), http.StatusBadRequest)
-		return nil, false
+		return
 	}
 	rq.path, rq.moved = norm, norm != esc
 	// Clients' copies of ficus's own headers play no part in matching.
@@ -243,7 +241,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) (*target, bool
 		if g.maxBody > 0 {
 			if r.ContentLength > g.maxBody {
 				http.Error(w, "ficus: request body too large", http.StatusRequestEntityTooLarge)
-				return nil, false
+				return
 			}
 			rq.body = http.MaxBytesReader(w.ResponseWriter, r.Body, g.maxBody)
 		}
@@ -252,11 +250,11 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) (*target, bool
 		if g.auth == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
 			http.Error(w, "ficus: authentication required", http.StatusUnauthorized)
-			return nil, false
+			return
 		}
 		var ok bool
 		if rq.grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
-			return nil, false
+			return
 		}
 	}
 	rq.trusted = trusted(r.RemoteAddr, g.trusted)
@@ -266,8 +264,8 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) (*target, bool
 		claims = rq.grant
 	}
 	tg := rt.choose(w, r, secure, claims)
-	fellBack := false
 	for {
+		rq.served = tg
 		a := &attempt{g: g, rq: rq, tg: tg, w: w}
 		if rq.grant != nil && !tg.up.monolith {
 			// New upstreams get a JWT for their audience, never the
@@ -276,21 +274,21 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) (*target, bool
 			if a.credHeader, a.credValue, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
 				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
 				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
-				return tg, fellBack
+				return
 			}
 		}
 		a.serve()
 		if a.err == nil {
-			return tg, fellBack
+			return
 		}
 		if next := a.fallback(); next != nil {
 			g.metrics.fallbacks.WithLabelValues(rt.name, tg.up.name).Inc()
 			g.log.Warn("falling back to the monolith", "route", rt.name, "upstream", tg.up.name, "error", a.err.Error(), "request_id", rq.id)
-			tg, fellBack = next, true
+			tg, rq.fellBack = next, true
 			continue
 		}
 		g.answerFailure(a)
-		return tg, fellBack
+		return
 	}
 }
 
@@ -322,8 +320,8 @@ func (g *Gateway) answerFailure(a *attempt) {
 }
 
 // account records a finished request in the metrics and the access log.
-func (g *Gateway) account(rq *request, w *responseWriter, served *target, fellBack bool, start time.Time, aborted bool) {
-	status := w.status
+func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) {
+	status, served := w.status, rq.served
 	if served != nil {
 		sm := served.route.metrics[served.side()]
 		class := status / 100
@@ -336,7 +334,7 @@ func (g *Gateway) account(rq *request, w *responseWriter, served *target, fellBa
 	if aborted && status == 0 {
 		status = StatusClientClosedRequest
 	}
-	g.logAccess(rq, start, served, status, w.bytes, fellBack)
+	g.logAccess(rq, start, served, status, w.bytes, rq.fellBack)
 }
 
 func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int, n int64, fellBack bool) {

@@ -405,8 +405,15 @@ func stallingUpstream(t *testing.T) string {
 	t.Helper()
 	stop := make(chan struct{})
 	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/length" {
+		switch r.URL.Path {
+		case "/length":
 			w.Header().Set("Content-Length", "1000")
+		case "/silent": // headers, and then nothing at all
+			w.Header().Set("Content-Length", "1000")
+			w.WriteHeader(200)
+			http.NewResponseController(w).Flush()
+			<-stop
+			return
 		}
 		_, _ = io.WriteString(w, "first bytes")
 		http.NewResponseController(w).Flush()
@@ -449,6 +456,19 @@ func TestStalledUpstreamBodyEndsTheResponse(t *testing.T) {
 			}
 		})
 	}
+	t.Run("/silent", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), exchangeBound)
+		defer cancel()
+		req, _ := http.NewRequestWithContext(ctx, "GET", fx.srv.URL+"/silent", nil)
+		resp, err := noRedirect.Do(req)
+		if err == nil {
+			_, err = io.ReadAll(resp.Body)
+			resp.Body.Close()
+		}
+		if err == nil || errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("error %v; want the exchange cut off", err)
+		}
+	})
 }
 
 // Issue 8 item 9: what the monolith produces slowly reaches the client as
@@ -488,8 +508,7 @@ func TestSlowResponsesStreamAsProduced(t *testing.T) {
 					<-s.seen
 				}
 			}
-		case "/longpoll": // headers at once, the answer later
-			w.Header().Set("Content-Length", "5")
+		case "/longpoll": // headers at once (no length: a stream), the answer later
 			w.WriteHeader(200)
 			_ = rc.Flush()
 			<-s.seen
