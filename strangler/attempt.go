@@ -29,6 +29,10 @@ type request struct {
 	// fell back to the monolith.
 	served   *target
 	fellBack bool
+	// w and first live here to save allocations: w is the client's
+	// response, first the first attempt.
+	w     responseWriter
+	first attempt
 }
 
 // attempt is one try at serving a request from one upstream: it owns its
@@ -82,7 +86,7 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, rq.route.overrideHeader) // a control header for ficus
 	}
 	stripForgeable(h, rq.trusted)
-	if out.Body != nil {
+	if out.Body != nil && a.body != nil {
 		out.Body = a.body
 	}
 

@@ -200,7 +200,8 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !validRequestID(rq.id) {
 		rq.id = newRequestID()
 	}
-	rw := &responseWriter{ResponseWriter: w, id: rq.id}
+	rw := &rq.w
+	rw.ResponseWriter, rw.id = w, rq.id
 	defer func() {
 		// A response cut off mid-body (the client or the upstream went
 		// away, the upstream stalled) ends in http.ErrAbortHandler.
@@ -265,8 +266,12 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 	}
 	tg := rt.choose(w, r, secure, claims)
 	for {
+		a := &rq.first
+		if rq.served != nil {
+			a = new(attempt) // a fallback
+		}
+		*a = attempt{g: g, rq: rq, tg: tg, w: w}
 		rq.served = tg
-		a := &attempt{g: g, rq: rq, tg: tg, w: w}
 		if rq.grant != nil && !tg.up.monolith {
 			// New upstreams get a JWT for their audience, never the
 			// client's token; the monolith gets what its clients send.
