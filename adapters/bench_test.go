@@ -11,7 +11,6 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
-	"golang.org/x/oauth2"
 )
 
 // BenchmarkDelivery drains an inbox of b.N events (1 KiB each) to a local
@@ -37,7 +36,7 @@ func benchDelivery(b *testing.B, batch int) {
 		}
 	}
 	d := &adapters.Deliverer{Inbox: st, Workers: 8, Batch: batch, Poll: 5 * time.Millisecond,
-		Targets: map[string]adapters.Target{"a": {URL: target.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+		Targets: map[string]adapters.Target{"a": {URL: target.URL, Token: staticToken}}}
 	b.ResetTimer()
 	start := time.Now()
 	go d.Run(ctx)

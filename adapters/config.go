@@ -8,21 +8,22 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/schemes"
+	"github.com/ficus-gw/ficus/routes"
 )
 
 // Webhooks is the `webhooks` section of the process configuration.
 type Webhooks struct {
-	Adapters []Config `yaml:"adapters"`
+	Adapters []Config `yaml:"adapters" validate:"dive"`
 	// DedupeWindow is how long delivered and dead events (and so their ids,
 	// for duplicate detection) are kept. Default 744h (31 days, past Adyen's
 	// 30 days of retries).
-	DedupeWindow time.Duration `yaml:"dedupe_window"`
+	DedupeWindow time.Duration `yaml:"dedupe_window" validate:"gte=0"`
 	Delivery     struct {
-		Workers int           `yaml:"workers"`
-		MaxAge  time.Duration `yaml:"max_age"`
+		Workers int           `yaml:"workers" validate:"gte=0"`
+		MaxAge  time.Duration `yaml:"max_age" validate:"gte=0"`
 		// Lease reserves a claimed event for its worker (default 1m); an
 		// event whose worker died is delivered again after it.
-		Lease time.Duration `yaml:"lease"`
+		Lease time.Duration `yaml:"lease" validate:"gte=0"`
 	} `yaml:"delivery"`
 }
 
@@ -50,12 +51,12 @@ type Config struct {
 	Sync bool `yaml:"sync"`
 	// ContentTypes accepted (others: 415). Default the sender's.
 	ContentTypes []string `yaml:"content_types"`
-	// MaxBody in bytes; default 1 MiB.
-	MaxBody int64 `yaml:"max_body"`
+	// MaxBody in bytes (512KiB, 1MiB, …); default 1 MiB.
+	MaxBody routes.ByteSize `yaml:"max_body"`
 	// Answer to an accepted event; default the sender's expectation.
 	Answer *Answer `yaml:"answer"`
 	// BadSignatureStatus overrides 401 (default 498 for gocardless).
-	BadSignatureStatus int `yaml:"bad_signature_status"`
+	BadSignatureStatus int `yaml:"bad_signature_status" validate:"omitempty,gte=400,lte=599"`
 	// KeepHeaders are stored and delivered with the event.
 	KeepHeaders []string `yaml:"keep_headers"`
 	// Target is the path behind the gateway that receives the events.
@@ -132,7 +133,7 @@ func (c Config) Build(resolve func(ref string) (string, error), in Inserter) (*I
 		}
 		all = append(all, s)
 	}
-	in2 := &Ingest{Name: c.Name, Scheme: all, Inbox: in, MaxBody: c.MaxBody, EventIDHeader: c.EventID.Header,
+	in2 := &Ingest{Name: c.Name, Scheme: all, Inbox: in, MaxBody: int64(c.MaxBody), EventIDHeader: c.EventID.Header,
 		EventIDPointer: c.EventID.Pointer, BadSignatureStatus: c.BadSignatureStatus, KeepHeaders: c.KeepHeaders, OrderKeyPointer: c.OrderKey}
 	if len(c.Schemes) > 0 {
 		d := senderDefaults[c.Schemes[0].Type]

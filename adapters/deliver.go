@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/adapters/tokens"
 	"golang.org/x/oauth2"
 )
 
@@ -23,11 +24,23 @@ const EventIDHeader = "Webhook-Event-Id"
 // for a JWT like any other caller's).
 type Target struct {
 	URL string
-	// Token supplies the adapter client's access token; wrap a
-	// clientcredentials source in oauth2.ReuseTokenSource so it is cached
-	// until shortly before it expires.
-	Token oauth2.TokenSource
+	// Token supplies the adapter client's access token, cached until
+	// shortly before it expires (tokens.ClientCredentials).
+	Token TokenSource
 }
+
+// TokenSource supplies an access token; Token returns when ctx ends.
+type TokenSource interface {
+	Token(ctx context.Context) (*oauth2.Token, error)
+}
+
+// TokenFunc adapts a function to a TokenSource.
+type TokenFunc func(ctx context.Context) (*oauth2.Token, error)
+
+// Token calls f(ctx).
+func (f TokenFunc) Token(ctx context.Context) (*oauth2.Token, error) { return f(ctx) }
+
+var _ TokenSource = (*tokens.ClientCredentials)(nil)
 
 // Queue is the part of an inbox that delivery needs; inbox.Store
 // (PostgreSQL) and inbox.Memory implement it.
@@ -36,7 +49,6 @@ type Queue interface {
 	Delivered(ctx context.Context, id int64) error
 	Retry(ctx context.Context, id int64, next time.Time, reason string) error
 	DeadLetter(ctx context.Context, id int64, reason string) error
-	DeliveredByEventID(ctx context.Context, adapter, eventID string) error
 }
 
 var (
@@ -71,9 +83,13 @@ type Deliverer struct {
 	Logger *slog.Logger
 	// Metrics, if set, count deliveries.
 	Metrics *Metrics
+
+	once sync.Once
 }
 
-func (d *Deliverer) defaults() {
+func (d *Deliverer) defaults() { d.once.Do(d.setDefaults) }
+
+func (d *Deliverer) setDefaults() {
 	if d.Workers == 0 {
 		d.Workers = 8
 	}
@@ -133,12 +149,13 @@ func (d *Deliverer) Run(ctx context.Context) {
 }
 
 func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {
-	t, ok := d.Targets[e.Adapter]
-	if !ok {
-		_ = d.Inbox.DeadLetter(ctx, e.ID, "no target configured for adapter "+e.Adapter)
-		return
-	}
-	err := d.send(ctx, t, e)
+	_, _, err := d.attempt(ctx, e)
+	d.settle(ctx, e, err)
+}
+
+// settle records the outcome of an attempt: delivered, dead-lettered, or
+// due again after a backoff.
+func (d *Deliverer) settle(ctx context.Context, e *inbox.Event, err error) {
 	switch {
 	case err == nil:
 		if err := d.Inbox.Delivered(ctx, e.ID); err != nil {
@@ -175,7 +192,7 @@ func isPermanent(err error) bool { _, ok := err.(permanentError); return ok }
 // post sends an event to its target and returns the answer, its body
 // read (at most 64 KiB).
 func (d *Deliverer) post(ctx context.Context, t Target, e *inbox.Event) (*http.Response, []byte, error) {
-	tok, err := t.Token.Token()
+	tok, err := t.Token.Token(ctx)
 	if err != nil {
 		return nil, nil, fmt.Errorf("no token for the adapter's client: %w", err)
 	}
@@ -199,37 +216,51 @@ func (d *Deliverer) post(ctx context.Context, t Target, e *inbox.Event) (*http.R
 	return resp, body, nil
 }
 
-// Sync delivers an event at once for an adapter in synchronous mode and
-// returns the target's answer; a 2xx marks it delivered, anything else
-// leaves it to the normal retries.
-func (d *Deliverer) Sync(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error) {
+// SyncLease is how long an event stored for an inline attempt
+// (synchronous mode) is reserved for it: Lease.
+func (d *Deliverer) SyncLease() time.Duration {
 	d.defaults()
-	t, ok := d.Targets[e.Adapter]
-	if !ok {
-		return nil, nil, fmt.Errorf("no target for adapter %s", e.Adapter)
-	}
-	resp, body, err := d.post(ctx, t, e)
-	if err == nil && resp.StatusCode < 300 {
-		if err := d.Inbox.DeliveredByEventID(ctx, e.Adapter, e.EventID); err != nil {
-			d.Logger.Error("marking a web-hook delivered", "error", err.Error())
-		}
-		d.Metrics.outcome(e.Adapter, "delivered", 0)
-	}
-	return resp, body, err
+	return d.Lease
 }
 
-func (d *Deliverer) send(ctx context.Context, t Target, e *inbox.Event) error {
-	resp, _, err := d.post(ctx, t, e)
+// Sync makes the inline attempt of synchronous mode for an event stored
+// with InsertClaimed and returns the target's answer (err only when there
+// is none). The outcome is recorded as for a worker's attempt: a 2xx marks
+// the event delivered, a retryable failure makes it due for the workers
+// after the usual backoff (without waiting for its lease to end), a
+// permanent refusal dead-letters it. The outcome is recorded even when ctx
+// (the sender's request) ends first.
+func (d *Deliverer) Sync(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error) {
+	d.defaults()
+	resp, body, err := d.attempt(ctx, e)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	d.settle(sctx, e, err)
+	if resp != nil {
+		return resp, body, nil
+	}
+	return nil, nil, err
+}
+
+// attempt posts an event to its target once. The error is nil for a 2xx
+// and a permanentError for a refusal that retrying cannot change; the
+// target's answer, when there is one, is returned as well.
+func (d *Deliverer) attempt(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error) {
+	t, ok := d.Targets[e.Adapter]
+	if !ok {
+		return nil, nil, permanentError{fmt.Errorf("no target configured for adapter %s", e.Adapter)}
+	}
+	resp, body, err := d.post(ctx, t, e)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	switch {
 	case resp.StatusCode < 300:
-		return nil
+		return resp, body, nil
 	case resp.StatusCode == http.StatusRequestTimeout || resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500,
 		resp.StatusCode == http.StatusUnauthorized: // a token may have been revoked or rotated: retry with a fresh one
-		return fmt.Errorf("target answered %d", resp.StatusCode)
+		return resp, body, fmt.Errorf("target answered %d", resp.StatusCode)
 	default:
-		return permanentError{fmt.Errorf("target refused with %d", resp.StatusCode)}
+		return resp, body, permanentError{fmt.Errorf("target refused with %d", resp.StatusCode)}
 	}
 }

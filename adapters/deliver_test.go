@@ -13,6 +13,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/adapters/tokens"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/routes"
@@ -92,8 +93,8 @@ routes:
 	front := httptest.NewServer(gw)
 	defer front.Close()
 
-	tokens := func(id string) oauth2.TokenSource {
-		return oauth2.ReuseTokenSource(nil, (&clientcredentials.Config{ClientID: id, ClientSecret: secrets[id], TokenURL: issuer + "/oauth2/token"}).TokenSource(ctx))
+	clientToken := func(id string) adapters.TokenSource {
+		return &tokens.ClientCredentials{Config: &clientcredentials.Config{ClientID: id, ClientSecret: secrets[id], TokenURL: issuer + "/oauth2/token"}}
 	}
 	for i, ev := range []string{"evt_a", "evt_b", "evt_c"} {
 		if _, err := st.Insert(ctx, &inbox.Event{Adapter: "stripe", EventID: ev, Body: []byte(`{"n":` + string(rune('0'+i)) + `}`)}); err != nil {
@@ -106,8 +107,8 @@ routes:
 
 	d := &adapters.Deliverer{Inbox: st, Workers: 3, BaseBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, Poll: 20 * time.Millisecond,
 		Targets: map[string]adapters.Target{
-			"stripe": {URL: front.URL + "/internal/payments/events", Token: tokens("stripe-adapter")},
-			"bank":   {URL: front.URL + "/internal/bank/events", Token: tokens("bank-adapter")},
+			"stripe": {URL: front.URL + "/internal/payments/events", Token: clientToken("stripe-adapter")},
+			"bank":   {URL: front.URL + "/internal/bank/events", Token: clientToken("bank-adapter")},
 		}}
 	go d.Run(ctx)
 
@@ -145,7 +146,7 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 	defer refuse.Close()
 	st.Insert(ctx, &inbox.Event{Adapter: "x", EventID: "e1", Body: []byte("{}")})
 	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond,
-		Targets: map[string]adapters.Target{"x": {URL: refuse.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+		Targets: map[string]adapters.Target{"x": {URL: refuse.URL, Token: staticToken}}}
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { d.Run(runCtx); close(stopped) }()
@@ -162,6 +163,9 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 		t.Fatalf("after replay: %s, %d attempts; want pending, 0", e.Status, e.Attempts)
 	}
 }
+
+// staticToken is a target's token that never changes.
+var staticToken = adapters.TokenFunc(func(context.Context) (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "t"}, nil })
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
@@ -191,9 +195,9 @@ func TestSynchronousMode(t *testing.T) {
 	}))
 	defer target.Close()
 	d := &adapters.Deliverer{Inbox: st, Workers: 1, Poll: 20 * time.Millisecond, BaseBackoff: 20 * time.Millisecond,
-		Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: oauth2.StaticTokenSource(&oauth2.Token{AccessToken: "t"})}}}
+		Targets: map[string]adapters.Target{"stripe": {URL: target.URL, Token: staticToken}}}
 	in := stripeIngest(st)
-	in.Sync = d.Sync
+	in.Sync = d
 	srv := httptest.NewServer(in)
 	defer srv.Close()
 	send := func(payload string) (int, string) {

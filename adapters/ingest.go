@@ -17,19 +17,45 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 )
 
 // Answer is what a sender expects back for an accepted event.
 type Answer struct {
-	Status      int    // default 200
-	Body        string // e.g. "[accepted]" for Adyen
-	ContentType string // default text/plain
+	Status      int    `yaml:"status" validate:"omitempty,gte=200,lte=299"` // default 200
+	Body        string `yaml:"body"`                                        // e.g. "[accepted]" for Adyen
+	ContentType string `yaml:"content_type"`                                // default text/plain
 }
 
-// Inserter is the durable part of the inbox that ingest needs.
+// Inserter is the durable part of the inbox that ingest needs; inbox.Store
+// (PostgreSQL) and inbox.Memory implement it. Both methods report whether
+// the event is new (a repeat of its event id stores nothing) and fill in a
+// new event's ID.
 type Inserter interface {
+	// Insert stores an event due for delivery at once.
 	Insert(ctx context.Context, e *inbox.Event) (bool, error)
+	// InsertClaimed stores an event already claimed for lease by the
+	// caller, which delivers it inline (synchronous mode): no worker takes
+	// it unless that attempt fails or its lease ends.
+	InsertClaimed(ctx context.Context, e *inbox.Event, lease time.Duration) (bool, error)
 }
+
+var (
+	_ Inserter = (*inbox.Store)(nil)
+	_ Inserter = (*inbox.Memory)(nil)
+)
+
+// Syncer makes the inline delivery attempt of synchronous mode;
+// *Deliverer is one.
+type Syncer interface {
+	// SyncLease is how long a new event is reserved for the inline attempt.
+	SyncLease() time.Duration
+	// Sync delivers a new event stored with InsertClaimed and returns the
+	// target's answer; it records the outcome in the inbox itself.
+	Sync(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error)
+}
+
+var _ Syncer = (*Deliverer)(nil)
 
 // Ingest receives one adapter's web-hooks: it refuses an oversized body
 // (413) before verifying, verifies the sender's scheme (401, or the
@@ -67,9 +93,11 @@ type Ingest struct {
 	Now        func() time.Time
 	// Metrics, if set, count what happens.
 	Metrics *Metrics
-	// Sync, if set, delivers a newly stored event at once and the sender
-	// gets the target's answer (synchronous mode). A repeat gets Accepted.
-	Sync func(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error)
+	// Sync, if set, is synchronous mode: a new event is stored claimed for
+	// Sync's inline attempt (so no worker delivers it at the same time),
+	// delivered at once, and the sender gets the target's answer. A repeat
+	// gets Accepted and is not sent again inline.
+	Sync Syncer
 }
 
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -115,17 +143,21 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if in.Now != nil {
 		now = in.Now()
 	}
-	addr := peer(r)
+	addr := clientaddr.Peer(r)
 	if in.RemoteAddr != nil {
 		addr = in.RemoteAddr(r)
 	}
-	if err := in.Scheme.Verify(&schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
+	if err := in.Scheme.Verify(r.Context(), &schemes.Request{Header: r.Header, Body: body, RemoteAddr: addr, Now: now}); err != nil {
 		status := http.StatusUnauthorized
 		if in.BadSignatureStatus != 0 && errors.Is(err, schemes.ErrSignature) {
 			status = in.BadSignatureStatus
 		}
 		if errors.Is(err, schemes.ErrForbidden) {
 			status = http.StatusForbidden
+		}
+		if errors.Is(err, schemes.ErrUnavailable) {
+			status = http.StatusServiceUnavailable // not the sender's fault: it retries
+			w.Header().Set("Retry-After", "10")
 		}
 		in.Metrics.reject(in.Name, err)
 		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
@@ -148,7 +180,12 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		kept.Set("Content-Type", ct)
 	}
 	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer)}
-	fresh, err := in.Inbox.Insert(r.Context(), ev)
+	var fresh bool
+	if in.Sync != nil {
+		fresh, err = in.Inbox.InsertClaimed(r.Context(), ev, in.Sync.SyncLease())
+	} else {
+		fresh, err = in.Inbox.Insert(r.Context(), ev)
+	}
 	if err != nil {
 		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
@@ -162,7 +199,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if fresh && in.Sync != nil {
 		// Stored already: whatever happens now, the event is not lost.
-		if resp, rbody, err := in.Sync(r.Context(), ev); err == nil {
+		if resp, rbody, err := in.Sync.Sync(r.Context(), ev); err == nil {
 			if ct := resp.Header.Get("Content-Type"); ct != "" {
 				w.Header().Set("Content-Type", ct)
 			}
@@ -231,39 +268,8 @@ func pointer(body []byte, ptr string) string {
 
 // ClientAddr returns the sender's address: the socket peer, or, when the
 // peer is one of trusted (a proxy in front of ficus), the nearest address
-// in X-Forwarded-For that is not itself a trusted proxy.
+// in X-Forwarded-For that is not itself a trusted proxy (see clientaddr,
+// which the IDP uses too).
 func ClientAddr(trusted []netip.Prefix) func(*http.Request) netip.Addr {
-	isTrusted := func(a netip.Addr) bool {
-		for _, p := range trusted {
-			if p.Contains(a.Unmap()) {
-				return true
-			}
-		}
-		return false
-	}
-	return func(r *http.Request) netip.Addr {
-		a := peer(r)
-		if !isTrusted(a) {
-			return a
-		}
-		hops := strings.Split(strings.Join(r.Header.Values("X-Forwarded-For"), ","), ",")
-		for i := len(hops) - 1; i >= 0; i-- {
-			h, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
-			if err != nil {
-				return a // a malformed chain: trust only the socket
-			}
-			if !isTrusted(h) {
-				return h
-			}
-		}
-		return a
-	}
-}
-
-func peer(r *http.Request) netip.Addr {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}
-	}
-	return ap.Addr()
+	return clientaddr.New(trusted).Addr
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stripe/stripe-go/v82/webhook"
 )

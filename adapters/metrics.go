@@ -47,7 +47,7 @@ func (m *Metrics) reject(adapter string, err error) {
 		err  error
 		name string
 	}{{schemes.ErrMissing, "missing"}, {schemes.ErrSignature, "signature"}, {schemes.ErrTimestamp, "timestamp"},
-		{schemes.ErrMalformed, "malformed"}, {schemes.ErrForbidden, "forbidden"}} {
+		{schemes.ErrMalformed, "malformed"}, {schemes.ErrForbidden, "forbidden"}, {schemes.ErrUnavailable, "unavailable"}} {
 		if errors.Is(err, r.err) {
 			reason = r.name
 		}

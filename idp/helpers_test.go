@@ -17,8 +17,8 @@ import (
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 // clock is a settable clock shared by the provider and its keys.

@@ -2,8 +2,10 @@ package routes
 
 import (
 	"fmt"
+	"math"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -125,10 +127,32 @@ type Match struct {
 	Header *HeaderMatch `yaml:"header"`
 }
 
-// HeaderMatch requires a header; with Value, that exact value.
+// HeaderMatch requires a header; with Value, that exact value. In YAML,
+// `header: NAME` is shorthand for {name: NAME}: the header must be present.
 type HeaderMatch struct {
 	Name  string `yaml:"name" validate:"required"`
 	Value string `yaml:"value"`
+}
+
+// UnmarshalYAML reads {name: NAME, value: VALUE} or the shorthand NAME.
+// Problems are yaml.TypeErrors, so they are reported with their line
+// among the file's other problems.
+func (h *HeaderMatch) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*h = HeaderMatch{Name: n.Value}
+		return nil
+	case yaml.MappingNode:
+		// Node.Decode does not refuse unknown fields as Parse does.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "name" && k.Value != "value" {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in match.header (name, value)", k.Line, k.Value)}}
+			}
+		}
+		type plain HeaderMatch // without this method
+		return n.Decode((*plain)(h))
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: match.header must be a header name or {name: NAME, value: VALUE}", n.Line)}}
 }
 
 // Split is one weighted target.
@@ -214,7 +238,9 @@ type Shadow struct {
 // Duration is a time.Duration written as "10s" or "1m30s".
 type Duration time.Duration
 
-// UnmarshalYAML parses a Go duration string.
+// UnmarshalYAML parses a Go duration string. Its error is a
+// *yaml.TypeError, so the decoder goes on and reports every bad value of
+// a file, not only the first.
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	var s string
 	if err := n.Decode(&s); err != nil {
@@ -222,11 +248,33 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	}
 	v, err := time.ParseDuration(s)
 	if err != nil {
-		return fmt.Errorf("line %d: invalid duration %q (use e.g. 5s, 1m30s)", n.Line, s)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid duration %q (use e.g. 5s, 1m30s)", n.Line, s)}}
 	}
 	*d = Duration(v)
 	return nil
 }
+
+// ByteSize is a size in bytes, written as a plain number (1048576) or with
+// a unit: KiB, MiB, GiB (powers of 1024) or KB, MB, GB (powers of 1000).
+type ByteSize int64
+
+// UnmarshalYAML parses a size (go-humanize's ParseBytes). Its error is a
+// *yaml.TypeError, like Duration's.
+func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
+	var s string
+	if err := n.Decode(&s); err != nil {
+		return err
+	}
+	v, err := humanize.ParseBytes(s)
+	if err != nil || v > math.MaxInt64 {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: invalid size %q (use e.g. 1048576, 512KiB, 10MiB or 1MB)", n.Line, s)}}
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// MarshalYAML writes the size in bytes.
+func (b ByteSize) MarshalYAML() (any, error) { return int64(b), nil }
 
 // MarshalYAML writes the duration as a string.
 func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }

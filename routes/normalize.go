@@ -25,11 +25,18 @@ var (
 //   - encoded slashes and backslashes (%2F, %5C), NUL and other control
 //     characters, and raw backslashes are refused;
 //   - empty segments (//) are dropped and . and .. are resolved (after
-//     decoding, so %2e%2e is ..); .. never climbs above the root.
+//     decoding, so %2e%2e is ..); .. never climbs above the root;
+//   - a segment is empty, . or .. by its name, the part before its first
+//     ';' (after decoding, so %3b is ;), as Tomcat, Jetty and Spring take
+//     it: /x/..;/admin, /.;jsessionid=1/admin and /;x/admin are all
+//     /admin. The ;parameters of such a segment are dropped with it.
 //
-// A trailing slash is kept. The result of a path that needs no change is
-// the path itself, without allocating. Matching is also case-insensitive
-// and ignores ;parameters in a segment; see Matcher.
+// The result therefore has no segment that any server, whether it strips
+// ;parameters or not, resolves as a dot or empty segment: what ficus
+// matches is what an upstream receives. A trailing slash is kept. The
+// result of a path that needs no change is the path itself, without
+// allocating. Matching is also case-insensitive and ignores ;parameters
+// in a segment; see Matcher.
 func NormalizePath(p string) (string, error) {
 	if len(p) == 0 || p[0] != '/' {
 		return "", ErrPathNotAbsolute
@@ -43,8 +50,10 @@ func NormalizePath(p string) (string, error) {
 		case c == '\\' || c < 0x20 || c == 0x7f:
 			return "", ErrControlChar
 		case c == '/' && i+1 < len(p):
+			// A segment that starts with / or ; or is ., .., .;…, ..;…
+			// (and, conservatively, ..x) needs the slow path.
 			next := p[i+1]
-			if next == '/' || (next == '.' && (i+2 == len(p) || p[i+2] == '/' || p[i+2] == '.')) {
+			if next == '/' || next == ';' || (next == '.' && (i+2 == len(p) || p[i+2] == '/' || p[i+2] == '.' || p[i+2] == ';')) {
 				clean = false
 			}
 		}
@@ -87,7 +96,8 @@ func normalizeSlow(p string) (string, error) {
 			i += 2
 		}
 		seg := b.String()
-		switch seg {
+		name, _, _ := strings.Cut(seg, ";")
+		switch name {
 		case "":
 			trailing = true
 			continue

@@ -339,6 +339,16 @@ func FuzzParse(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	// The examples of docs/routes.md (shorthands, fragments made whole).
+	doc, err := os.ReadFile("../docs/routes.md")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, m := range yamlBlock.FindAllStringSubmatch(string(doc), -1) {
+		if src, err := docFile(m[1]); err == nil {
+			f.Add([]byte(src))
+		}
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		file, err := Parse("fuzz.yaml", data)
 		if err != nil {
@@ -363,6 +373,16 @@ func FuzzMatch(f *testing.F) {
 	for _, p := range []string{"/api/orders/7", "/admin/%2e%2e/api", "//a/./b", "/API;x/orders", "/a%2fb"} {
 		f.Add(p)
 	}
+	for _, tt := range dotParamTests {
+		f.Add(tt.given[1:])
+	}
+	// CutPrefix (path rewrites) must agree with Prefixes (the matcher).
+	cuts := map[string]*Prefixes{}
+	for _, pre := range []string{"/api/orders", "/admin", "/"} {
+		if cuts[pre], err = CompilePrefixes([]string{pre}); err != nil {
+			f.Fatal(err)
+		}
+	}
 	f.Fuzz(func(t *testing.T, raw string) {
 		p, err := NormalizePath("/" + raw)
 		if err != nil {
@@ -373,6 +393,16 @@ func FuzzMatch(f *testing.F) {
 		}
 		if strings.Contains(p, "//") || strings.Contains(p, "/../") || strings.Contains(p, "/./") {
 			t.Fatalf("normalised path %q still has //, /./ or /../", p)
+		}
+		checkNoDotNames(t, p)
+		for pre, ps := range cuts {
+			rest, ok := CutPrefix(p, pre)
+			if ok != (ps.Match(p) == 0) {
+				t.Fatalf("CutPrefix(%q, %q) = %v, but the matcher says %v", p, pre, ok, !ok)
+			}
+			if ok && rest != "" && rest[0] != '/' {
+				t.Fatalf("CutPrefix(%q, %q) left %q", p, pre, rest)
+			}
 		}
 		i := m.Match("shop.example.com", "GET", p, nil)
 		if i >= 0 {

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 )
 
 // OwnedHeaderPrefix marks headers that only ficus sets for upstreams; a
@@ -83,21 +85,13 @@ func validRequestID(s string) bool {
 	return true
 }
 
-// trusted reports whether the peer is a configured trusted proxy, whose
-// X-Forwarded-* headers ficus keeps and extends.
+// trusted reports whether the peer at remoteAddr (host:port) is a
+// configured trusted proxy, whose X-Forwarded-* headers ficus keeps and
+// extends. clientaddr decides, as it does for the adapters and the IDP.
 func trusted(remoteAddr string, prefixes []netip.Prefix) bool {
 	if len(prefixes) == 0 {
 		return false
 	}
 	ap, err := netip.ParseAddrPort(remoteAddr)
-	if err != nil {
-		return false
-	}
-	a := ap.Addr().Unmap()
-	for _, p := range prefixes {
-		if p.Contains(a) {
-			return true
-		}
-	}
-	return false
+	return err == nil && clientaddr.New(prefixes).Trusted(ap.Addr())
 }

@@ -4,10 +4,12 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/ficus-gw/ficus/routes"
 )
 
-// pathRewrite swaps a literal path prefix (compared case-insensitively,
-// like matching), on segment boundaries.
+// pathRewrite swaps a literal path prefix, compared as routes match it
+// (routes.CutPrefix).
 type pathRewrite struct {
 	strip, add string
 }
@@ -31,10 +33,11 @@ func (pr pathRewrite) reverse(p string) string {
 
 func swapPrefix(p, from, to string) string {
 	if from != "" {
-		if len(p) < len(from) || !strings.EqualFold(p[:len(from)], from) || (len(p) > len(from) && p[len(from)] != '/') {
+		rest, ok := routes.CutPrefix(p, from)
+		if !ok {
 			return p
 		}
-		p = p[len(from):]
+		p = rest
 	}
 	p = to + p
 	if p == "" || p[0] != '/' {

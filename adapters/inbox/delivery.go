@@ -92,9 +92,3 @@ func (s *Store) Replay(ctx context.Context, adapter, eventID string) error {
 	}
 	return err
 }
-
-// DeliveredByEventID marks an adapter's event delivered (synchronous mode).
-func (s *Store) DeliveredByEventID(ctx context.Context, adapter, eventID string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'delivered', delivered_at = now(), attempts = attempts + 1 WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
-	return err
-}

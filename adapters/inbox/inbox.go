@@ -13,7 +13,7 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -30,7 +30,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	return postgres.MigrateFS(ctx, pool, sub, VersionTable)
+	return pgmigrate.Apply(ctx, pool, sub, VersionTable)
 }
 
 // Event is one received web-hook.
@@ -53,10 +53,24 @@ type Store struct{ db *pgxpool.Pool }
 // New returns the inbox on pool (call Migrate first).
 func New(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
 
-// Insert stores an event and reports whether it is new; a repeat of the
-// adapter's event id stores nothing and returns false. It returns only
-// once the row is committed.
+// Insert stores an event, due for delivery at once, and reports whether it
+// is new; a repeat of the adapter's event id stores nothing and returns
+// false. It returns only once the row is committed, and fills in the new
+// event's ID, ReceivedAt and Status.
 func (s *Store) Insert(ctx context.Context, e *Event) (bool, error) {
+	return s.insert(ctx, e, 0)
+}
+
+// InsertClaimed is Insert for an event that its caller delivers at once
+// (synchronous mode): the event is stored already claimed, its first
+// attempt counted and its lease running, so no worker takes it unless the
+// caller reports a failure (Retry) or never reports back before the lease
+// ends.
+func (s *Store) InsertClaimed(ctx context.Context, e *Event, lease time.Duration) (bool, error) {
+	return s.insert(ctx, e, max(lease, time.Millisecond))
+}
+
+func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool, error) {
 	hdr, err := json.Marshal(e.Header)
 	if err != nil {
 		return false, err
@@ -65,12 +79,21 @@ func (s *Store) Insert(ctx context.Context, e *Event) (bool, error) {
 	if e.OrderKey != "" {
 		orderKey = &e.OrderKey
 	}
-	tag, err := s.db.Exec(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (adapter, event_id) DO NOTHING`, e.Adapter, e.EventID, hdr, e.Body, orderKey)
+	attempts := 0
+	if lease > 0 {
+		attempts = 1
+	}
+	err = s.db.QueryRow(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) ON CONFLICT (adapter, event_id) DO NOTHING
+		RETURNING id, received_at`, e.Adapter, e.EventID, hdr, e.Body, orderKey, attempts, lease).Scan(&e.ID, &e.ReceivedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil // a repeat
+	}
 	if err != nil {
 		return false, err
 	}
-	return tag.RowsAffected() == 1, nil
+	e.Status, e.Attempts = "pending", attempts
+	return true, nil
 }
 
 // Get returns the stored event of an adapter by its event id.

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 func newStore(t *testing.T) *inbox.Store {
@@ -102,5 +102,59 @@ func TestALeaseBringsBackAnEventWhoseWorkerDied(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the worker never reported back
 	if again, _ := st.Claim(ctx, 1, time.Minute, nil); len(again) != 1 || again[0].Attempts != 2 {
 		t.Fatalf("the event did not come back after its lease: %v", again)
+	}
+}
+
+// queue is what both inboxes offer to these tests.
+type queue interface {
+	Insert(ctx context.Context, e *inbox.Event) (bool, error)
+	InsertClaimed(ctx context.Context, e *inbox.Event, lease time.Duration) (bool, error)
+	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
+	Retry(ctx context.Context, id int64, next time.Time, reason string) error
+}
+
+// Issue 8, item 13: an event stored for an inline (synchronous) attempt
+// is claimed from the start; workers get it when the attempt reports a
+// failure, or when its lease ends because the attempt never reported back.
+func TestAnEventInsertedClaimedWaitsForItsLease(t *testing.T) {
+	for name, q := range map[string]func(t *testing.T) queue{
+		"postgres": func(t *testing.T) queue { return newStore(t) },
+		"memory":   func(*testing.T) queue { return inbox.NewMemory() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := q(t)
+			failed := &inbox.Event{Adapter: "a", EventID: "failed", Body: []byte("{}")}
+			if fresh, err := st.InsertClaimed(ctx, failed, time.Hour); err != nil || !fresh || failed.ID == 0 || failed.Attempts != 1 {
+				t.Fatalf("InsertClaimed: %v %v, id %d, %d attempts", fresh, err, failed.ID, failed.Attempts)
+			}
+			if fresh, err := st.InsertClaimed(ctx, &inbox.Event{Adapter: "a", EventID: "failed", Body: []byte("{}")}, time.Hour); err != nil || fresh {
+				t.Fatalf("a repeat: fresh %v, %v", fresh, err)
+			}
+			died := &inbox.Event{Adapter: "a", EventID: "died", Body: []byte("{}")}
+			st.InsertClaimed(ctx, died, 300*time.Millisecond)
+			if evs, _ := st.Claim(ctx, 10, time.Minute, nil); len(evs) != 0 {
+				t.Fatalf("a worker took an event claimed for an inline attempt: %v", evs[0].EventID)
+			}
+			// The inline attempt of "failed" reports a failure: due again.
+			if err := st.Retry(ctx, failed.ID, time.Now(), "target answered 503"); err != nil {
+				t.Fatal(err)
+			}
+			got := map[string]int{}
+			deadline := time.Now().Add(15 * time.Second)
+			for len(got) < 2 && time.Now().Before(deadline) {
+				evs, err := st.Claim(ctx, 10, time.Minute, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, e := range evs {
+					got[e.EventID] = e.Attempts
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			if got["failed"] != 2 || got["died"] != 2 {
+				t.Fatalf("claimed %v, want both events on their second attempt", got)
+			}
+		})
 	}
 }

@@ -30,21 +30,35 @@ type memEvent struct {
 // NewMemory returns an empty in-memory inbox.
 func NewMemory() *Memory { return &Memory{} }
 
+// Insert stores an event, due at once, unless its id is a repeat.
 func (m *Memory) Insert(_ context.Context, e *Event) (bool, error) {
+	return m.insert(e, 0), nil
+}
+
+// InsertClaimed stores an event already claimed for lease (see
+// Store.InsertClaimed).
+func (m *Memory) InsertClaimed(_ context.Context, e *Event, lease time.Duration) (bool, error) {
+	return m.insert(e, max(lease, time.Millisecond)), nil
+}
+
+func (m *Memory) insert(e *Event, lease time.Duration) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, x := range m.events {
 		if x.Adapter == e.Adapter && x.EventID == e.EventID {
-			return false, nil
+			return false
 		}
 	}
 	m.nextID++
+	e.ID, e.ReceivedAt, e.Status, e.Attempts = m.nextID, time.Now(), "pending", 0
+	if lease > 0 {
+		e.Attempts = 1
+	}
 	c := *e
-	c.ID, c.ReceivedAt, c.Status = m.nextID, time.Now(), "pending"
 	c.Header = maps.Clone(e.Header)
 	c.Body = slices.Clone(e.Body)
-	m.events = append(m.events, &memEvent{Event: c, next: c.ReceivedAt})
-	return true, nil
+	m.events = append(m.events, &memEvent{Event: c, next: c.ReceivedAt.Add(lease)})
+	return true
 }
 
 func (m *Memory) Claim(_ context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
@@ -98,16 +112,4 @@ func (m *Memory) Retry(_ context.Context, id int64, next time.Time, reason strin
 
 func (m *Memory) DeadLetter(_ context.Context, id int64, reason string) error {
 	return m.update(id, func(e *memEvent) { e.Status, e.reason = "dead", reason })
-}
-
-func (m *Memory) DeliveredByEventID(_ context.Context, adapter, eventID string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, e := range m.events {
-		if e.Adapter == adapter && e.EventID == eventID {
-			e.Status = "delivered"
-			e.Attempts++
-		}
-	}
-	return nil
 }

@@ -7,7 +7,6 @@
 package mobile
 
 import (
-	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -19,8 +18,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters/tokens"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/maypok86/otter/v2"
-	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 	"golang.org/x/time/rate"
 )
@@ -37,18 +37,20 @@ type App struct {
 	// MinVersion refuses older app versions with 426 (e.g. "2.3.0").
 	MinVersion string `yaml:"min_version"`
 	// PerKey and PerDevice limit requests per second (0: 50 and 5).
-	PerKey    float64 `yaml:"per_key_rate"`
-	PerDevice float64 `yaml:"per_device_rate"`
+	PerKey    float64 `yaml:"per_key_rate" validate:"gte=0"`
+	PerDevice float64 `yaml:"per_device_rate" validate:"gte=0"`
 }
 
 // Config is the `mobile` section of the process configuration.
 type Config struct {
-	// Paths are the path prefixes where app keys are accepted.
+	// Paths are the path prefixes where app keys are accepted, written and
+	// matched like a route's match.prefix (on the path as the gateway
+	// normalises it).
 	Paths         []string `yaml:"paths"`
 	KeyHeader     string   `yaml:"key_header"`     // default X-App-Key
 	DeviceHeader  string   `yaml:"device_header"`  // default X-Device-Id
 	VersionHeader string   `yaml:"version_header"` // default X-App-Version
-	Apps          []App    `yaml:"apps"`
+	Apps          []App    `yaml:"apps" validate:"dive"`
 }
 
 type app struct {
@@ -56,15 +58,24 @@ type app struct {
 	secret           string
 	min              []int
 	keyRate, devRate *otter.Cache[string, *rate.Limiter]
-	tokens           *otter.Cache[string, oauth2.TokenSource]
+	tokens           *otter.Cache[string, *tokens.ClientCredentials]
 	tokenURL         string
 }
 
 // Adapter is the app-key handler in front of the gateway.
 type Adapter struct {
-	cfg  Config
-	apps map[[32]byte]*app
-	next http.Handler
+	// Client sends the token requests to the IDP (its transport carries
+	// the TLS trust for the token endpoint). Default: http.DefaultClient.
+	// Each token request is bounded by TokenTimeout and by the app's own
+	// request: an app that gives up ends its wait.
+	Client *http.Client
+	// TokenTimeout bounds one token request. Default 10s.
+	TokenTimeout time.Duration
+
+	cfg   Config
+	paths *routes.Prefixes
+	apps  map[[32]byte]*app
+	next  http.Handler
 }
 
 // New builds the adapter; resolve reads secret references; tokenURL is the
@@ -81,6 +92,10 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 	}
 	a := &Adapter{cfg: cfg, apps: map[[32]byte]*app{}, next: next}
 	var errs []string
+	var err error
+	if a.paths, err = routes.CompilePrefixes(cfg.Paths); err != nil {
+		errs = append(errs, fmt.Sprintf("mobile paths: %v", err))
+	}
 	for _, ac := range cfg.Apps {
 		key, err := resolve(ac.Key)
 		if err != nil || len(key) < 16 {
@@ -106,7 +121,7 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 		}
 		p.keyRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 10, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](time.Hour)})
 		p.devRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute)})
-		p.tokens = otter.Must(&otter.Options[string, oauth2.TokenSource]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, oauth2.TokenSource](time.Hour)})
+		p.tokens = otter.Must(&otter.Options[string, *tokens.ClientCredentials]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *tokens.ClientCredentials](time.Hour)})
 		a.apps[sha256.Sum256([]byte(key))] = p
 	}
 	if len(errs) > 0 {
@@ -143,13 +158,11 @@ func older(v, min []int) bool {
 	return false
 }
 
-func (a *Adapter) applies(path string) bool {
-	for _, p := range a.cfg.Paths {
-		if path == p || strings.HasPrefix(path, strings.TrimSuffix(p, "/")+"/") {
-			return true
-		}
-	}
-	return false
+// applies reports whether app keys are accepted on r's path, decided on the
+// path as the gateway normalises and matches it.
+func (a *Adapter) applies(r *http.Request) bool {
+	p, err := routes.NormalizePath(r.URL.EscapedPath())
+	return err == nil && a.paths.Match(p) >= 0
 }
 
 func refuse(w http.ResponseWriter, status int, code, msg string) {
@@ -176,7 +189,7 @@ func limiter(c *otter.Cache[string, *rate.Limiter], key string, r float64) *rate
 // including requests that already carry an OAuth2 token, goes on as it is.
 func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get(a.cfg.KeyHeader)
-	if key == "" || r.Header.Get("Authorization") != "" || !a.applies(r.URL.Path) {
+	if key == "" || r.Header.Get("Authorization") != "" || !a.applies(r) {
 		r.Header.Del(a.cfg.KeyHeader)
 		a.next.ServeHTTP(w, r)
 		return
@@ -202,7 +215,7 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(w, http.StatusTooManyRequests, "slow_down", "too many requests")
 		return
 	}
-	ts, _ := p.tokens.Compute(device, func(old oauth2.TokenSource, found bool) (oauth2.TokenSource, otter.ComputeOp) {
+	ts, _ := p.tokens.Compute(device, func(old *tokens.ClientCredentials, found bool) (*tokens.ClientCredentials, otter.ComputeOp) {
 		if found {
 			return old, otter.CancelOp
 		}
@@ -210,9 +223,9 @@ func (a *Adapter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if device != "" {
 			cc.EndpointParams = url.Values{"device_id": {device}}
 		}
-		return oauth2.ReuseTokenSource(nil, cc.TokenSource(context.Background())), otter.WriteOp
+		return &tokens.ClientCredentials{Config: cc, Client: a.Client, Timeout: a.TokenTimeout}, otter.WriteOp
 	})
-	tok, err := ts.Token()
+	tok, err := ts.Token(r.Context())
 	if err != nil {
 		refuse(w, http.StatusServiceUnavailable, "temporarily_unavailable", "cannot obtain the app's token")
 		return

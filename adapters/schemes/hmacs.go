@@ -1,6 +1,7 @@
 package schemes
 
 import (
+	"context"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"crypto/sha512"
@@ -20,7 +21,7 @@ type Stripe struct {
 	Tolerance time.Duration // default 5m
 }
 
-func (s Stripe) Verify(r *Request) error {
+func (s Stripe) Verify(_ context.Context, r *Request) error {
 	h := r.Header.Get("Stripe-Signature")
 	if h == "" {
 		return fail(ErrMissing, "no Stripe-Signature header")
@@ -78,7 +79,7 @@ type StandardWebhooks struct {
 	Tolerance  time.Duration
 }
 
-func (s StandardWebhooks) Verify(r *Request) error {
+func (s StandardWebhooks) Verify(_ context.Context, r *Request) error {
 	get := func(name string) string {
 		if v := r.Header.Get("Webhook-" + name); v != "" {
 			return v
@@ -189,7 +190,7 @@ func headerSignature(r *Request, header, prefix string, b64 bool) ([]byte, error
 	return sig, nil
 }
 
-func (s BodyHMAC) Verify(r *Request) error {
+func (s BodyHMAC) Verify(_ context.Context, r *Request) error {
 	sig, err := headerSignature(r, s.Header, s.Prefix, s.Base64)
 	if err != nil {
 		return err
@@ -225,7 +226,7 @@ type HMAC struct {
 	Secrets         []string
 }
 
-func (s HMAC) Verify(r *Request) error {
+func (s HMAC) Verify(_ context.Context, r *Request) error {
 	sig, err := headerSignature(r, s.Header, s.Prefix, s.Base64)
 	if err != nil {
 		return err

@@ -5,14 +5,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -32,7 +31,7 @@ type JWT struct {
 	Keys          KeySource
 }
 
-func (s JWT) Verify(r *Request) error {
+func (s JWT) Verify(ctx context.Context, r *Request) error {
 	header := s.Header
 	if header == "" {
 		header = "Plaid-Verification"
@@ -51,8 +50,11 @@ func (s JWT) Verify(r *Request) error {
 		if kid == "" {
 			return nil, errors.New("no kid")
 		}
-		return s.Keys.Key(context.Background(), kid)
+		return s.Keys.Key(ctx, kid)
 	}, jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuedAt(), jwt.WithTimeFunc(func() time.Time { return r.Now }))
+	if errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%s: %w", header, err)
+	}
 	if err != nil {
 		return fail(ErrSignature, "%s: %v", header, err)
 	}
@@ -71,60 +73,53 @@ func (s JWT) Verify(r *Request) error {
 	return nil
 }
 
-// JWKSKeys fetches a sender's keys from a JWKS URL and caches them; an
-// unknown kid causes a refetch at most once per RefetchInterval (default
-// 1m), and known keys keep working when the sender is unreachable.
+// JWKSKeys is a KeySource on a sender's JWKS at URL: its ECDSA keys,
+// cached by package jwks. An unknown kid causes a refetch at most once per
+// RefetchInterval (default 1m), and known keys keep working when the sender
+// is unreachable or slow: no lock is held across a fetch, concurrent
+// callers share the fetch in flight, and each waits for it only as long as
+// its own context allows. A successful fetch replaces the keys (a key the
+// sender removed stops verifying). Set the fields before first use. Safe
+// for concurrent use; must not be copied.
 type JWKSKeys struct {
-	URL             string
-	Client          *http.Client
+	URL string
+	// Client fetches the key set. Default http.DefaultClient; a fetch is
+	// bounded by Timeout anyway.
+	Client *http.Client
+	// Timeout bounds one fetch, whatever Client's own timeout. Default 5s.
+	Timeout time.Duration
+	// RefetchInterval is the least time between two fetches caused by
+	// unknown kids. Default 1m.
 	RefetchInterval time.Duration
 
-	mu        sync.Mutex
-	keys      map[string]*ecdsa.PublicKey
-	lastFetch time.Time
+	once sync.Once
+	set  *jwks.Set
 }
 
+// Key returns the key of kid, fetching the sender's key set when kid is
+// unknown (rate limited). An error wrapping ErrUnavailable means that the
+// key set could not be fetched (or ctx ended first).
 func (k *JWKSKeys) Key(ctx context.Context, kid string) (*ecdsa.PublicKey, error) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if key, ok := k.keys[kid]; ok {
-		return key, nil
+	k.once.Do(func() {
+		interval := k.RefetchInterval
+		if interval == 0 {
+			interval = time.Minute
+		}
+		k.set = &jwks.Set{URL: k.URL, Client: k.Client, Timeout: k.Timeout, RefetchInterval: interval, Accept: ecdsaKey}
+	})
+	key, err := k.set.Key(ctx, kid)
+	if errors.Is(err, jwks.ErrUnavailable) {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	interval := k.RefetchInterval
-	if interval == 0 {
-		interval = time.Minute
-	}
-	if !k.lastFetch.IsZero() && time.Since(k.lastFetch) < interval {
-		return nil, fmt.Errorf("unknown kid %q", kid)
-	}
-	k.lastFetch = time.Now()
-	client := k.Client
-	if client == nil {
-		client = &http.Client{Timeout: 5 * time.Second}
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, k.URL, nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("fetching the sender's keys: %w", err)
-	}
-	defer resp.Body.Close()
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return nil, fmt.Errorf("the sender's JWKS does not parse: %w", err)
-	}
-	if k.keys == nil {
-		k.keys = map[string]*ecdsa.PublicKey{}
-	}
-	for _, j := range set.Keys {
-		if pub, ok := j.Key.(*ecdsa.PublicKey); ok && j.KeyID != "" {
-			k.keys[j.KeyID] = pub
-		}
-	}
-	if key, ok := k.keys[kid]; ok {
-		return key, nil
-	}
-	return nil, fmt.Errorf("unknown kid %q", kid)
+	return key.Public.(*ecdsa.PublicKey), nil
+}
+
+// ecdsaKey keeps a sender's ECDSA keys; the algorithm is pinned by the
+// verification (ES256 only), not by the key set.
+func ecdsaKey(j jose.JSONWebKey) (jwks.Key, bool) {
+	pub, ok := j.Key.(*ecdsa.PublicKey)
+	return jwks.Key{Public: pub, Alg: j.Algorithm}, ok
 }

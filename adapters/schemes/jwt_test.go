@@ -1,6 +1,7 @@
 package schemes
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -66,7 +67,7 @@ func TestJWTScheme(t *testing.T) {
 			if tt.jwt != "" {
 				r.Header.Set("Plaid-Verification", tt.jwt)
 			}
-			err := s.Verify(r)
+			err := s.Verify(context.Background(), r)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
@@ -88,7 +89,7 @@ func TestJWTScheme(t *testing.T) {
 	r := req(now.Unix(), body)
 	r.Now = now
 	r.Header.Set("Plaid-Verification", forged)
-	if err := s.Verify(r); !errors.Is(err, ErrSignature) {
+	if err := s.Verify(context.Background(), r); !errors.Is(err, ErrSignature) {
 		t.Fatalf("HS256: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package schemes
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -29,11 +30,11 @@ func TestSignedByStandardWebhooksAndSvixLibraries(t *testing.T) {
 	r.Header.Set("webhook-id", "msg_1")
 	r.Header.Set("webhook-timestamp", itoa(now.Unix()))
 	r.Header.Set("webhook-signature", sig)
-	if err := s.Verify(r); err != nil {
+	if err := s.Verify(context.Background(), r); err != nil {
 		t.Fatalf("standard-webhooks library signature: %v", err)
 	}
 	r.Body = []byte(`{"type":"invoice.paid","id":"inv_2"}`)
-	if err := s.Verify(r); !errors.Is(err, ErrSignature) {
+	if err := s.Verify(context.Background(), r); !errors.Is(err, ErrSignature) {
 		t.Fatalf("tampered: %v", err)
 	}
 
@@ -49,11 +50,11 @@ func TestSignedByStandardWebhooksAndSvixLibraries(t *testing.T) {
 	r.Header.Set("svix-id", "msg_2")
 	r.Header.Set("svix-timestamp", itoa(now.Unix()))
 	r.Header.Set("svix-signature", sig)
-	if err := s.Verify(r); err != nil {
+	if err := s.Verify(context.Background(), r); err != nil {
 		t.Fatalf("svix library signature: %v", err)
 	}
 	r.Now = now.Add(10 * time.Minute)
-	if err := s.Verify(r); !errors.Is(err, ErrTimestamp) {
+	if err := s.Verify(context.Background(), r); !errors.Is(err, ErrTimestamp) {
 		t.Fatalf("old: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package schemes
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -47,7 +48,7 @@ func AdyenSigningString(psp, original, merchantAccount, merchantRef, value, curr
 	return strings.Join(fields, ":")
 }
 
-func (s Adyen) Verify(r *Request) error {
+func (s Adyen) Verify(_ context.Context, r *Request) error {
 	var b adyenBody
 	dec := json.NewDecoder(bytes.NewReader(r.Body))
 	dec.UseNumber()
@@ -91,7 +92,7 @@ type Basic struct {
 	Credentials map[string]string // user -> password
 }
 
-func (s Basic) Verify(r *Request) error {
+func (s Basic) Verify(_ context.Context, r *Request) error {
 	h := r.Header.Get("Authorization")
 	enc, ok := strings.CutPrefix(h, "Basic ")
 	if !ok {
@@ -120,7 +121,7 @@ type IPAllowlist struct {
 	Prefixes []netip.Prefix
 }
 
-func (s IPAllowlist) Verify(r *Request) error {
+func (s IPAllowlist) Verify(_ context.Context, r *Request) error {
 	a := r.RemoteAddr.Unmap()
 	for _, p := range s.Prefixes {
 		if p.Contains(a) {
@@ -134,9 +135,9 @@ func (s IPAllowlist) Verify(r *Request) error {
 // Adyen's HMAC and basic auth).
 type All []Scheme
 
-func (all All) Verify(r *Request) error {
+func (all All) Verify(ctx context.Context, r *Request) error {
 	for _, s := range all {
-		if err := s.Verify(r); err != nil {
+		if err := s.Verify(ctx, r); err != nil {
 			return err
 		}
 	}

@@ -9,6 +9,7 @@
 package schemes
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -27,6 +28,9 @@ var (
 	ErrTimestamp = errors.New("timestamp outside the tolerance")
 	ErrMalformed = errors.New("signature malformed")
 	ErrForbidden = errors.New("sender not allowed")
+	// ErrUnavailable: the proof could not be checked now (the sender's
+	// keys could not be fetched in time); the sender should retry.
+	ErrUnavailable = errors.New("cannot verify now")
 )
 
 // Request is what a scheme verifies: the raw body exactly as received.
@@ -39,9 +43,11 @@ type Request struct {
 	Now time.Time
 }
 
-// Scheme verifies one proof of origin.
+// Scheme verifies one proof of origin. Verify may do network work (the
+// jwt scheme fetches the sender's keys): it returns when ctx ends, and such
+// work has a timeout of its own.
 type Scheme interface {
-	Verify(r *Request) error
+	Verify(ctx context.Context, r *Request) error
 }
 
 func fail(reason error, format string, args ...any) error {

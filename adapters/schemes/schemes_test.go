@@ -1,6 +1,7 @@
 package schemes
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha512"
 	"encoding/base64"
@@ -102,7 +103,7 @@ func TestPublishedVectors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.scheme.Verify(tt.req)
+			err := tt.scheme.Verify(context.Background(), tt.req)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Fatalf("Verify = %v, want %v", err, tt.want)
 			}
@@ -124,16 +125,16 @@ func TestGenericHMAC(t *testing.T) {
 	sig := base64.StdEncoding.EncodeToString(m.Sum(nil))
 	s := HMAC{Header: "X-Bank-Signature", Prefix: "v1=", Algorithm: "sha512", Base64: true, Template: "{timestamp}.{body}",
 		TimestampHeader: "X-Bank-Timestamp", Secrets: []string{"old", secret}}
-	if err := s.Verify(req(1700000030, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000000")); err != nil {
+	if err := s.Verify(context.Background(), req(1700000030, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000000")); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Verify(req(1700000030, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000001")); !errors.Is(err, ErrSignature) {
+	if err := s.Verify(context.Background(), req(1700000030, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000001")); !errors.Is(err, ErrSignature) {
 		t.Fatalf("timestamp is signed: %v", err)
 	}
-	if err := s.Verify(req(1700001000, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000000")); !errors.Is(err, ErrTimestamp) {
+	if err := s.Verify(context.Background(), req(1700001000, body, "X-Bank-Signature", "v1="+sig, "X-Bank-Timestamp", "1700000000")); !errors.Is(err, ErrTimestamp) {
 		t.Fatalf("old: %v", err)
 	}
-	if err := s.Verify(req(1700000030, body, "X-Bank-Signature", "v1="+sig)); !errors.Is(err, ErrMissing) {
+	if err := s.Verify(context.Background(), req(1700000030, body, "X-Bank-Signature", "v1="+sig)); !errors.Is(err, ErrMissing) {
 		t.Fatalf("no timestamp: %v", err)
 	}
 }
@@ -142,19 +143,19 @@ func TestBasicAndAllowlistAndAll(t *testing.T) {
 	basic := Basic{Credentials: map[string]string{"adyen": "s3cret"}}
 	allow := IPAllowlist{Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 	ok := req(0, "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("adyen:s3cret")))
-	if err := (All{basic, allow}).Verify(ok); err != nil {
+	if err := (All{basic, allow}).Verify(context.Background(), ok); err != nil {
 		t.Fatal(err)
 	}
 	bad := req(0, "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("adyen:wrong")))
-	if err := basic.Verify(bad); !errors.Is(err, ErrSignature) {
+	if err := basic.Verify(context.Background(), bad); !errors.Is(err, ErrSignature) {
 		t.Fatal(err)
 	}
 	outside := req(0, "")
 	outside.RemoteAddr = netip.MustParseAddr("::ffff:203.0.113.9")
-	if err := allow.Verify(outside); !errors.Is(err, ErrForbidden) {
+	if err := allow.Verify(context.Background(), outside); !errors.Is(err, ErrForbidden) {
 		t.Fatal(err)
 	}
-	if err := basic.Verify(req(0, "")); !errors.Is(err, ErrMissing) {
+	if err := basic.Verify(context.Background(), req(0, "")); !errors.Is(err, ErrMissing) {
 		t.Fatal(err)
 	}
 }

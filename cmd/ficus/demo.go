@@ -5,40 +5,55 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/spf13/cobra"
 )
 
 func demoCmd() *cobra.Command {
-	var addr, opsAddr, dir, credsFile string
+	var addr, opsAddr, dir, credsFile, issuer string
 	var accessLog bool
 	c := &cobra.Command{
 		Use:   "demo",
 		Short: "Run an all-in-one demo on loopback: ficus, a monolith and a new service, in memory",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDemo(cmd.Context(), demoOptions{addr: addr, opsAddr: opsAddr, dir: dir, accessLog: accessLog, credsFile: credsFile},
-				serverIO{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
+			return runDemo(cmd.Context(), demoOptions{addr: addr, opsAddr: opsAddr, dir: dir, accessLog: accessLog, credsFile: credsFile,
+				issuer: issuer, prog: progName()}, serverIO{stdout: cmd.OutOrStdout(), stderr: cmd.ErrOrStderr()})
 		},
 	}
 	c.Flags().StringVar(&addr, "addr", "127.0.0.1:8080", "the front door")
 	c.Flags().StringVar(&opsAddr, "ops-addr", "127.0.0.1:9090", "the operational listener (/healthz, /readyz, /metrics)")
-	c.Flags().StringVar(&dir, "dir", "", "where to write the demo route file (default: a new temporary directory)")
+	c.Flags().StringVar(&issuer, "issuer", "", "the IDP's public URL (default: http:// and the address --addr binds)")
+	c.Flags().StringVar(&dir, "dir", "", "where the demo route file lives; an existing routes.yaml there is kept (default: a new temporary directory)")
 	c.Flags().BoolVar(&accessLog, "access-log", false, "print the access log")
 	c.Flags().StringVar(&credsFile, "credentials-file", "", "also write the demo credentials to this file as JSON (client_id, client_secret, username, password, token_url)")
 	return c
 }
 
 type demoOptions struct {
-	addr, opsAddr, dir, credsFile string
-	accessLog                     bool
+	addr, opsAddr, dir, credsFile, issuer string
+	accessLog                             bool
+	// prog is how the user runs ficus (bin/ficus, ficus), for the hints
+	// the demo prints. Default ficus.
+	prog string
+}
+
+// progName is the binary as the user ran it, when it is ficus.
+func progName() string {
+	if filepath.Base(os.Args[0]) == "ficus" {
+		return os.Args[0]
+	}
+	return "ficus"
 }
 
 // demoCredentials are what `ficus demo` seeds, for people and scripts.
@@ -51,34 +66,62 @@ type demoCredentials struct {
 }
 
 func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
-	monoURL, mono, err := demo.Listen(demo.Monolith())
-	if err != nil {
-		return err
+	if o.prog == "" {
+		o.prog = "ficus"
 	}
-	defer mono.Close()
-	ordersURL, orders, err := demo.Listen(demo.Service("orders", sio.stdout))
-	if err != nil {
-		return err
-	}
-	defer orders.Close()
-
 	dir := o.dir
 	if dir == "" {
+		var err error
 		if dir, err = os.MkdirTemp("", "ficus-demo-"); err != nil {
 			return err
 		}
 		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("--dir: %w", err)
 	}
-	rules, err := demo.Routes(monoURL, ordersURL)
-	if err != nil {
-		return err
-	}
+	// An existing route file (an edit from an earlier run) is kept, and
+	// the demo's monolith and service listen where it says, if they can.
 	routesFile := filepath.Join(dir, "routes.yaml")
-	if err := os.WriteFile(routesFile, rules, 0o644); err != nil {
-		return err
+	monoAddr, ordersAddr := "127.0.0.1:0", "127.0.0.1:0"
+	_, err := os.Stat(routesFile)
+	kept := err == nil
+	if kept {
+		if f, err := routes.ParseFile(routesFile); err == nil {
+			monoAddr, ordersAddr = demo.LoopbackAddr(f, "legacy"), demo.LoopbackAddr(f, "orders")
+		}
+		fmt.Fprintf(sio.stdout, "ficus demo: keeping the existing route file %s (delete it to start from the demo's)\n", routesFile)
 	}
+	monoURL, mono, err := demo.Listen(monoAddr, demo.Monolith())
+	if err != nil {
+		return fmt.Errorf("the demo monolith on %s (named in %s): %w", monoAddr, routesFile, err)
+	}
+	defer mono.Close()
+	ordersURL, orders, err := demo.Listen(ordersAddr, demo.Service("orders", sio.stdout))
+	if err != nil {
+		return fmt.Errorf("the demo orders service on %s (named in %s): %w", ordersAddr, routesFile, err)
+	}
+	defer orders.Close()
+	if !kept {
+		rules, err := demo.Routes(monoURL, ordersURL)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(routesFile, rules, 0o644); err != nil {
+			return err
+		}
+	}
+
+	// The front door is bound first, so the issuer (http:// and its
+	// address) is right even for --addr 127.0.0.1:0.
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("--addr: %w", err)
+	}
+	defer ln.Close()
+	sio.front = ln
 	cfg := config.Defaults()
-	cfg.Listen.Addr, cfg.Listen.OpsAddr = o.addr, o.opsAddr
+	cfg.Listen.Addr, cfg.Listen.OpsAddr = ln.Addr().String(), o.opsAddr
+	cfg.IDP.Issuer = o.issuer
 	cfg.Routes.File = routesFile
 	cfg.ShutdownTimeout = config.Duration(5 * time.Second)
 	cfg.Log.Format = "text"
@@ -98,8 +141,20 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		Target:   "/internal/payments/stripe",
 		ClientID: "demo-stripe-adapter", ClientSecret: "env:FICUS_DEMO_ADAPTER_SECRET",
 	}}
-	if err := cfg.Validate(); err != nil {
+	if err := cfg.Validate(config.ForServe); err != nil {
+		if strings.Contains(err.Error(), "idp.issuer") {
+			return fmt.Errorf("%w\n(set it with --issuer)", err)
+		}
 		return err
+	}
+	// The demo logs warnings only: say on standard output that an edit
+	// was taken (a rejected one is logged with its errors).
+	sio.reloaded = func(err error) {
+		if err == nil {
+			fmt.Fprintf(sio.stdout, "ficus demo: route file reloaded: %s\n", routesFile)
+		} else {
+			fmt.Fprintln(sio.stdout, "ficus demo: route file rejected (errors above); the previous rules keep serving")
+		}
 	}
 	var creds demoCredentials
 	var seedErr error
@@ -126,7 +181,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 				fmt.Fprintln(sio.stderr, "ficus demo: writing the credentials file:", err)
 			}
 		}
-		printDemo(sio.stdout, addr, ops, monoURL, ordersURL, routesFile, creds)
+		printDemo(sio.stdout, o.prog, addr, ops, monoURL, ordersURL, routesFile, creds)
 		fmt.Fprintf(sio.stdout, `A Stripe web-hook adapter (signing secret %[2]s) delivers to the orders service:
   BODY='{"id":"evt_demo_1","type":"payment_intent.succeeded"}'; T=$(date +%%s)
   SIG=$(printf '%%s.%%s' "$T" "$BODY" | openssl dgst -sha256 -hmac '%[2]s' | sed 's/^.* //')
@@ -157,7 +212,7 @@ func seedDemo(ctx context.Context, p *idp.Provider) (demoCredentials, error) {
 	return demoCredentials{ClientID: "demo-app", ClientSecret: secret, Username: "demo", Password: pw}, nil
 }
 
-func printDemo(w io.Writer, addr, ops, mono, orders, routesFile string, c demoCredentials) {
+func printDemo(w io.Writer, prog, addr, ops, mono, orders, routesFile string, c demoCredentials) {
 	front := "http://" + addr
 	fmt.Fprintf(w, `
 ficus demo is running (in-memory store: NOTHING IS KEPT when it stops; Ctrl-C to stop)
@@ -179,7 +234,7 @@ Try:
   curl -s -o /dev/null -w '%%{http_code}\n' '%[1]s/api/orders/%%2e%%2e/admin%%2f'
                                                       # encoded slash: refused (400)
   curl -s http://%[2]s/metrics | grep '^ficus_requests_total'
-  ficus routes validate %[5]s
+  %[10]s routes validate %[5]s
 
 The identity provider (demo client %[6]s, user %[8]s):
   client secret  %[7]s
@@ -195,5 +250,5 @@ The exchange (opaque token in, JWT to the service):
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/me/orders   # the service prints the JWT claims it got
   curl -s -i %[1]s/api/me/orders                                   # no token: 401 with WWW-Authenticate
 
-`, front, ops, mono, orders, routesFile, c.ClientID, c.ClientSecret, c.Username, c.Password)
+`, front, ops, mono, orders, routesFile, c.ClientID, c.ClientSecret, c.Username, c.Password, prog)
 }

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 // Kill ficus with SIGKILL while a sender posts events and the target is

@@ -22,7 +22,7 @@ import (
 // provider on it. The CLI needs a persistent store: the memory store of a
 // running process cannot be reached from another process.
 func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p *idp.Provider) error) error {
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, config.ForIDP)
 	if err != nil {
 		return err
 	}
@@ -51,7 +51,7 @@ func migrateCmd() *cobra.Command {
 		Short: "Apply the database migrations (serve also applies them at start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := config.Load(path, config.ForStore)
 			if err != nil {
 				return err
 			}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -31,7 +31,7 @@ routes: {file: %s}
 }
 
 func TestIDPCommands(t *testing.T) {
-	cfg := pgConfig(t, "http://127.0.0.1:1", "idp: {allow_password: true}\n")
+	cfg := pgConfig(t, "http://127.0.0.1:1", "idp: {allow_password: true, issuer: \"http://ficus.test\"}\n")
 	must := func(stdin string, args ...string) string {
 		t.Helper()
 		code, out, errs := runCLIInput(t, stdin, append(args, "--config", cfg)...)
@@ -103,7 +103,7 @@ func TestIDPCommands(t *testing.T) {
 // front door, with a standard OAuth2 client.
 func TestServeIDPOnFrontDoor(t *testing.T) {
 	up := slowUpstream(t)
-	cfg := pgConfig(t, up.URL, "")
+	cfg := pgConfig(t, up.URL, "idp: {issuer: \"http://ficus.test\"}\n")
 	code, out, errs := runCLI(t, "idp", "client", "create", "svc", "--grant", "client_credentials", "--scope", "a", "--config", cfg)
 	if code != 0 {
 		t.Fatal(errs)
@@ -153,8 +153,8 @@ func TestDemoCredentialsFile(t *testing.T) {
 		t.Fatalf("credentials: %+v", c)
 	}
 	conf := &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, Endpoint: oauth2.Endpoint{TokenURL: c.TokenURL}}
-	// The demo's issuer is derived from --addr; with port 0 only the token
-	// URL in the file is right, which is what scripts use.
+	// The demo binds --addr before it derives its issuer, so the issuer
+	// and the token URL in the file are right even with port 0.
 	tok, err := conf.PasswordCredentialsToken(context.Background(), c.Username, c.Password)
 	if err != nil {
 		t.Fatal(err)

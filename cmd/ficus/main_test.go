@@ -18,7 +18,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -85,7 +85,7 @@ func TestConfigErrors(t *testing.T) {
 		os.WriteFile(p, []byte(s), 0o600)
 		return p
 	}
-	_, err := config.Load(write("listen: {addr: nonsense, ops_addr: \"127.0.0.1:9\"}\nstore: {driver: mysql}\nroutes: {file: missing.yaml}\ntrusted_proxies: [300.1.1.1]\n"))
+	_, err := config.Load(write("listen: {addr: nonsense, ops_addr: \"127.0.0.1:9\"}\nstore: {driver: mysql}\nroutes: {file: missing.yaml}\ntrusted_proxies: [300.1.1.1]\n"), config.ForServe)
 	if err == nil {
 		t.Fatal("bad config accepted")
 	}
@@ -94,20 +94,20 @@ func TestConfigErrors(t *testing.T) {
 			t.Errorf("missing %q in:\n%v", want, err)
 		}
 	}
-	_, err = config.Load(write("listen: {addr: \"127.0.0.1:9\", ops_addr: \"127.0.0.1:9\"}\nroutes: {file: ficus.yaml}\n"))
+	_, err = config.Load(write("listen: {addr: \"127.0.0.1:9\", ops_addr: \"127.0.0.1:9\"}\nroutes: {file: ficus.yaml}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "listen.ops_addr: must differ from listen.addr") {
 		t.Fatalf("same addresses: %v", err)
 	}
-	_, err = config.Load(write("store: {driver: postgres, dsn: 'postgres://u:hunter2@db/x'}\nroutes: {file: x}\n"))
+	_, err = config.Load(write("store: {driver: postgres, dsn: 'postgres://u:hunter2@db/x'}\nroutes: {file: x}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "use env:NAME or file:PATH") || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("literal secret: %v", err)
 	}
-	_, err = config.Load(write("store: {driver: postgres, dsn: env:FICUS_TEST_UNSET_VAR}\nroutes: {file: x}\n"))
+	_, err = config.Load(write("store: {driver: postgres, dsn: env:FICUS_TEST_UNSET_VAR}\nroutes: {file: x}\n"), config.ForServe)
 	if err == nil || !strings.Contains(err.Error(), "FICUS_TEST_UNSET_VAR is not set") {
 		t.Fatalf("unset env: %v", err)
 	}
-	_, err = config.Load(write("listen: {adr: x}\n"))
-	if err == nil || !strings.Contains(err.Error(), "field adr not found") {
+	_, err = config.Load(write("listen: {adr: x}\n"), config.ForServe)
+	if err == nil || !strings.Contains(err.Error(), "ficus.yaml:1: listen.adr: unknown field") {
 		t.Fatalf("unknown field: %v", err)
 	}
 }
@@ -121,7 +121,7 @@ func testServer(t *testing.T, cfgYAML string) (front, ops string, stop func() er
 	if err := os.WriteFile(p, []byte(cfgYAML), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p)
+	cfg, err := config.Load(p, config.ForServe)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +184,7 @@ func TestServeWithPostgresDrainsOnShutdown(t *testing.T) {
 	front, ops, stop := testServer(t, fmt.Sprintf(`listen: {addr: "127.0.0.1:0", ops_addr: "127.0.0.1:0"}
 store: {driver: postgres, dsn: env:FICUS_TEST_DSN}
 routes: {file: %s}
+idp: {issuer: "http://ficus.test"}
 shutdown_timeout: 10s
 `, routeFile(t, up.URL)))
 

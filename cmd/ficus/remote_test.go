@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -43,7 +43,7 @@ upstreams:
 routes:
   - {name: api, match: {prefix: /api}, to: svc, auth: {policy: oauth2}}
 `, up.URL)), 0o600)
-	cfgText := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nstore: {driver: postgres, dsn: env:FICUS_TEST_DSN}\nroutes: {file: %s}\n", rf)
+	cfgText := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nstore: {driver: postgres, dsn: env:FICUS_TEST_DSN}\nroutes: {file: %s}\nidp: {issuer: \"http://ficus.test\"}\n", rf)
 	cfg := filepath.Join(dir, "ficus.yaml")
 	os.WriteFile(cfg, []byte(cfgText), 0o600)
 	code, out, errs := runCLI(t, "idp", "client", "create", "app", "--grant", "client_credentials", "--config", cfg)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -20,6 +22,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -33,7 +36,7 @@ func serveCmd() *cobra.Command {
 		Short: "Run the gateway",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := config.Load(path)
+			cfg, err := config.Load(path, config.ForServe)
 			if err != nil {
 				return err
 			}
@@ -52,6 +55,11 @@ type serverIO struct {
 	// provider, if set, receives the identity provider before serving
 	// starts (the demo seeds it).
 	provider func(*idp.Provider)
+	// front, if set, is the front door's listener, already bound to
+	// listen.addr (the demo binds first, to know its issuer).
+	front net.Listener
+	// reloaded, if set, is told the outcome of each route file reload.
+	reloaded func(error)
 }
 
 func idpHandler(p *idp.Provider) http.Handler {
@@ -126,11 +134,16 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	if err := gw.LoadFile(cfg.Routes.File); err != nil {
 		return fmt.Errorf("route file rejected:\n%w", err)
 	}
+	if err := checkRoutes(cfg, gw.Rules(), logger); err != nil {
+		return err
+	}
 	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
 
-	ln, err := net.Listen("tcp", cfg.Listen.Addr)
-	if err != nil {
-		return fmt.Errorf("listen.addr: %w", err)
+	ln := sio.front
+	if ln == nil {
+		if ln, err = net.Listen("tcp", cfg.Listen.Addr); err != nil {
+			return fmt.Errorf("listen.addr: %w", err)
+		}
 	}
 	opsLn, err := net.Listen("tcp", cfg.Listen.OpsAddr)
 	if err != nil {
@@ -151,7 +164,13 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	}
 	errLog := log.New(&slogWriter{logger}, "", 0)
 	opsMux := http.NewServeMux()
-	hooks, deliverer, err := webhooks(ctx, cfg, be, "http://"+ln.Addr().String(), logger, reg, opsMux)
+	self, err := newSelfEndpoint(ln.Addr(), cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
+	if err != nil {
+		ln.Close()
+		opsLn.Close()
+		return err
+	}
+	hooks, deliverer, err := webhooks(ctx, cfg, be, self, logger, reg, opsMux)
 	if err != nil {
 		ln.Close()
 		opsLn.Close()
@@ -159,16 +178,14 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	}
 	var gateway http.Handler = gw
 	if len(cfg.Mobile.Apps) > 0 {
-		tokenURL := "http://" + ln.Addr().String() + "/oauth2/token"
-		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
-			tokenURL = r + "/oauth2/token"
-		}
+		tokenURL, tokenClient := self.tokenEndpoint(cfg)
 		ad, err := mobile.New(cfg.Mobile, func(ref string) (string, error) { return config.Secret(ref).Resolve() }, tokenURL, gw)
 		if err != nil {
 			ln.Close()
 			opsLn.Close()
 			return err
 		}
+		ad.Client = tokenClient
 		gateway = ad
 	}
 	front := &http.Server{
@@ -177,6 +194,9 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		IdleTimeout:       cfg.Listen.IdleTimeout.Std(0),
 		MaxHeaderBytes:    int(cfg.Listen.MaxHeaderBytes),
 		ErrorLog:          errLog,
+	}
+	if self.Cert != nil {
+		front.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*self.Cert}}
 	}
 	ops := &http.Server{
 		Handler:           gw.OpsHandler(reg, ready, opsMux),
@@ -192,8 +212,8 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 	go func() {
 		defer wg.Done()
 		var err error
-		if cfg.Listen.TLS.CertFile != "" {
-			err = front.ServeTLS(ln, cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
+		if front.TLSConfig != nil {
+			err = front.ServeTLS(ln, "", "") // the certificate loaded once, in self
 		} else {
 			err = front.Serve(ln)
 		}
@@ -211,7 +231,7 @@ func runServer(ctx context.Context, cfg *config.Config, sio serverIO) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := gw.Watch(runCtx, cfg.Routes.File, nil); err != nil {
+			if err := gw.Watch(runCtx, cfg.Routes.File, sio.reloaded); err != nil {
 				logger.Error("cannot watch the route file; SIGHUP still reloads", "error", err.Error())
 			}
 		}()
@@ -278,7 +298,10 @@ loop:
 			break loop
 		case <-hup:
 			logger.Info("SIGHUP: reloading the route file", "path", cfg.Routes.File)
-			_ = gw.Reload(cfg.Routes.File)
+			err := gw.Reload(cfg.Routes.File)
+			if sio.reloaded != nil {
+				sio.reloaded(err)
+			}
 		}
 	}
 
@@ -320,4 +343,43 @@ func trimNL(p []byte) []byte {
 		p = p[:len(p)-1]
 	}
 	return p
+}
+
+// checkRoutes refuses at start what would fail on every request with this
+// process configuration, and warns loudly about rules this version does
+// not enforce.
+func checkRoutes(cfg *config.Config, f *routes.File, logger *slog.Logger) error {
+	var errs []string
+	var shadowed []string
+	remote := cfg.Gateway.RemoteIDP.Issuer != ""
+	for _, r := range f.Routes {
+		if r.Shadow != nil {
+			shadowed = append(shadowed, r.Name)
+		}
+		if !remote {
+			continue
+		}
+		switch r.Policy() {
+		case "jwt":
+			// The caller's JWT is verified against the remote JWKS, but only
+			// an IDP in this process can mint one for a new upstream.
+			for _, to := range r.Targets() {
+				if to != f.Monolith {
+					errs = append(errs, fmt.Sprintf("route %s: policy jwt cannot send to the new upstream %s with gateway.remote_idp: "+
+						"only the IDP in this process can exchange a caller's JWT for one for %s (use policy oauth2, or run the IDP here)", r.Name, to, to))
+					break
+				}
+			}
+		case "optional":
+			errs = append(errs, fmt.Sprintf("route %s: policy optional needs the IDP in this process to mint application tokens for anonymous callers; "+
+				"gateway.remote_idp is set", r.Name))
+		}
+	}
+	if len(shadowed) > 0 {
+		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("%s: every request on these routes would fail:\n%s", cfg.Routes.File, strings.Join(errs, "\n"))
+	}
+	return nil
 }

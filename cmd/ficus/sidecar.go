@@ -40,11 +40,15 @@ func sidecarCmd() *cobra.Command {
 			if err != nil {
 				fmt.Fprintln(cmd.ErrOrStderr(), "ficus sidecar: warning:", err, "(retrying on the first request)")
 			}
+			h, err := verify.Sidecar(v, up, rules)
+			if err != nil {
+				return err
+			}
 			ln, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
 			}
-			srv := &http.Server{Handler: verify.Sidecar(v, up, rules), ReadHeaderTimeout: 10 * time.Second}
+			srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 			fmt.Fprintf(cmd.OutOrStdout(), "ficus sidecar on %s -> %s (audience %s)\n", ln.Addr(), up, audience)
 			go func() {
 				<-cmd.Context().Done()
@@ -63,7 +67,7 @@ func sidecarCmd() *cobra.Command {
 	c.Flags().StringVar(&jwks, "jwks", "", "the IDP's JWKS URL")
 	c.Flags().StringVar(&audience, "audience", "", "the audience JWTs must carry (the service's)")
 	c.Flags().StringVar(&issuer, "issuer", "", "the issuer JWTs must carry (recommended)")
-	c.Flags().StringArrayVar(&scopes, "scope", nil, "PREFIX=scope1,scope2: scopes required below a path prefix (repeatable; longest prefix wins)")
+	c.Flags().StringArrayVar(&scopes, "scope", nil, "PREFIX=scope1,scope2: scopes required below a path prefix, matched like a route prefix (repeatable; the most specific prefix wins)")
 	_ = c.MarkFlagRequired("upstream")
 	_ = c.MarkFlagRequired("jwks")
 	_ = c.MarkFlagRequired("audience")

@@ -9,16 +9,16 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/adapters/tokens"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/prometheus/client_golang/prometheus"
-	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
 // webhooks builds the adapters' ingest endpoints and their deliverer. The
 // inbox is PostgreSQL, or memory (which keeps nothing) on the memory store.
-// front is the front door's own URL: deliveries go through the gateway.
-func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (map[string]http.Handler, *adapters.Deliverer, error) {
+// Deliveries go through the gateway, on self (the front door).
+func webhooks(ctx context.Context, cfg *config.Config, be *backend, self selfEndpoint, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (map[string]http.Handler, *adapters.Deliverer, error) {
 	if len(cfg.Webhooks.Adapters) == 0 {
 		return nil, nil, nil
 	}
@@ -45,7 +45,9 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 	metrics := adapters.NewMetrics(reg)
 	hooks := map[string]http.Handler{}
 	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
-		MaxAge: cfg.Webhooks.Delivery.MaxAge, Lease: cfg.Webhooks.Delivery.Lease, Logger: logger, Metrics: metrics}
+		MaxAge: cfg.Webhooks.Delivery.MaxAge, Lease: cfg.Webhooks.Delivery.Lease, Logger: logger, Metrics: metrics,
+		Client: self.client(30 * time.Second)}
+	tokenURL, tokenClient := self.tokenEndpoint(cfg)
 	for _, a := range cfg.Webhooks.Adapters {
 		in, err := a.Build(resolve, ins)
 		if err != nil {
@@ -56,18 +58,14 @@ func webhooks(ctx context.Context, cfg *config.Config, be *backend, front string
 		in.RemoteAddr = adapters.ClientAddr(trusted)
 		hooks[a.Path] = in
 		if a.Sync {
-			in.Sync = d.Sync
+			in.Sync = d
 		}
 		if a.OrderKey != "" {
 			d.Ordered = append(d.Ordered, a.Name)
 		}
 		secret, _ := resolve(a.ClientSecret)
-		tokenURL := front + "/oauth2/token"
-		if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
-			tokenURL = r + "/oauth2/token"
-		}
 		cc := &clientcredentials.Config{ClientID: a.ClientID, ClientSecret: secret, TokenURL: tokenURL}
-		d.Targets[a.Name] = adapters.Target{URL: front + a.Target, Token: oauth2.ReuseTokenSource(nil, cc.TokenSource(context.Background()))}
+		d.Targets[a.Name] = adapters.Target{URL: self.URL + a.Target, Token: &tokens.ClientCredentials{Config: cc, Client: tokenClient}}
 		logger.Info("webhook adapter", "name", a.Name, "path", a.Path, "target", a.Target)
 	}
 	return hooks, d, nil

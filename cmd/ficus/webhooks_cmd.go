@@ -15,7 +15,7 @@ import (
 )
 
 func withInbox(cmd *cobra.Command, path string, f func(ctx context.Context, st *inbox.Store) error) error {
-	cfg, err := config.Load(path)
+	cfg, err := config.Load(path, config.ForStore)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,7 @@ func webhooksCmd() *cobra.Command {
 		},
 	}
 	purge.Flags().StringVar(&adapter, "adapter", "", "only this adapter")
-	purge.Flags().DurationVar(&olderThan, "older-than", 31*24*time.Hour, "age of the events to delete (default 744h, past Adyen's 30-day retries)")
+	purge.Flags().DurationVar(&olderThan, "older-than", 31*24*time.Hour, "age of the events to delete: at least 1h, and longer than the senders' retry horizon (Adyen retries for 30 days)")
 	root.AddCommand(list, show, replay, purge)
 	return root
 }

@@ -11,8 +11,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
@@ -121,12 +122,25 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	}
 	resp.Body.Close()
 	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 3 })
-	_, metrics := get(t, ops+"/metrics")
-	for _, want := range []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
+	// The deliverer counts a delivery once the target's answer is back,
+	// after the target saw it: poll.
+	wants := []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
 		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 3`,
-		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`} {
-		if !strings.Contains(metrics, want) {
-			t.Errorf("metrics lack %s", want)
+		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`}
+	var metrics string
+	if !pollFor(10*time.Second, func() bool {
+		_, metrics = get(t, ops+"/metrics")
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				return false
+			}
+		}
+		return true
+	}) {
+		for _, want := range wants {
+			if !strings.Contains(metrics, want) {
+				t.Errorf("metrics lack %s", want)
+			}
 		}
 	}
 }

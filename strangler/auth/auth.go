@@ -9,9 +9,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/textproto"
@@ -20,8 +18,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/bearer"
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
 )
@@ -215,19 +215,6 @@ func (s *Stage) anonymous(ctx context.Context, client string) (*entry, error) {
 	return v.(*entry), nil
 }
 
-// bearer extracts a Bearer token (RFC 6750 2.1).
-func bearer(h string) (string, bool) {
-	const prefix = "bearer "
-	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
-		return "", false
-	}
-	tok := strings.TrimSpace(h[len(prefix):])
-	if tok == "" || len(tok) > 8192 || strings.ContainsAny(tok, " \t,") {
-		return "", false
-	}
-	return tok, true
-}
-
 // Authorize implements strangler.AuthStage.
 func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.Route) (strangler.Grant, bool) {
 	a := route.Auth
@@ -238,7 +225,7 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	if a.Header != "" {
 		header = textproto.CanonicalMIMEHeaderKey(a.Header)
 	}
-	raw, has := bearer(r.Header.Get("Authorization"))
+	raw, has := bearer.Token(r.Header.Get("Authorization"))
 	ctx := r.Context()
 	var e *entry
 	var err error
@@ -349,30 +336,19 @@ func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, 
 	return m, nil
 }
 
-// challenge answers 401 or 403 as RFC 6750 section 3 says.
+// challenge answers 401 or 403 as RFC 6750 section 3 says, with the
+// OAuth2 JSON body the IDP's errors have (error "unauthorized" when the
+// request carried no credentials, which RFC 6750 gives no code).
 func challenge(w http.ResponseWriter, status int, code, desc, scope string) {
-	v := `Bearer realm="ficus"`
-	if code != "" {
-		v += fmt.Sprintf(`, error=%q, error_description=%q`, code, desc)
-	}
-	if scope != "" {
-		v += fmt.Sprintf(`, scope=%q`, scope)
-	}
-	h := w.Header()
-	h.Set("WWW-Authenticate", v)
-	h.Set("Content-Type", "application/json")
-	h.Set("Cache-Control", "no-store")
-	w.WriteHeader(status)
-	body := map[string]string{"error": code, "error_description": desc}
+	w.Header().Set("WWW-Authenticate", bearer.Challenge(code, desc, scope))
 	if code == "" {
-		body["error"] = "unauthorized"
+		code = "unauthorized"
 	}
-	_ = json.NewEncoder(w).Encode(body)
+	(&idp.Error{Code: code, Description: desc, Status: status}).WriteJSON(w)
 }
 
+// unavailable answers 503 when a token cannot be looked up now; the
+// client may retry in a second.
 func unavailable(w http.ResponseWriter) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Retry-After", "1")
-	w.WriteHeader(http.StatusServiceUnavailable)
-	_, _ = w.Write([]byte(`{"error":"temporarily_unavailable","error_description":"the identity provider cannot be reached"}` + "\n"))
+	idp.ErrUnavailable.WithDescription("the identity provider cannot be reached").WithRetryAfter(1).WriteJSON(w)
 }

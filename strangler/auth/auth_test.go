@@ -319,6 +319,9 @@ func TestJWTPolicyReMintsForTheUpstream(t *testing.T) {
 	tampered := parts[0] + "." + strings.TrimRight(parts[1], "A") + "B." + parts[2]
 	// A JWT minted for a service (aud orders-svc) is not a gateway credential.
 	code, _, got = w.call(t, "/orders/1", "Authorization", "Bearer "+reader)
+	if code != 200 {
+		t.Fatalf("a service call: %d", code)
+	}
 	serviceJWT := strings.TrimPrefix(got.Get("Authorization"), "Bearer ")
 	for name, bad := range map[string]string{"alg none": none, "tampered": tampered, "wrong audience": serviceJWT, "opaque": reader} {
 		if code, _, got := w.call(t, "/internal/x", "Authorization", "Bearer "+bad); code != 401 || got != nil {

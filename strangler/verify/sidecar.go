@@ -5,14 +5,15 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
 )
 
-// ScopeRule requires scopes for a path prefix (segment boundaries).
+// ScopeRule requires scopes below a path prefix. The prefix is written and
+// matched exactly like a route's match.prefix: segment boundaries, literal
+// segments case-insensitively, {name} segments, ;parameters ignored.
 type ScopeRule struct {
 	Prefix string
 	Scopes []string
@@ -21,10 +22,13 @@ type ScopeRule struct {
 // ParseScopeRule reads "PREFIX=scope1,scope2".
 func ParseScopeRule(s string) (ScopeRule, error) {
 	prefix, scopes, ok := strings.Cut(s, "=")
-	if !ok || !strings.HasPrefix(prefix, "/") {
+	if !ok {
 		return ScopeRule{}, fmt.Errorf("scope rule %q: use /path/prefix=scope1,scope2", s)
 	}
-	r := ScopeRule{Prefix: strings.TrimSuffix(prefix, "/")}
+	if _, err := routes.CompilePrefixes([]string{prefix}); err != nil {
+		return ScopeRule{}, fmt.Errorf("scope rule %q: %w", s, err)
+	}
+	r := ScopeRule{Prefix: prefix}
 	for _, sc := range strings.Split(scopes, ",") {
 		if sc = strings.TrimSpace(sc); sc != "" {
 			r.Scopes = append(r.Scopes, sc)
@@ -34,11 +38,23 @@ func ParseScopeRule(s string) (ScopeRule, error) {
 }
 
 // Sidecar is the zero-trust verifier beside a service: every request needs
-// a valid JWT (and the scopes of the longest matching rule) before it is
-// forwarded to the service. Bad tokens get 401 or 403, never a 500.
-func Sidecar(v *Verifier, upstream *url.URL, rules []ScopeRule) http.Handler {
-	sorted := append([]ScopeRule(nil), rules...)
-	sort.Slice(sorted, func(i, j int) bool { return len(sorted[i].Prefix) > len(sorted[j].Prefix) })
+// a valid JWT (and the scopes of the most specific rule whose prefix covers
+// its path) before it is forwarded to the service. Bad tokens get 401 or
+// 403, never a 500.
+//
+// The path is normalised and matched by package routes, exactly as the
+// gateway does, and the service receives the normalised path: the one the
+// rules were applied to. A path that the gateway would refuse gets 400.
+// Two rules whose prefixes match the same paths are an error.
+func Sidecar(v *Verifier, upstream *url.URL, rules []ScopeRule) (http.Handler, error) {
+	prefixes := make([]string, len(rules))
+	for i, r := range rules {
+		prefixes[i] = r.Prefix
+	}
+	ps, err := routes.CompilePrefixes(prefixes)
+	if err != nil {
+		return nil, fmt.Errorf("scope rules: %w", err)
+	}
 	proxy := &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream); pr.SetXForwarded() },
 		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
@@ -47,24 +63,31 @@ func Sidecar(v *Verifier, upstream *url.URL, rules []ScopeRule) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p, err := routes.NormalizePath(r.URL.EscapedPath())
 		if err != nil {
-			http.Error(w, "bad path", http.StatusBadRequest)
+			http.Error(w, "ficus sidecar: "+err.Error(), http.StatusBadRequest)
 			return
 		}
 		var scopes []string
-		lp := strings.ToLower(p)
-		for _, rule := range sorted {
-			pre := strings.ToLower(rule.Prefix)
-			if lp == pre || strings.HasPrefix(lp, pre+"/") || pre == "" {
-				scopes = rule.Scopes
-				break
-			}
+		if i := ps.Match(p); i >= 0 {
+			scopes = rules[i].Scopes
 		}
 		c, status, challenge := v.Check(r, "", scopes)
 		if c == nil {
-			w.Header().Set("WWW-Authenticate", challenge)
-			http.Error(w, http.StatusText(status), status)
+			refuse(w, status, challenge)
 			return
 		}
-		proxy.ServeHTTP(w, r)
-	})
+		proxy.ServeHTTP(w, withPath(r, p))
+	}), nil
+}
+
+// withPath returns a shallow copy of r whose URL has the escaped path p.
+func withPath(r *http.Request, p string) *http.Request {
+	if p == r.URL.EscapedPath() {
+		return r
+	}
+	u := *r.URL
+	u.RawPath = p
+	u.Path, _ = url.PathUnescape(p) // p comes from NormalizePath: valid escapes
+	r = r.WithContext(r.Context())
+	r.URL = &u
+	return r
 }

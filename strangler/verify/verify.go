@@ -1,28 +1,24 @@
 // Package verify checks ficus JWTs offline, for services and the ficus
-// sidecar: signatures against the IDP's JWKS (cached, refetched on an
-// unknown kid at most once per RefetchInterval, and still served from the
-// cache when the IDP cannot be reached), algorithms pinned per key, issuer,
-// audience and expiry. It offers net/http and echo middleware that put the
+// sidecar: signatures against the IDP's JWKS (cached by package jwks:
+// refetched on an unknown kid at most once per RefetchInterval, and still
+// served from the cache when the IDP cannot be reached or is slow: no lock
+// is held across a fetch), algorithms pinned per key, issuer, audience and
+// expiry. It offers net/http and echo middleware that put the
 // claims in the request context.
 package verify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/rsa"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
+	"github.com/ficus-gw/ficus/strangler/bearer"
+	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
 	"github.com/maypok86/otter/v2"
@@ -39,12 +35,16 @@ type Options struct {
 	// Algorithms accepted; default EdDSA, ES256, RS256. Never none or HS*.
 	Algorithms []string
 	// RefetchInterval is the least time between two JWKS fetches caused by
-	// unknown kids. Default 10s.
+	// unknown kids. Default 10s (jwks.DefaultRefetchInterval).
 	RefetchInterval time.Duration
 	// Leeway for exp/iat. Default 5s.
 	Leeway time.Duration
-	// Client fetches the JWKS. Default: a client with a 5s timeout.
+	// Client fetches the JWKS. Default http.DefaultClient; a fetch is
+	// bounded by Timeout anyway.
 	Client *http.Client
+	// Timeout bounds one JWKS fetch, whatever Client's own timeout.
+	// Default 5s (jwks.DefaultTimeout).
+	Timeout time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -68,16 +68,8 @@ type Verifier struct {
 	// verified remembers tokens that verified, by SHA-256, until they
 	// expire: a service sees the same JWT many times (ficus reuses it).
 	verified *otter.Cache[[32]byte, *Claims]
-	mu       sync.RWMutex
-	// keys by kid, with the one algorithm each may be used with.
-	keys      map[string]pinnedKey
-	lastFetch time.Time
-	fetchMu   sync.Mutex
-}
-
-type pinnedKey struct {
-	key any
-	alg string
+	// keys are the IDP's, by kid, each pinned to one of Options.Algorithms.
+	keys *jwks.Set
 }
 
 // New returns a Verifier and fetches the key set once; a failure here is
@@ -94,87 +86,16 @@ func New(ctx context.Context, o Options) (*Verifier, error) {
 			return nil, fmt.Errorf("verify: algorithm %s is not allowed", a)
 		}
 	}
-	if o.RefetchInterval == 0 {
-		o.RefetchInterval = 10 * time.Second
-	}
 	if o.Leeway == 0 {
 		o.Leeway = 5 * time.Second
-	}
-	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 5 * time.Second}
 	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	v := &Verifier{o: o, keys: map[string]pinnedKey{}}
+	v := &Verifier{o: o, keys: &jwks.Set{URL: o.JWKSURL, Client: o.Client, Timeout: o.Timeout,
+		RefetchInterval: o.RefetchInterval, Accept: jwks.SigningKeys(o.Algorithms...), Now: o.Now}}
 	v.verified = otter.Must(&otter.Options[[32]byte, *Claims]{MaximumSize: 10000, ExpiryCalculator: otter.ExpiryWriting[[32]byte, *Claims](time.Minute)})
-	return v, v.refetch(ctx, true)
-}
-
-// refetch loads the key set, at most once per RefetchInterval unless
-// forced. On failure the keys already known stay.
-func (v *Verifier) refetch(ctx context.Context, force bool) error {
-	v.fetchMu.Lock()
-	defer v.fetchMu.Unlock()
-	now := v.o.Now()
-	if !force && now.Sub(v.lastFetch) < v.o.RefetchInterval {
-		return nil
-	}
-	v.lastFetch = now
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, v.o.JWKSURL, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := v.o.Client.Do(req)
-	if err != nil {
-		return fmt.Errorf("verify: fetching the JWKS: %w", err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("verify: fetching the JWKS: %s", resp.Status)
-	}
-	var set jose.JSONWebKeySet
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&set); err != nil {
-		return fmt.Errorf("verify: the JWKS does not parse: %w", err)
-	}
-	keys := map[string]pinnedKey{}
-	for _, k := range set.Keys {
-		if k.KeyID == "" || !k.IsPublic() || (k.Use != "" && k.Use != "sig") {
-			continue
-		}
-		alg := k.Algorithm
-		if alg == "" {
-			switch k.Key.(type) {
-			case ed25519.PublicKey:
-				alg = "EdDSA"
-			case *ecdsa.PublicKey:
-				alg = "ES256"
-			case *rsa.PublicKey:
-				alg = "RS256"
-			}
-		}
-		if slices.Contains(v.o.Algorithms, alg) {
-			keys[k.KeyID] = pinnedKey{key: k.Key, alg: alg}
-		}
-	}
-	v.mu.Lock()
-	v.keys = keys
-	v.mu.Unlock()
-	return nil
-}
-
-func (v *Verifier) key(ctx context.Context, kid string) (pinnedKey, bool) {
-	v.mu.RLock()
-	k, ok := v.keys[kid]
-	v.mu.RUnlock()
-	if ok {
-		return k, true
-	}
-	_ = v.refetch(ctx, false) // rate limited; known keys survive a failure
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	k, ok = v.keys[kid]
-	return k, ok
+	return v, v.keys.Fetch(ctx)
 }
 
 // Verify checks a JWT and returns its claims. The claims are shared: do not
@@ -215,14 +136,14 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 func (v *Verifier) Keyfunc(ctx context.Context) jwt.Keyfunc {
 	return func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
-		k, ok := v.key(ctx, kid)
-		if !ok {
-			return nil, fmt.Errorf("unknown kid %q", kid)
+		k, err := v.keys.Key(ctx, kid)
+		if err != nil {
+			return nil, err
 		}
-		if t.Method.Alg() != k.alg {
-			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.alg)
+		if t.Method.Alg() != k.Alg {
+			return nil, fmt.Errorf("alg %s does not match the key's %s", t.Method.Alg(), k.Alg)
 		}
-		return k.key, nil
+		return k.Public, nil
 	}
 }
 
@@ -251,23 +172,29 @@ func (v *Verifier) Check(r *http.Request, header string, scopes []string) (*Clai
 			}
 		}
 		if !ok {
-			return nil, http.StatusUnauthorized, `Bearer realm="ficus"`
+			return nil, http.StatusUnauthorized, bearer.Challenge("", "", "")
 		}
 		raw = tok
 	}
 	if raw == "" {
-		return nil, http.StatusUnauthorized, `Bearer realm="ficus"`
+		return nil, http.StatusUnauthorized, bearer.Challenge("", "", "")
 	}
 	c, err := v.Verify(r.Context(), strings.TrimSpace(raw))
 	if err != nil {
-		return nil, http.StatusUnauthorized, `Bearer realm="ficus", error="invalid_token"`
+		return nil, http.StatusUnauthorized, bearer.Challenge("invalid_token", "", "")
 	}
 	for _, s := range scopes {
 		if !c.HasScope(s) {
-			return nil, http.StatusForbidden, fmt.Sprintf(`Bearer realm="ficus", error="insufficient_scope", scope=%q`, strings.Join(scopes, " "))
+			return nil, http.StatusForbidden, bearer.Challenge("insufficient_scope", "", strings.Join(scopes, " "))
 		}
 	}
 	return c, 0, ""
+}
+
+// refuse answers a request that Check refused, in plain text.
+func refuse(w http.ResponseWriter, status int, challenge string) {
+	w.Header().Set("WWW-Authenticate", challenge)
+	http.Error(w, http.StatusText(status), status)
 }
 
 // Middleware admits requests with a valid JWT carrying every scope, and
@@ -277,8 +204,7 @@ func (v *Verifier) Middleware(next http.Handler, scopes ...string) http.Handler 
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, status, challenge := v.Check(r, "", scopes)
 		if c == nil {
-			w.Header().Set("WWW-Authenticate", challenge)
-			http.Error(w, http.StatusText(status), status)
+			refuse(w, status, challenge)
 			return
 		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, c)))

@@ -83,7 +83,11 @@ func sidecar(t *testing.T, v *verify.Verifier) (*httptest.Server, chan http.Head
 	t.Cleanup(svc.Close)
 	u, _ := url.Parse(svc.URL)
 	rule, _ := verify.ParseScopeRule("/admin=orders.admin")
-	sc := httptest.NewServer(verify.Sidecar(v, u, []verify.ScopeRule{rule}))
+	h, err := verify.Sidecar(v, u, []verify.ScopeRule{rule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := httptest.NewServer(h)
 	t.Cleanup(sc.Close)
 	return sc, seen
 }

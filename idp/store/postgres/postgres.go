@@ -8,16 +8,15 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
-	"io/fs"
 	"slices"
 
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/strangler/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
-	"github.com/jackc/tern/v2/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -32,27 +31,7 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	if err != nil {
 		return err
 	}
-	return MigrateFS(ctx, pool, sub, VersionTable)
-}
-
-// MigrateFS applies the tern migrations in fsys (001_name.sql …) that the
-// version table does not list yet, under tern's advisory lock, so that
-// many instances may start at once. Each package owns its migrations and
-// its version table.
-func MigrateFS(ctx context.Context, pool *pgxpool.Pool, fsys fs.FS, versionTable string) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	m, err := migrate.NewMigrator(ctx, conn.Conn(), versionTable)
-	if err != nil {
-		return err
-	}
-	if err := m.LoadMigrations(fsys); err != nil {
-		return err
-	}
-	return m.Migrate(ctx)
+	return pgmigrate.Apply(ctx, pool, sub, VersionTable)
 }
 
 // Store is a store.Store on PostgreSQL.

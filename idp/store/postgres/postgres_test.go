@@ -5,9 +5,9 @@ import (
 	"testing"
 
 	"github.com/ficus-gw/ficus/idp/store"
-	"github.com/ficus-gw/ficus/idp/store/pgtest"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/idp/store/storetest"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 func TestConformance(t *testing.T) {

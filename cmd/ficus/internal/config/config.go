@@ -1,27 +1,21 @@
-// Package config is the process configuration of `ficus serve`: listeners,
-// store, route file, limits and logging. It is validated as a whole at start
+// Package config is the process configuration of ficus: listeners, store,
+// route file, limits, logging, the IDP, the gateway and the adapters. It is
+// checked as a whole when a command starts, every problem reported at once,
 // and secrets are never written into it: they are references, env:NAME or
-// file:PATH, resolved when the process starts.
+// file:PATH, resolved only by the commands that use them.
 package config
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
-	"io"
-	"net"
-
 	"net/netip"
 	"os"
-	"reflect"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/routes"
-	"github.com/go-playground/validator/v10"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -38,7 +32,7 @@ type Config struct {
 	// for upstreams; clients' copies are removed.
 	OwnedHeaders []string `yaml:"owned_headers" validate:"dive,required"`
 	// ShutdownTimeout bounds the wait for in-flight requests on SIGTERM.
-	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	ShutdownTimeout Duration `yaml:"shutdown_timeout" validate:"gte=0"`
 	Log             Log      `yaml:"log"`
 	IDP             IDP      `yaml:"idp"`
 	Gateway         Gateway  `yaml:"gateway"`
@@ -53,7 +47,7 @@ type Gateway struct {
 	// CacheTTL bounds how long a looked-up token is trusted without asking
 	// the IDP again. Default 60s (10s with a remote IDP, which cannot send
 	// revocation notices).
-	CacheTTL Duration `yaml:"cache_ttl"`
+	CacheTTL Duration `yaml:"cache_ttl" validate:"gte=0"`
 	// JWTAudience is the audience callers' JWTs carry on jwt routes.
 	// Default ficus-gateway.
 	JWTAudience string `yaml:"jwt_audience"`
@@ -64,7 +58,7 @@ type Gateway struct {
 
 // RemoteIDP is an IDP elsewhere and the gateway's client there.
 type RemoteIDP struct {
-	Issuer       string `yaml:"issuer" validate:"omitempty,url"`
+	Issuer       string `yaml:"issuer" validate:"omitempty,httpurl"`
 	ClientID     string `yaml:"client_id" validate:"required_with=Issuer"`
 	ClientSecret Secret `yaml:"client_secret" validate:"required_with=Issuer"`
 }
@@ -73,8 +67,11 @@ type RemoteIDP struct {
 type IDP struct {
 	// Enabled serves the IDP endpoints on the front door. Default true.
 	Enabled *bool `yaml:"enabled"`
-	// Issuer is the public base URL. Default http://<listen.addr>.
-	Issuer string `yaml:"issuer" validate:"omitempty,url"`
+	// Issuer is the public base URL clients use. Default
+	// http://<listen.addr>, which ficus serve refuses when it cannot be
+	// right: listen.addr on every interface (0.0.0.0, ::) or on port 0,
+	// or listen.tls set.
+	Issuer string `yaml:"issuer" validate:"omitempty,httpurl"`
 	// SigningAlg for new keys: EdDSA (default), RS256 or ES256.
 	SigningAlg string `yaml:"signing_alg" validate:"omitempty,oneof=EdDSA RS256 ES256"`
 	// KeyEncryptionKey seals private signing keys in the store: a secret
@@ -82,14 +79,14 @@ type IDP struct {
 	KeyEncryptionKey Secret `yaml:"key_encryption_key"`
 	// KeyPublishDelay: a rotated-in key is published this long before it
 	// signs. Default 5m.
-	KeyPublishDelay     Duration `yaml:"key_publish_delay"`
-	AccessTTL           Duration `yaml:"access_ttl"`
-	LoggedOnRefreshTTL  Duration `yaml:"logged_on_refresh_ttl"`
-	ReturningRefreshTTL Duration `yaml:"returning_refresh_ttl"`
-	ReturningRefreshCap Duration `yaml:"returning_refresh_cap"`
-	JWTTTL              Duration `yaml:"jwt_ttl"`
+	KeyPublishDelay     Duration `yaml:"key_publish_delay" validate:"gte=0"`
+	AccessTTL           Duration `yaml:"access_ttl" validate:"gte=0"`
+	LoggedOnRefreshTTL  Duration `yaml:"logged_on_refresh_ttl" validate:"gte=0"`
+	ReturningRefreshTTL Duration `yaml:"returning_refresh_ttl" validate:"gte=0"`
+	ReturningRefreshCap Duration `yaml:"returning_refresh_cap" validate:"gte=0"`
+	JWTTTL              Duration `yaml:"jwt_ttl" validate:"gte=0"`
 	MaxFamiliesPerUser  int      `yaml:"max_tokens_per_user" validate:"gte=0"`
-	SecretGrace         Duration `yaml:"secret_grace"`
+	SecretGrace         Duration `yaml:"secret_grace" validate:"gte=0"`
 	// AllowPassword enables the password grant for first-party
 	// confidential clients. Default false (RFC 9700).
 	AllowPassword bool `yaml:"allow_password"`
@@ -99,7 +96,7 @@ type IDP struct {
 	ClientRate     float64 `yaml:"client_rate" validate:"gte=0"`
 	LoginPerMinute float64 `yaml:"login_per_minute" validate:"gte=0"`
 	// CleanupInterval runs the expired-token cleanup. Default 30s.
-	CleanupInterval Duration `yaml:"cleanup_interval"`
+	CleanupInterval Duration `yaml:"cleanup_interval" validate:"gte=0"`
 }
 
 // IDPEnabled reports whether the IDP is served.
@@ -113,9 +110,9 @@ type Listen struct {
 	// off the public network. Default 127.0.0.1:9090.
 	OpsAddr string `yaml:"ops_addr" validate:"required,listenaddr"`
 	// ReadHeaderTimeout bounds reading request headers. Default 10s.
-	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout" validate:"gte=0"`
 	// IdleTimeout closes idle client keep-alive connections. Default 120s.
-	IdleTimeout Duration `yaml:"idle_timeout"`
+	IdleTimeout Duration `yaml:"idle_timeout" validate:"gte=0"`
 	// MaxHeaderBytes bounds request headers. Default 1 MiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
 	// TLS serves the front door over HTTPS when both files are set.
@@ -137,12 +134,14 @@ type Store struct {
 	// file:PATH). Required for postgres.
 	DSN Secret `yaml:"dsn" validate:"required_if=Driver postgres"`
 	// MaxConns bounds the pool. Default 16.
-	MaxConns int32 `yaml:"max_conns" validate:"gte=0,lte=1000"`
+	MaxConns int32 `yaml:"max_conns" validate:"gte=1,lte=1000"`
 }
 
 // Routes names the rule file.
 type Routes struct {
-	File string `yaml:"file" validate:"required"`
+	// File is the route rule file; ficus serve needs it (other commands
+	// do not read it).
+	File string `yaml:"file"`
 	// Watch reloads the file when it changes. Default true. SIGHUP always
 	// reloads.
 	Watch *bool `yaml:"watch"`
@@ -177,121 +176,6 @@ func Defaults() Config {
 	}
 }
 
-// Load reads and validates a configuration file. Relative paths in it
-// (the route file, TLS files) are relative to the file's directory.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	c := Defaults()
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	dir := dirOf(path)
-	c.Routes.File = relTo(dir, c.Routes.File)
-	c.Listen.TLS.CertFile = relTo(dir, c.Listen.TLS.CertFile)
-	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
-	if err := c.Validate(); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return &c, nil
-}
-
-// Validate checks the whole configuration and reports every problem.
-func (c *Config) Validate() error {
-	var errs []string
-	v := validator.New(validator.WithRequiredStructEnabled())
-	v.RegisterTagNameFunc(func(f reflect.StructField) string {
-		name, _, _ := strings.Cut(f.Tag.Get("yaml"), ",")
-		return name
-	})
-	_ = v.RegisterValidation("listenaddr", func(fl validator.FieldLevel) bool {
-		_, port, err := net.SplitHostPort(fl.Field().String())
-		if err != nil {
-			return false
-		}
-		n, err := strconv.Atoi(port)
-		return err == nil && n >= 0 && n <= 65535
-	})
-	if err := v.Struct(c); err != nil {
-		var ves validator.ValidationErrors
-		if errors.As(err, &ves) {
-			for _, fe := range ves {
-				_, field, _ := strings.Cut(fe.Namespace(), ".")
-				errs = append(errs, fmt.Sprintf("%s: %s", field, reason(fe)))
-			}
-		} else {
-			errs = append(errs, err.Error())
-		}
-	}
-	if c.Store.Driver == "postgres" && c.Store.DSN != "" {
-		if _, err := c.Store.DSN.Resolve(); err != nil {
-			errs = append(errs, "store.dsn: "+err.Error())
-		}
-	}
-	if c.IDP.KeyEncryptionKey != "" {
-		if _, err := c.IDP.KeyEncryptionKey.Resolve(); err != nil {
-			errs = append(errs, "idp.key_encryption_key: "+err.Error())
-		}
-	}
-	if c.Gateway.RemoteIDP.ClientSecret != "" {
-		if _, err := c.Gateway.RemoteIDP.ClientSecret.Resolve(); err != nil {
-			errs = append(errs, "gateway.remote_idp.client_secret: "+err.Error())
-		}
-	}
-	paths := map[string]bool{}
-	for _, a := range c.Webhooks.Adapters {
-		if _, err := a.Build(func(ref string) (string, error) { return Secret(ref).Resolve() }, nil); err != nil {
-			errs = append(errs, "webhooks: "+err.Error())
-		}
-		if paths[a.Path] {
-			errs = append(errs, fmt.Sprintf("webhooks: path %s is used twice", a.Path))
-		}
-		paths[a.Path] = true
-	}
-	if len(c.Mobile.Apps) > 0 {
-		if _, err := mobile.New(c.Mobile, func(ref string) (string, error) { return Secret(ref).Resolve() }, "", nil); err != nil {
-			errs = append(errs, err.Error())
-		}
-	}
-	if c.Routes.File != "" {
-		if _, err := os.Stat(c.Routes.File); err != nil {
-			errs = append(errs, "routes.file: "+err.Error())
-		}
-	}
-	for _, f := range []string{c.Listen.TLS.CertFile, c.Listen.TLS.KeyFile} {
-		if f != "" {
-			if _, err := os.Stat(f); err != nil {
-				errs = append(errs, "listen.tls: "+err.Error())
-			}
-		}
-	}
-	if c.Listen.Addr == c.Listen.OpsAddr && !strings.HasSuffix(c.Listen.Addr, ":0") {
-		errs = append(errs, "listen.ops_addr: must differ from listen.addr")
-	}
-	if len(errs) > 0 {
-		return errors.New(strings.Join(errs, "\n"))
-	}
-	return nil
-}
-
-func reason(fe validator.FieldError) string {
-	switch fe.Tag() {
-	case "required", "required_if", "required_with":
-		return "is required"
-	case "oneof":
-		return fmt.Sprintf("must be one of %s (got %q)", strings.ReplaceAll(fe.Param(), " ", ", "), fmt.Sprint(fe.Value()))
-	case "listenaddr":
-		return fmt.Sprintf("must be host:port (got %q)", fmt.Sprint(fe.Value()))
-	case "cidr|ip":
-		return fmt.Sprintf("must be a CIDR or an IP address (got %q)", fmt.Sprint(fe.Value()))
-	}
-	return fmt.Sprintf("fails %s %s", fe.Tag(), fe.Param())
-}
-
 // TrustedPrefixes parses TrustedProxies.
 func (c *Config) TrustedPrefixes() ([]netip.Prefix, error) {
 	var out []netip.Prefix
@@ -319,17 +203,23 @@ func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.Acce
 // literal value is refused, so a secret never sits in the config file.
 type Secret string
 
-// UnmarshalYAML accepts only references.
+// UnmarshalYAML accepts only references. The value is never echoed.
 func (s *Secret) UnmarshalYAML(n *yaml.Node) error {
 	var v string
 	if err := n.Decode(&v); err != nil {
 		return err
 	}
-	if v != "" && !strings.HasPrefix(v, "env:") && !strings.HasPrefix(v, "file:") {
-		return fmt.Errorf("line %d: secrets are not written into the config file: use env:NAME or file:PATH", n.Line)
+	if v != "" && !isReference(v) {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, errLiteralSecret)}}
 	}
 	*s = Secret(v)
 	return nil
+}
+
+const errLiteralSecret = "secrets are not written into the config file: use env:NAME or file:PATH"
+
+func isReference(v string) bool {
+	return strings.HasPrefix(v, "env:") || strings.HasPrefix(v, "file:")
 }
 
 // Resolve reads the secret from the environment or the file (trailing
@@ -353,6 +243,16 @@ func (s Secret) Resolve() (string, error) {
 	return "", errors.New("not a secret reference (env:NAME or file:PATH)")
 }
 
+// checkReference accepts a well-formed reference without reading it: the
+// resolver of commands that do not use the secret.
+func checkReference(ref string) (string, error) {
+	if !isReference(ref) {
+		return "", errors.New("not a secret reference (env:NAME or file:PATH)")
+	}
+	// Long enough for every length check made on secrets at start.
+	return strings.Repeat("0", 64), nil
+}
+
 // String never shows the secret, only where it comes from.
 func (s Secret) String() string { return string(s) }
 
@@ -360,32 +260,9 @@ func (s Secret) String() string { return string(s) }
 // use).
 type Duration = routes.Duration
 
-// ByteSize is a size written as 1048576, "512KiB", "10MiB" or "1GiB".
-type ByteSize int64
-
-// UnmarshalYAML parses a size.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	var s string
-	if err := n.Decode(&s); err != nil {
-		return err
-	}
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSpace(strings.TrimSuffix(s, u.suffix)), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || v < 0 {
-		return fmt.Errorf("line %d: invalid size %q (use e.g. 1048576, 512KiB, 10MiB)", n.Line, n.Value)
-	}
-	*b = ByteSize(v * mult)
-	return nil
-}
+// ByteSize is a size written as 1048576, "512KiB", "10MiB" or "1MB" (the
+// same type web-hook adapters use).
+type ByteSize = routes.ByteSize
 
 func dirOf(path string) string {
 	if i := strings.LastIndexByte(path, '/'); i >= 0 {

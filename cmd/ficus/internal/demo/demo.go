@@ -11,11 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strings"
 	"text/template"
 	"time"
 
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/mccutchen/go-httpbin/v2/httpbin"
 )
 
@@ -85,13 +87,28 @@ func Service(name string, log io.Writer) http.Handler {
 	})
 }
 
-// Listen starts h on a free loopback port and returns its URL.
-func Listen(h http.Handler) (string, *http.Server, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// Listen starts h on addr (127.0.0.1:0 for a free loopback port) and
+// returns its URL.
+func Listen(addr string, h http.Handler) (string, *http.Server, error) {
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", nil, err
 	}
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	return "http://" + ln.Addr().String(), srv, nil
+}
+
+// LoopbackAddr is the loopback host:port of upstream name in f, where the
+// demo serves it again when f is kept; 127.0.0.1:0 when f names no such
+// address.
+func LoopbackAddr(f *routes.File, name string) string {
+	if up := f.Upstreams[name]; up != nil {
+		if u, err := url.Parse(up.URL); err == nil && u.Scheme == "http" && u.Port() != "" {
+			if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsLoopback() {
+				return u.Host
+			}
+		}
+	}
+	return "127.0.0.1:0"
 }

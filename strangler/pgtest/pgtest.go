@@ -1,6 +1,10 @@
 // Package pgtest gives each test its own fresh PostgreSQL database, dropped
 // when the test ends. Tests that use it need a real server: it never skips.
 //
+// It serves every package whose tests need PostgreSQL (the IDP's store, the
+// web-hook inbox, the binary's end-to-end tests), so it belongs to none of
+// them; it sits beside strangler/pgmigrate, for the reason given there.
+//
 // The server is found from TEST_DATABASE_URL, then DATABASE_URL, then the
 // local default postgres://postgres@127.0.0.1:5432/postgres. `make test`
 // (.ci/with-postgres.sh) sets TEST_DATABASE_URL, starting a throwaway cluster
@@ -11,7 +15,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -95,6 +98,3 @@ func redact(dsn string) string {
 	}
 	return u.Redacted()
 }
-
-// String describes the server in messages, without a password.
-func String() string { return fmt.Sprint(redact(ServerURL())) }

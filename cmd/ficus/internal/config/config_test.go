@@ -1,0 +1,198 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func load(t *testing.T, text string, p Purpose) (*Config, error) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "routes.yaml"), []byte("x"), 0o600)
+	path := filepath.Join(dir, "ficus.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return Load(path, p)
+}
+
+// Issue 8 item 16: sizes are written as people write them.
+func TestByteSizes(t *testing.T) {
+	for _, tc := range []struct {
+		given string
+		want  ByteSize
+	}{
+		{"1048576", 1 << 20}, {"512KiB", 512 << 10}, {"512 KiB", 512 << 10}, {"10MiB", 10 << 20},
+		{"1GiB", 1 << 30}, {"512KB", 512000}, {"1MB", 1000000}, {"0", 0}, {"100B", 100},
+	} {
+		t.Run(tc.given, func(t *testing.T) {
+			c, err := load(t, "limits: {max_request_body: "+tc.given+"}\nwebhooks: {adapters: [{max_body: "+tc.given+"}]}\n", ForCheck)
+			if err == nil {
+				t.Fatal("the adapter without name is accepted")
+			}
+			if strings.Contains(err.Error(), "size") {
+				t.Fatalf("%s refused: %v", tc.given, err)
+			}
+			c, err = load(t, "limits: {max_request_body: "+tc.given+"}\n", ForCheck)
+			if err != nil || c.Limits.MaxRequestBody != tc.want {
+				t.Fatalf("%s = %d, %v; want %d", tc.given, c.Limits.MaxRequestBody, err, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"-1", "lots", "1.5.5MiB", "1e3", "99999999999999999999"} {
+		_, err := load(t, "limits: {max_request_body: "+bad+"}\n", ForCheck)
+		if err == nil || !strings.Contains(err.Error(), ":1: limits.max_request_body: invalid size") {
+			t.Errorf("%s: %v", bad, err)
+		}
+	}
+}
+
+// Issue 8 item 16: messages speak of keys and values, never of Go types,
+// and a near miss of a key is named.
+func TestTypeErrorsInWords(t *testing.T) {
+	for _, tc := range []struct{ given, want string }{
+		{"listen: {max_header_bytes: [1]}", ":1: listen.max_header_bytes: must be a size such as 1048576, 512KiB or 10MiB, not a list"},
+		{"store: {max_conns: many}", `:1: store.max_conns: must be a whole number, not "many"`},
+		{"idp: {client_rate: fast}", `:1: idp.client_rate: must be a number, not "fast"`},
+		{"routes: {watch: sometimes}", `:1: routes.watch: must be true or false, not "sometimes"`},
+		{"webhooks: {dedupe_window: 31 days}", `:1: webhooks.dedupe_window: must be a duration such as 30s, 5m or 1h30m, not "31 days"`},
+		{"webhooks: {adapters: {name: x}}", `:1: webhooks.adapters: must be a list, not a mapping`},
+		{"trusted_proxies: 10.0.0.0/8", `:1: trusted_proxies: must be a list, not "10.0.0.0/8"`},
+		{"listen:\n  addr: a\n  addr: b\n", ":3: listen.addr: is set twice (first on line 2)"},
+		{"lisen: {}", ":1: lisen: unknown field (did you mean listen?)"},
+		{"webhooks: {adapters: [{answer: {contenttype: x}}]}", ":1: webhooks.adapters[0].answer.contenttype: unknown field (did you mean content_type?)"},
+		{"mobile: {apps: [{name: a, perkeyrate: 1}]}", ":1: mobile.apps[0].perkeyrate: unknown field (did you mean per_key_rate?)"},
+		{"gateway: {remote_idp: {isuer: x}}", ":1: gateway.remote_idp.isuer: unknown field (did you mean issuer?)"},
+		{"gateway: {remote_idp: {url: x}}", ":1: gateway.remote_idp.url: unknown field; known here: issuer, client_id, client_secret"},
+		{"store: {dsn: postgres://u:hunter2@db/x}", ":1: store.dsn: secrets are not written into the config file"},
+		{"listen: {addr: [", ":1: not valid YAML"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			_, err := load(t, tc.given, ForCheck)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+			for _, goName := range []string{"unmarshal", "!!", "in type", "config.", "adapters.", "mobile.App", "int32", "float64", "[]string", "hunter2"} {
+				if strings.Contains(err.Error(), goName) {
+					t.Errorf("%q in %v", goName, err)
+				}
+			}
+		})
+	}
+}
+
+// Issue 8 item 16: each purpose resolves only the secrets it needs; the
+// others are checked for form only.
+func TestPurposeResolvesOnlyItsSecrets(t *testing.T) {
+	t.Setenv("FICUS_TEST_DSN", "postgres://localhost/x")
+	text := `store: {driver: postgres, dsn: env:FICUS_TEST_DSN}
+idp: {key_encryption_key: env:FICUS_TEST_UNSET_KEK}
+gateway: {remote_idp: {issuer: "https://login.example.com", client_id: gw, client_secret: env:FICUS_TEST_UNSET_GW}}
+webhooks:
+  adapters:
+    - {name: s, path: /s, target: /t, client_id: c, client_secret: env:FICUS_TEST_UNSET_A, schemes: [{type: stripe, secrets: [file:/nonexistent/whsec]}]}
+mobile: {apps: [{name: ios, key: env:FICUS_TEST_UNSET_KEY, client_id: c, client_secret: env:FICUS_TEST_UNSET_MS}]}
+`
+	for _, p := range []Purpose{ForCheck, ForStore} {
+		if _, err := load(t, text, p); err != nil {
+			t.Fatalf("purpose %d: %v", p, err)
+		}
+	}
+	_, err := load(t, text, ForIDP)
+	if err == nil || !strings.Contains(err.Error(), "idp.key_encryption_key: environment variable FICUS_TEST_UNSET_KEK is not set") || strings.Count(err.Error(), "\n") != 0 {
+		t.Fatalf("ForIDP: %v", err)
+	}
+	_, err = load(t, text, ForServe)
+	for _, want := range []string{"FICUS_TEST_UNSET_KEK", "FICUS_TEST_UNSET_GW", "FICUS_TEST_UNSET_A", "/nonexistent/whsec", "FICUS_TEST_UNSET_KEY", "routes.file: is required"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ForServe does not name %s: %v", want, err)
+		}
+	}
+	t.Setenv("FICUS_TEST_UNSET_KEK", "c2hvcnQ=")
+	if _, err := load(t, text, ForIDP); err == nil || !strings.Contains(err.Error(), "must be 32 bytes, base64") {
+		t.Fatalf("short key: %v", err)
+	}
+	var errs Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("%T is not Errors", err)
+	}
+}
+
+// Issue 8 item 12: the default issuer, http://<listen.addr>, is refused by
+// serve when clients cannot use it; the message names idp.issuer.
+func TestDefaultIssuer(t *testing.T) {
+	base := "routes: {file: routes.yaml}\n"
+	for _, tc := range []struct{ listen, want string }{
+		{`{addr: "0.0.0.0:8080"}`, "names every interface"},
+		{`{addr: "[::]:8080"}`, "names every interface"},
+		{`{addr: ":8080"}`, "names every interface"},
+		{`{addr: "127.0.0.1:0"}`, "has port 0"},
+		{`{tls: {cert_file: routes.yaml, key_file: routes.yaml}}`, "plain http while listen.tls serves https"},
+	} {
+		_, err := load(t, base+"listen: "+tc.listen+"\n", ForServe)
+		if err == nil || !strings.Contains(err.Error(), "idp.issuer: is required: ") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v", tc.listen, err)
+		}
+		if _, err := load(t, base+"listen: "+tc.listen+"\nidp: {issuer: \"https://login.example.com\"}\n", ForServe); err != nil {
+			t.Errorf("%s with an issuer: %v", tc.listen, err)
+		}
+		if _, err := load(t, base+"listen: "+tc.listen+"\nidp: {enabled: false}\n", ForServe); err != nil {
+			t.Errorf("%s without the IDP: %v", tc.listen, err)
+		}
+		if _, err := load(t, base+"listen: "+tc.listen+"\n", ForIDP); err != nil {
+			t.Errorf("%s for the idp commands: %v", tc.listen, err)
+		}
+	}
+	if _, err := load(t, base+"listen: {addr: \"127.0.0.1:8080\"}\n", ForServe); err != nil {
+		t.Errorf("a loopback address with a port: %v", err)
+	}
+	for _, bad := range []string{"login.example.com", "ftp://login.example.com", "https://login.example.com/?x=1", "https://u:p@login.example.com"} {
+		if _, err := load(t, base+"idp: {issuer: \""+bad+"\"}\n", ForServe); err == nil || !strings.Contains(err.Error(), "idp.issuer: must be an http:// or https:// URL") {
+			t.Errorf("issuer %s: %v", bad, err)
+		}
+	}
+}
+
+func TestValidationMessages(t *testing.T) {
+	for _, tc := range []struct{ given, want string }{
+		{"listen: {tls: {key_file: x}}", ":1: listen.tls.cert_file: is required when listen.tls.key_file is set"},
+		{"store: {driver: postgres}", ":1: store.dsn: is required when store.driver is postgres"},
+		{"store: {max_conns: 0}", ":1: store.max_conns: must be at least 1 (got 0)"},
+		{"shutdown_timeout: -1s", ":1: shutdown_timeout: must not be negative (got -1s)"},
+		{"log: {level: loud}", `:1: log.level: must be one of debug, info, warn, error (got "loud")`},
+		{"webhooks: {adapters: [{name: a, path: /a, target: /t, client_id: c, client_secret: env:X, schemes: [{type: basic, users: {u: env:Y}}], bad_signature_status: 200, answer: {status: 500}}]}",
+			":1: webhooks.adapters[0].bad_signature_status: must be at least 400 (got 200)"},
+		{"webhooks: {adapters: [{name: a, path: /a, target: /t, client_id: c, client_secret: env:X, schemes: [{type: basic, users: {u: env:Y}}], answer: {status: 500}}]}",
+			":1: webhooks.adapters[0].answer.status: must be at most 299 (got 500)"},
+		{"mobile: {apps: [{name: a, per_device_rate: -1}]}", ":1: mobile.apps[0].per_device_rate: must not be negative"},
+	} {
+		t.Run(tc.given, func(t *testing.T) {
+			_, err := load(t, tc.given, ForCheck)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestTypeAt(t *testing.T) {
+	for path, want := range map[string]string{
+		"listen.addr":                           "string",
+		"webhooks.adapters[0].max_body":         "routes.ByteSize",
+		"webhooks.adapters[].schemes[].secrets": "[]string",
+		"webhooks.adapters[].answer.status":     "int",
+		"webhooks.delivery.workers":             "int",
+		"mobile.apps[3].per_key_rate":           "float64",
+		"webhooks.adapters[].schemes[].users.x": "string",
+	} {
+		if got := typeAt(path); got == nil || got.String() != want {
+			t.Errorf("%s: %v, want %s", path, got, want)
+		}
+	}
+	if typeAt("listen.nope") != nil {
+		t.Error("an unknown key has a type")
+	}
+}

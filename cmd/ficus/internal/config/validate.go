@@ -1,0 +1,231 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ficus-gw/ficus/adapters/mobile"
+	"github.com/ficus-gw/ficus/routes"
+	"github.com/go-playground/locales/en"
+	ut "github.com/go-playground/universal-translator"
+	"github.com/go-playground/validator/v10"
+	entrans "github.com/go-playground/validator/v10/translations/en"
+)
+
+// Validate checks a configuration built in code (the demo) for purpose p,
+// as Load does for a file. The error is an Errors value.
+func (c *Config) Validate(p Purpose) error {
+	if errs := c.check(p); len(errs) > 0 {
+		return errs
+	}
+	return nil
+}
+
+// check reports every problem of c for purpose p, by key path.
+func (c *Config) check(p Purpose) Errors {
+	var errs Errors
+	add := func(field, format string, args ...any) {
+		errs = append(errs, Error{Field: field, Reason: fmt.Sprintf(format, args...)})
+	}
+	v := structValidator()
+	if err := v.v.Struct(c); err != nil {
+		var ves validator.ValidationErrors
+		if !errors.As(err, &ves) {
+			return Errors{{Reason: err.Error()}}
+		}
+		for _, fe := range ves {
+			_, field, _ := strings.Cut(fe.Namespace(), ".")
+			add(field, "%s", v.reason(fe, field))
+		}
+	}
+	if c.Listen.Addr == c.Listen.OpsAddr && !strings.HasSuffix(c.Listen.Addr, ":0") {
+		add("listen.ops_addr", "must differ from listen.addr")
+	}
+
+	// Secrets: each command resolves only those it uses; the others are
+	// checked for their form (env:NAME or file:PATH) only.
+	resolve := checkReference
+	if p >= ForServe {
+		resolve = func(ref string) (string, error) { return Secret(ref).Resolve() }
+	}
+	if c.Store.Driver == "postgres" && c.Store.DSN != "" && p >= ForStore {
+		if _, err := c.Store.DSN.Resolve(); err != nil {
+			add("store.dsn", "%v", err)
+		}
+	}
+	if c.IDP.KeyEncryptionKey != "" && p >= ForIDP {
+		if v, err := c.IDP.KeyEncryptionKey.Resolve(); err != nil {
+			add("idp.key_encryption_key", "%v", err)
+		} else if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err != nil || len(k) != 32 {
+			add("idp.key_encryption_key", "must be 32 bytes, base64 (openssl rand -base64 32)")
+		}
+	}
+	if c.Gateway.RemoteIDP.ClientSecret != "" && p >= ForServe {
+		if _, err := c.Gateway.RemoteIDP.ClientSecret.Resolve(); err != nil {
+			add("gateway.remote_idp.client_secret", "%v", err)
+		}
+	}
+
+	names, paths := map[string]bool{}, map[string]bool{}
+	for i, a := range c.Webhooks.Adapters {
+		field := fmt.Sprintf("webhooks.adapters[%d]", i)
+		if _, err := a.Build(resolve, nil); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				add(field, "%s", line)
+			}
+		}
+		if a.Name != "" && names[a.Name] {
+			add(field+".name", "%s is used by another adapter", a.Name)
+		}
+		if a.Path != "" && paths[a.Path] {
+			add(field+".path", "%s is used by another adapter", a.Path)
+		}
+		names[a.Name], paths[a.Path] = true, true
+	}
+	for i, app := range c.Mobile.Apps {
+		if _, err := mobile.New(mobile.Config{Apps: []mobile.App{app}}, resolve, "", nil); err != nil {
+			for _, line := range strings.Split(err.Error(), "\n") {
+				add(fmt.Sprintf("mobile.apps[%d]", i), "%s", line)
+			}
+		}
+	}
+
+	if p < ForServe {
+		return errs
+	}
+	if c.Routes.File == "" {
+		add("routes.file", "is required")
+	} else if _, err := os.Stat(c.Routes.File); err != nil {
+		add("routes.file", "%v", err)
+	}
+	for _, f := range []struct{ field, path string }{{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile}} {
+		if f.path != "" {
+			if _, err := os.Stat(f.path); err != nil {
+				add(f.field, "%v", err)
+			}
+		}
+	}
+	if c.IDPEnabled() && c.IDP.Issuer == "" {
+		if why := defaultIssuerWrong(c.Listen); why != "" {
+			add("idp.issuer", "is required: %s; set the public URL clients use, e.g. https://login.example.com", why)
+		}
+	}
+	return errs
+}
+
+// defaultIssuerWrong says why http://<listen.addr> cannot be the issuer,
+// or "" when it can.
+func defaultIssuerWrong(l Listen) string {
+	host, port, err := net.SplitHostPort(l.Addr)
+	if err != nil {
+		return "" // listen.addr itself is reported
+	}
+	switch {
+	case l.TLS.CertFile != "" || l.TLS.KeyFile != "":
+		return fmt.Sprintf("the default, http://%s, is plain http while listen.tls serves https", l.Addr)
+	case port == "0":
+		return fmt.Sprintf("the default, http://%s, has port 0, which is no address clients can use", l.Addr)
+	case host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified():
+		return fmt.Sprintf("the default, http://%s, names every interface, which is no address clients can use", l.Addr)
+	}
+	return ""
+}
+
+type structCheck struct {
+	v     *validator.Validate
+	trans ut.Translator
+}
+
+// structValidator is go-playground/validator with the config's own checks
+// and its English messages, built once.
+var structValidator = sync.OnceValue(func() structCheck {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		k, _ := yamlKey(f)
+		return k
+	})
+	_ = v.RegisterValidation("listenaddr", func(fl validator.FieldLevel) bool {
+		_, port, err := net.SplitHostPort(fl.Field().String())
+		if err != nil {
+			return false
+		}
+		n, err := strconv.Atoi(port)
+		return err == nil && n >= 0 && n <= 65535
+	})
+	_ = v.RegisterValidation("httpurl", func(fl validator.FieldLevel) bool {
+		u, err := url.Parse(fl.Field().String())
+		return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" &&
+			u.User == nil && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery
+	})
+	english := en.New()
+	trans, _ := ut.New(english, english).GetTranslator("en")
+	_ = entrans.RegisterDefaultTranslations(v, trans)
+	return structCheck{v: v, trans: trans}
+})
+
+// reason is a field error in words, without Go names: the other fields it
+// mentions are named by their keys.
+func (s structCheck) reason(fe validator.FieldError, field string) string {
+	got := shown(fe.Value())
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "required_if":
+		other, value, _ := strings.Cut(fe.Param(), " ")
+		return fmt.Sprintf("is required when %s is %s", sibling(field, other), value)
+	case "required_with":
+		return fmt.Sprintf("is required when %s is set", sibling(field, fe.Param()))
+	case "oneof":
+		return fmt.Sprintf("must be one of %s (got %s)", strings.ReplaceAll(fe.Param(), " ", ", "), got)
+	case "listenaddr":
+		return fmt.Sprintf("must be host:port (got %s)", got)
+	case "cidr|ip":
+		return fmt.Sprintf("must be a CIDR or an IP address (got %s)", got)
+	case "httpurl":
+		return fmt.Sprintf("must be an http:// or https:// URL with a host and no query (got %s)", got)
+	case "gte", "min":
+		if fe.Param() == "0" {
+			return fmt.Sprintf("must not be negative (got %s)", got)
+		}
+		return fmt.Sprintf("must be at least %s (got %s)", fe.Param(), got)
+	case "lte", "max":
+		return fmt.Sprintf("must be at most %s (got %s)", fe.Param(), got)
+	}
+	msg := fe.Translate(s.trans)
+	return strings.TrimPrefix(msg, fe.Field()+" ")
+}
+
+// sibling names, by its key, the field goName next to the failing field.
+func sibling(field, goName string) string {
+	parent := field[:max(strings.LastIndexByte(field, '.'), 0)]
+	if t := typeAt(parent); t != nil && t.Kind() == reflect.Struct {
+		if f, ok := t.FieldByName(goName); ok {
+			if k, _ := yamlKey(f); k != "" {
+				return joinPath(parent, k)
+			}
+		}
+	}
+	return strings.ToLower(goName)
+}
+
+// shown is a value as a person wrote it.
+func shown(v any) string {
+	switch v := v.(type) {
+	case routes.Duration:
+		return time.Duration(v).String()
+	case time.Duration:
+		return v.String()
+	case string:
+		return strconv.Quote(v)
+	}
+	return fmt.Sprint(v)
+}

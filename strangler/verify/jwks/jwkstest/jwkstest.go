@@ -1,0 +1,51 @@
+// Package jwkstest serves key sets that misbehave, for the tests of every
+// package that fetches a JWKS through package jwks.
+package jwkstest
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+)
+
+// Hanging serves keys on the first fetch, then hangs on every later fetch
+// until the test ends. It returns the key set's URL, a channel that
+// receives once per hanging fetch, and the count of fetches.
+func Hanging(t testing.TB, keys ...jose.JSONWebKey) (url string, asked <-chan struct{}, fetches *atomic.Int64) {
+	t.Helper()
+	ch, fetches := make(chan struct{}, 100), &atomic.Int64{}
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if fetches.Add(1) == 1 {
+			_ = json.NewEncoder(w).Encode(jose.JSONWebKeySet{Keys: keys})
+			return
+		}
+		ch <- struct{}{}
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first
+	return srv.URL, ch, fetches
+}
+
+// Returns fails the test unless f returns within 10s: it detects a hang,
+// it measures nothing, so what f waits for must not depend on a hanging
+// server.
+func Returns(t testing.TB, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: still blocked after 10s", what)
+	}
+}

@@ -1,0 +1,117 @@
+package verify_test
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/strangler/verify"
+)
+
+// rawGet sends a GET for target exactly as written, over a raw connection,
+// so that no client library cleans or re-escapes the path.
+func rawGet(t *testing.T, addr, target, auth string) int {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: svc\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", target, auth); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("GET %s: %v", target, err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// Issue 8, item 5: the sidecar judges a path exactly as the gateway does —
+// the same normaliser, the same segment matching — and forwards the path it
+// judged, so no spelling escapes a scope rule.
+func TestSidecarScopeRulesSeeEverySpelling(t *testing.T) {
+	e := newEnv(t)
+	v := e.verifier(t, time.Hour)
+	uris := make(chan string, 100)
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		uris <- r.RequestURI
+		io.WriteString(w, "service")
+	}))
+	t.Cleanup(svc.Close)
+	u, _ := url.Parse(svc.URL)
+	rule, err := verify.ParseScopeRule("/admin=orders.admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := verify.Sidecar(v, u, []verify.ScopeRule{rule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := httptest.NewServer(h)
+	t.Cleanup(sc.Close)
+	addr := strings.TrimPrefix(sc.URL, "http://")
+	reader := "Bearer " + e.mint(t, "orders-svc", "orders.read", time.Hour)
+	admin := "Bearer " + e.mint(t, "orders-svc", "orders.read orders.admin", time.Hour)
+
+	for _, tt := range []struct {
+		target, auth string
+		want         int
+		forwarded    string
+	}{
+		{"/admin;x=1/y", reader, 403, ""},
+		{"/x/..;/admin/x", reader, 403, ""},
+		{"/.;/admin/x", reader, 403, ""},
+		{"/x/%2e%2e;/admin/x", reader, 403, ""},
+		{"/x/..%3bjsessionid=x/admin/x", reader, 403, ""},
+		{"/;x/admin/x", reader, 403, ""},
+		{"/ADMIN/x", reader, 403, ""},
+		{"/x/%2e%2e/admin", reader, 403, ""},
+		{"/a%2Fb", reader, 400, ""},
+		{"/x/..;/admin/x", admin, 200, "/admin/x"},
+		{"/admin;jsessionid=1/y", admin, 200, "/admin;jsessionid=1/y"},
+		{"/admin/..;/orders", reader, 200, "/orders"},
+		{"/orders/./7", reader, 200, "/orders/7"},
+	} {
+		t.Run(tt.target, func(t *testing.T) {
+			code := rawGet(t, addr, tt.target, tt.auth)
+			// The service records the request before it answers, so
+			// whatever it received is in the channel by now.
+			forwarded := ""
+			select {
+			case forwarded = <-uris:
+			default:
+			}
+			if code != tt.want || forwarded != tt.forwarded {
+				t.Fatalf("GET %s: %d and the service received %q; want %d and %q", tt.target, code, forwarded, tt.want, tt.forwarded)
+			}
+		})
+	}
+}
+
+func TestSidecarRefusesBadScopeRules(t *testing.T) {
+	for _, s := range []string{"admin=x", "/a/../b=x", "/a//b=x", "/a%2Fb=x", "/a;b=x", "/a b=x", "=x", "/admin"} {
+		if _, err := verify.ParseScopeRule(s); err == nil {
+			t.Errorf("ParseScopeRule(%q) accepted", s)
+		}
+	}
+	u, _ := url.Parse("http://127.0.0.1:1")
+	a, _ := verify.ParseScopeRule("/admin=a")
+	b, _ := verify.ParseScopeRule("/Admin/=b")
+	if _, err := verify.Sidecar(nil, u, []verify.ScopeRule{a, b}); err == nil || !strings.Contains(err.Error(), "/Admin") {
+		t.Errorf("two rules for one prefix accepted (%v)", err)
+	}
+	if _, err := verify.Sidecar(nil, u, []verify.ScopeRule{{Prefix: "admin"}}); err == nil {
+		t.Error("a relative prefix accepted")
+	}
+}
