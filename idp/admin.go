@@ -59,7 +59,7 @@ func (p *Provider) CreateClient(ctx context.Context, n NewClient) (string, error
 		if secret == "" {
 			secret = newOpaque(ClientSecretPrefix)
 		}
-		h, err := p.cfg.Hashing.Hash(secret)
+		h, err := p.hash(ctx, secret)
 		if err != nil {
 			return "", err
 		}
@@ -83,7 +83,7 @@ func (p *Provider) RotateSecret(ctx context.Context, id string) (string, error) 
 	}
 	now := p.now()
 	secret := newOpaque(ClientSecretPrefix)
-	h, err := p.cfg.Hashing.Hash(secret)
+	h, err := p.hash(ctx, secret)
 	if err != nil {
 		return "", err
 	}
@@ -128,7 +128,7 @@ func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
 	if len(n.Password) < 8 {
 		return "", errors.New("the password must have at least 8 characters")
 	}
-	h, err := p.cfg.Hashing.Hash(n.Password)
+	h, err := p.hash(ctx, n.Password)
 	if err != nil {
 		return "", err
 	}

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"net/netip"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -53,6 +54,15 @@ type Config struct {
 	// Default 200/s, burst 400. Negative ClientRate disables the limit.
 	ClientRate  rate.Limit
 	ClientBurst int
+	// FailureRate / FailureBurst limit failed client authentications per
+	// source address. Default 20 per minute, burst 20. Negative
+	// FailureRate disables the limit.
+	FailureRate  rate.Limit
+	FailureBurst int
+	// TrustedProxies are the peers whose X-Forwarded-For names the
+	// client's address (for the per-address limits and the audit trail).
+	// Empty: the socket peer is the client.
+	TrustedProxies []netip.Prefix
 	// LoginRate / LoginBurst limit password attempts per username and IP.
 	// Default 10 per minute, burst 10.
 	LoginRate  rate.Limit
@@ -60,6 +70,16 @@ type Config struct {
 	// Hashing is the argon2id cost for new password and secret hashes.
 	// Default DefaultHashParams.
 	Hashing HashParams
+	// HashMemory bounds, in bytes, the memory held by argon2id runs at
+	// once (client secrets and passwords checked or hashed, including the
+	// dummy check for unknown clients and users). Each run takes its
+	// hash's memory cost from this budget; a hash larger than the budget
+	// runs alone. Default 128 MiB: two runs at the default 64 MiB.
+	HashMemory int64
+	// HashWait is how long a check waits for room in HashMemory before it
+	// is refused with 503 temporarily_unavailable and a Retry-After.
+	// Default 2s.
+	HashWait time.Duration
 	// AllowPassword enables the password grant at all (still only for
 	// first-party confidential clients). Default false.
 	AllowPassword bool
@@ -88,11 +108,18 @@ func (c *Config) defaults() {
 	if c.Hashing.Time == 0 {
 		c.Hashing = DefaultHashParams
 	}
+	if c.HashMemory <= 0 {
+		c.HashMemory = 128 << 20
+	}
+	def(&c.HashWait, 2*time.Second)
 	if c.MaxFamiliesPerUser == 0 {
 		c.MaxFamiliesPerUser = 10
 	}
 	if c.ClientRate == 0 {
 		c.ClientRate, c.ClientBurst = 200, 400
+	}
+	if c.FailureRate == 0 {
+		c.FailureRate, c.FailureBurst = rate.Every(3*time.Second), 20
 	}
 	if c.LoginRate == 0 {
 		c.LoginRate, c.LoginBurst = rate.Every(6*time.Second), 10

@@ -13,10 +13,12 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/maypok86/otter/v2"
 	"golang.org/x/sync/singleflight"
+	"golang.org/x/time/rate"
 )
 
 // Grant types and the introspection permission.
@@ -49,13 +51,17 @@ type Provider struct {
 	// dummyHash is verified against when a client or user does not exist,
 	// so that an attempt takes as long as with a wrong secret.
 	dummyHash string
+	hashes    *hashGate
+	busyLog   rate.Sometimes
 
 	tokens      *tokenCache
 	clients     *otter.Cache[string, *store.Client]
 	secretCache sync.Map // client id -> cachedSecret
 	verifying   singleflight.Group
-	clientLimit *limiters
+	clientLimit *limiters // per authenticated client (public clients: per client and address)
+	failLimit   *limiters // failed client authentications per source address
 	loginLimit  *limiters
+	clientAddr  *clientaddr.Resolver
 
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
@@ -93,8 +99,12 @@ func New(o Options) (*Provider, error) {
 	if p.now == nil {
 		p.now = time.Now
 	}
-	p.dummyHash, _ = p.cfg.Hashing.Hash("ficus-timing-equaliser")
+	p.dummyHash = p.cfg.Hashing.dummy()
+	p.hashes = newHashGate(p.cfg.HashMemory, p.cfg.HashWait)
+	p.busyLog = rate.Sometimes{Interval: 10 * time.Second}
 	p.clientLimit = newLimiters(p.cfg.ClientRate, p.cfg.ClientBurst)
+	p.failLimit = newLimiters(p.cfg.FailureRate, p.cfg.FailureBurst)
+	p.clientAddr = clientaddr.New(p.cfg.TrustedProxies)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
 	p.tokens = newTokenCache(p.cfg.TokenCacheTTL, 100000)
@@ -155,6 +165,7 @@ type Request struct {
 	BasicID  string
 	BasicPW  string
 	HasBasic bool
+	// RemoteIP is the client's address (through trusted proxies only).
 	RemoteIP string
 }
 
@@ -168,7 +179,50 @@ func (r *Request) get(k string) string {
 // AuthenticateClient authenticates the calling client by
 // client_secret_basic or client_secret_post, or identifies a public client
 // by client_id. It never reveals whether the client exists.
+//
+// Rate limits apply in this order: an address with too many failed
+// authentications is refused (429) before any work; a failure (bad or
+// missing credentials, or a check refused because the hashing budget
+// stayed full) charges the caller's address, never the client it named;
+// only a client that authenticated is charged its own bucket (a public
+// client, which anyone can name, per client and address). Argon2id checks
+// in flight from an address never outnumber the failures it has left.
 func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.Client, *Error) {
+	now := p.now()
+	addr := addrKey(r.RemoteIP)
+	refused := func(wait int) *Error {
+		return ErrSlowDown.WithDescription("too many failed client authentications from this address").WithRetryAfter(wait)
+	}
+	if blocked, wait := p.failLimit.blocked(addr, now); blocked {
+		return nil, refused(wait)
+	}
+	admit := func() (func(), *Error) {
+		done, ok, wait := p.failLimit.admit(addr, now)
+		if !ok {
+			return nil, refused(wait)
+		}
+		return done, nil
+	}
+	c, oerr := p.authenticateClient(ctx, r, now, admit)
+	if oerr != nil {
+		if errors.Is(oerr, ErrInvalidClient) || errors.Is(oerr, errHashBusy) {
+			p.failLimit.charge(addr, now)
+		}
+		return nil, oerr
+	}
+	key := "client:" + c.ID
+	if c.Public() {
+		key += "|" + addr
+	}
+	if ok, wait := p.clientLimit.allow(key, now); !ok {
+		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
+	}
+	return c, nil
+}
+
+// authenticateClient authenticates without rate limits; admit is asked
+// before every argon2id check and its done called after.
+func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.Time, admit func() (func(), *Error)) (*store.Client, *Error) {
 	id, secret := r.get("client_id"), r.get("client_secret")
 	if r.HasBasic {
 		if secret != "" {
@@ -182,13 +236,21 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	if id == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
 	}
-	now := p.now()
-	if ok, wait := p.clientLimit.allow("client:"+id, now); !ok {
-		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
-	}
 	c, err := p.getClient(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(p.dummyHash, secret) // same time as a wrong secret
+		if secret == "" { // as fast as a known confidential client without a secret
+			p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
+			return nil, ErrInvalidClient.WithDescription("client authentication required")
+		}
+		done, oerr := admit()
+		if oerr != nil {
+			return nil, oerr
+		}
+		_, oerr = p.verifyHash(ctx, p.dummyHash, secret) // the same cost as a wrong secret
+		done()
+		if oerr != nil {
+			return nil, oerr
+		}
 		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
@@ -204,7 +266,11 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 	if secret == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
 	}
-	if !p.verifySecret(c, secret, now) {
+	ok, oerr := p.verifySecret(ctx, c, secret, now, admit)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if !ok {
 		p.auditFail(ctx, id, "", r.RemoteIP, "bad client secret")
 		return nil, ErrInvalidClient.WithDescription("client authentication failed")
 	}
@@ -213,23 +279,36 @@ func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.C
 
 // verifySecret checks a client secret. A secret that verified recently is
 // recognised by its SHA-256 digest (constant-time) until SecretCacheTTL,
-// so that machine clients do not pay argon2id on every request.
-func (p *Provider) verifySecret(c *store.Client, secret string, now time.Time) bool {
+// so that machine clients do not pay argon2id on every request. A check
+// that needs argon2id runs within the hashing budget and may be refused
+// (503) when the budget stays full; admit is asked first.
+func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time, admit func() (func(), *Error)) (bool, *Error) {
 	digest := sha256.Sum256([]byte(c.ID + "\x00" + secret))
 	if v, ok := p.secretCache.Load(c.ID); ok {
 		cs := v.(cachedSecret)
 		if now.Before(cs.until) && subtle.ConstantTimeCompare(cs.digest[:], digest[:]) == 1 {
-			return true
+			return true, nil
 		}
 	}
+	done, oerr := admit()
+	if oerr != nil {
+		return false, oerr
+	}
+	defer done()
 	// Concurrent first requests with the same credentials share one slow
 	// verification instead of each running argon2id (a cold-start herd).
-	ok, _, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+	ok, err, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+		checked := false
 		for _, s := range c.Secrets {
 			if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
 				continue
 			}
-			if VerifyPassword(s.Hash, secret) {
+			checked = true
+			match, oerr := p.verifyHash(ctx, s.Hash, secret)
+			if oerr != nil {
+				return false, oerr
+			}
+			if match {
 				until := now.Add(p.cfg.SecretCacheTTL)
 				if !s.ExpiresAt.IsZero() && s.ExpiresAt.Before(until) {
 					until = s.ExpiresAt
@@ -238,9 +317,17 @@ func (p *Provider) verifySecret(c *store.Client, secret string, now time.Time) b
 				return true, nil
 			}
 		}
+		if !checked { // every secret expired: cost what a wrong secret costs
+			if _, oerr := p.verifyHash(ctx, p.dummyHash, secret); oerr != nil {
+				return false, oerr
+			}
+		}
 		return false, nil
 	})
-	return ok.(bool)
+	if err != nil {
+		return false, err.(*Error)
+	}
+	return ok.(bool), nil
 }
 
 // Token handles a token-endpoint request.
@@ -279,7 +366,7 @@ func (p *Provider) Token(ctx context.Context, r *Request) (*TokenResponse, *Erro
 		resp, oerr = p.tokenExchange(ctx, c, r)
 	}
 	if oerr != nil {
-		if oerr.Status >= 500 {
+		if oerr.Status >= 500 && !errors.Is(oerr, errHashBusy) {
 			p.log.Error("token endpoint failed", "client_id", c.ID, "grant", gt, "error", oerr.Error())
 		}
 		return nil, oerr
@@ -365,13 +452,19 @@ func (p *Provider) password(ctx context.Context, c *store.Client, r *Request) (*
 func (p *Provider) checkUser(ctx context.Context, username, pw string) (*store.User, *Error) {
 	u, err := p.st.GetUserByName(ctx, username)
 	if errors.Is(err, store.ErrNotFound) {
-		VerifyPassword(p.dummyHash, pw)
+		if _, oerr := p.verifyHash(ctx, p.dummyHash, pw); oerr != nil {
+			return nil, oerr
+		}
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
 	}
-	if !VerifyPassword(u.PasswordHash, pw) || !u.Enabled {
+	match, oerr := p.verifyHash(ctx, u.PasswordHash, pw)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if !match || !u.Enabled {
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	return u, nil
@@ -392,6 +485,9 @@ func (p *Provider) issueLogin(ctx context.Context, c *store.Client, u *store.Use
 	} else {
 		rt.ExpiresAt = now.Add(ttl(c.LoggedOnRefreshTTL, p.cfg.LoggedOnRefreshTTL))
 		rt.AbsoluteExpiresAt = rt.ExpiresAt
+		if at.ExpiresAt.After(rt.ExpiresAt) { // never beyond the session
+			at.ExpiresAt = rt.ExpiresAt
+		}
 	}
 	if err := p.st.InsertTokens(ctx, at, rt); err != nil {
 		return nil, ErrUnavailable.WithCause(err)
@@ -702,7 +798,7 @@ func (p *Provider) revokeUser(ctx context.Context, userID, why string) error {
 
 // SetPassword changes a user's password and revokes all their tokens.
 func (p *Provider) SetPassword(ctx context.Context, userID, password string) error {
-	h, err := p.cfg.Hashing.Hash(password)
+	h, err := p.hash(ctx, password)
 	if err != nil {
 		return err
 	}

@@ -65,28 +65,59 @@ func (hp HashParams) Hash(pw string) (string, error) {
 	if _, err := rand.Read(salt[:]); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt[:], hp.Time, hp.MemoryKiB, hp.Threads, argonKeyLen)
+	return hp.encode(salt[:], argon2.IDKey([]byte(pw), salt[:], hp.Time, hp.MemoryKiB, hp.Threads, argonKeyLen)), nil
+}
+
+// encode writes a hash in the PHC string format.
+func (hp HashParams) encode(salt, key []byte) string {
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, hp.MemoryKiB, hp.Time, hp.Threads,
-		base64.RawStdEncoding.EncodeToString(salt[:]), base64.RawStdEncoding.EncodeToString(key)), nil
+		base64.RawStdEncoding.EncodeToString(salt), base64.RawStdEncoding.EncodeToString(key))
+}
+
+// dummy returns an encoded hash with these parameters that no password
+// matches (random salt and key): checking against it costs what checking
+// a real hash costs, and it is made without running argon2id.
+func (hp HashParams) dummy() string {
+	var salt [16]byte
+	var key [argonKeyLen]byte
+	_, _ = rand.Read(salt[:])
+	_, _ = rand.Read(key[:])
+	return hp.encode(salt[:], key[:])
 }
 
 // VerifyPassword checks pw against an encoded argon2id hash in constant
 // time.
 func VerifyPassword(encoded, pw string) bool {
+	h, ok := parseHash(encoded)
+	return ok && h.matches(pw)
+}
+
+// encodedHash is a parsed argon2id PHC string.
+type encodedHash struct {
+	params    HashParams
+	salt, key []byte
+}
+
+// matches runs argon2id on pw and compares in constant time.
+func (h encodedHash) matches(pw string) bool {
+	got := argon2.IDKey([]byte(pw), h.salt, h.params.Time, h.params.MemoryKiB, h.params.Threads, uint32(len(h.key)))
+	return subtle.ConstantTimeCompare(got, h.key) == 1
+}
+
+func parseHash(encoded string) (encodedHash, bool) {
 	parts := strings.Split(encoded, "$")
 	if len(parts) != 6 || parts[1] != "argon2id" {
-		return false
+		return encodedHash{}, false
 	}
-	var m, t uint32
-	var p uint8
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &m, &t, &p); err != nil {
-		return false
+	var h encodedHash
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &h.params.MemoryKiB, &h.params.Time, &h.params.Threads); err != nil {
+		return encodedHash{}, false
 	}
-	salt, err1 := base64.RawStdEncoding.DecodeString(parts[4])
-	want, err2 := base64.RawStdEncoding.DecodeString(parts[5])
-	if err1 != nil || err2 != nil || len(want) == 0 {
-		return false
+	var err1, err2 error
+	h.salt, err1 = base64.RawStdEncoding.DecodeString(parts[4])
+	h.key, err2 = base64.RawStdEncoding.DecodeString(parts[5])
+	if err1 != nil || err2 != nil || len(h.key) == 0 {
+		return encodedHash{}, false
 	}
-	got := argon2.IDKey([]byte(pw), salt, t, m, p, uint32(len(want)))
-	return subtle.ConstantTimeCompare(got, want) == 1
+	return h, true
 }

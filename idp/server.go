@@ -7,7 +7,6 @@ import (
 	"errors"
 	"html/template"
 	"mime"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -54,7 +53,7 @@ func (p *Provider) errorHandler(err error, c echo.Context) {
 		oe = ErrServer
 		p.log.Error("idp handler failed", "path", c.Path(), "error", err.Error())
 	}
-	if oe.Status >= 500 && oe.Cause != nil {
+	if oe.Status >= 500 && oe.Cause != nil && !errors.Is(oe, errHashBusy) {
 		p.log.Error("idp request failed", "path", c.Path(), "error", oe.Error())
 	}
 	oe.WriteJSON(c.Response())
@@ -84,7 +83,7 @@ func (p *Provider) request(c echo.Context) (*Request, *Error) {
 	if oerr != nil {
 		return nil, oerr
 	}
-	r := &Request{Form: f, RemoteIP: remoteIP(c.Request())}
+	r := &Request{Form: f, RemoteIP: p.clientAddr.Addr(c.Request()).String()}
 	if id, pw, ok := c.Request().BasicAuth(); ok {
 		// RFC 6749 2.3.1: the credentials are form-encoded before Basic.
 		uid, err1 := url.QueryUnescape(id)
@@ -95,14 +94,6 @@ func (p *Provider) request(c echo.Context) (*Request, *Error) {
 		r.BasicID, r.BasicPW, r.HasBasic = uid, upw, true
 	}
 	return r, nil
-}
-
-func remoteIP(r *http.Request) string {
-	h, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return h
 }
 
 func noStore(c echo.Context) {
@@ -300,7 +291,7 @@ func (p *Provider) handleLogin(c echo.Context) error {
 	if f.Get("consent") != "allow" {
 		return redirectTo(c, ar.RedirectURI, ErrAccessDenied.WithDescription("the user denied the request").RedirectQuery(ar.State))
 	}
-	code, oerr := p.IssueCode(c.Request().Context(), ar, f.Get("username"), f.Get("password"), remoteIP(c.Request()))
+	code, oerr := p.IssueCode(c.Request().Context(), ar, f.Get("username"), f.Get("password"), p.clientAddr.Addr(c.Request()).String())
 	if oerr != nil {
 		status := http.StatusUnauthorized
 		if oerr.Status == http.StatusTooManyRequests || oerr.Status >= 500 {

@@ -93,6 +93,11 @@ func newProvider(ctx context.Context, cfg *config.Config, st store.Store, logger
 		Issuer: strings.TrimSuffix(issuer, "/"), AccessTTL: c.AccessTTL.Std(0), LoggedOnRefreshTTL: c.LoggedOnRefreshTTL.Std(0),
 		ReturningRefreshTTL: c.ReturningRefreshTTL.Std(0), ReturningRefreshCap: c.ReturningRefreshCap.Std(0), JWTTTL: jwtTTL,
 		MaxFamiliesPerUser: c.MaxFamiliesPerUser, SecretGrace: c.SecretGrace.Std(0), AllowPassword: c.AllowPassword,
+		HashMemory: int64(c.HashMemory), HashWait: c.HashWait.Std(0),
+	}
+	ic.TrustedProxies, _ = cfg.TrustedPrefixes() // validated with the config
+	if c.AuthFailuresPerMinute > 0 {
+		ic.FailureRate, ic.FailureBurst = rate.Limit(c.AuthFailuresPerMinute/60), max(int(c.AuthFailuresPerMinute), 1)
 	}
 	if c.ClientRate > 0 {
 		ic.ClientRate, ic.ClientBurst = rate.Limit(c.ClientRate), int(2*c.ClientRate)

@@ -248,13 +248,13 @@ func idpCmd() *cobra.Command {
 			}),
 		},
 		&cobra.Command{
-			Use: "rotate", Short: "Publish a new key now; it signs after idp.key_publish_delay and the old key stays published until its JWTs expired", Args: cobra.NoArgs,
+			Use: "rotate", Short: "Add a new key: running instances publish it within 30 s, it signs after idp.key_publish_delay, and the old key stays published until its JWTs expired", Args: cobra.NoArgs,
 			RunE: run(func(ctx context.Context, cmd *cobra.Command, _ []string, p *idp.Provider) error {
 				k, err := p.Keys().Rotate(ctx)
 				if err != nil {
 					return err
 				}
-				fmt.Fprintf(cmd.OutOrStdout(), "new key %s (%s) published; it signs from %s\n", k.ID, k.Alg, ts(k.ActiveAt))
+				fmt.Fprintf(cmd.OutOrStdout(), "new key %s (%s) stored; published by the running instances within 30 s; it signs from %s\n", k.ID, k.Alg, ts(k.ActiveAt))
 				return nil
 			}),
 		},

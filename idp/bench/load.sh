@@ -4,7 +4,8 @@
 # rotation, each next to a PostgreSQL baseline measured in the same run
 # (one INSERT, or one SELECT by key, per operation, from the same number of
 # workers). Bounded: each measurement runs DURATION (default 5s) on
-# 127.0.0.1. Writes the IDP section of docs/benchmarks.md.
+# 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs
+# flood.sh (its own section).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-5s}
@@ -101,3 +102,7 @@ MD
 )
 printf '%s\n' "$block" | strangler/bench/write-section.sh idp "$OUT"
 echo "$block"
+
+# The bogus-token flood (peak memory under 200 concurrent bogus client
+# authentications, real clients served meanwhile): its own section.
+OUT="$OUT" idp/bench/flood.sh

@@ -7,6 +7,9 @@
 //	webhook             post 1 KiB Stripe-signed events (-secret is the signing secret) to -path
 //	pg_insert           baseline: one INSERT of a token-sized row per operation, straight to PostgreSQL
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
+//	flood               -bogus workers send token requests with random client ids and secrets
+//	                    (from random X-Forwarded-For addresses with -xff) while -c workers of the
+//	                    real client ask for tokens; reports both, and ficus's peak memory (-pid)
 //
 // It runs on loopback against the address given, for a bounded time.
 package main
@@ -44,6 +47,11 @@ func main() {
 	dur := flag.Duration("d", 5*time.Second, "duration")
 	dsn := flag.String("dsn", "", "PostgreSQL URL (pg_* baselines)")
 	hookPath := flag.String("path", "/webhooks/stripe", "web-hook path (webhook)")
+	bogus := flag.Int("bogus", 200, "concurrent bogus workers (flood)")
+	xff := flag.Bool("xff", false, "bogus requests come from random X-Forwarded-For addresses (flood)")
+	pid := flag.Int("pid", 0, "ficus process whose memory to sample (flood)")
+	coldID := flag.String("cold-client", "", "a second real client, not yet verified, that asks for one token during the flood")
+	coldSecret := flag.String("cold-secret", "", "its secret")
 	flag.Parse()
 	var pool *pgxpool.Pool
 	if strings.HasPrefix(*op, "pg_") {
@@ -60,7 +68,7 @@ func main() {
 	if !strings.HasPrefix(*base, "http://127.") && !strings.HasPrefix(*base, "http://localhost") {
 		log.Fatal("idpload only targets loopback")
 	}
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers * 2}, Timeout: 10 * time.Second}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: *workers*2 + *bogus}, Timeout: 10 * time.Second}
 	post := func(path string, form url.Values) (map[string]any, error) {
 		req, _ := http.NewRequest("POST", *base+path, strings.NewReader(form.Encode()))
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
@@ -76,6 +84,12 @@ func main() {
 		}
 		var m map[string]any
 		return m, json.Unmarshal(b, &m)
+	}
+
+	if *op == "flood" {
+		runFlood(client, *base, floodOpts{id: *id, secret: *secret, coldID: *coldID, coldSecret: *coldSecret,
+			legit: *workers, bogus: *bogus, xff: *xff, pid: *pid, dur: *dur})
+		return
 	}
 
 	// Per-worker state prepared before the clock starts.

@@ -95,6 +95,15 @@ type IDP struct {
 	// username and IP (default 10).
 	ClientRate     float64 `yaml:"client_rate" validate:"gte=0"`
 	LoginPerMinute float64 `yaml:"login_per_minute" validate:"gte=0"`
+	// AuthFailuresPerMinute limits failed client authentications per
+	// source address (through trusted_proxies). Default 20, burst the same.
+	AuthFailuresPerMinute float64 `yaml:"auth_failures_per_minute" validate:"gte=0"`
+	// HashMemory bounds the memory of concurrent argon2id runs (client
+	// secret and password checks). Default 128MiB.
+	HashMemory ByteSize `yaml:"hash_memory"`
+	// HashWait is how long a check waits for room in HashMemory before a
+	// 503. Default 2s.
+	HashWait Duration `yaml:"hash_wait"`
 	// CleanupInterval runs the expired-token cleanup. Default 30s.
 	CleanupInterval Duration `yaml:"cleanup_interval" validate:"gte=0"`
 }
