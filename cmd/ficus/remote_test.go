@@ -17,6 +17,7 @@ import (
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -104,11 +105,7 @@ gateway:
 		t.Fatal(err)
 	}
 	resp.Body.Close()
-	deadline := time.Now().Add(3 * time.Second)
-	for authGet(t, gwFront+"/api/x", tok.AccessToken) != 401 {
-		if time.Now().After(deadline) {
-			t.Fatal("revoked token still accepted after the remote cache TTL")
-		}
-		time.Sleep(100 * time.Millisecond)
+	if !waittest.Until(3*time.Second, func() bool { return authGet(t, gwFront+"/api/x", tok.AccessToken) == 401 }) {
+		t.Fatal("revoked token still accepted after the remote cache TTL")
 	}
 }
