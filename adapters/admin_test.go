@@ -15,6 +15,7 @@ import (
 // Issue 9: the admin API answers errors with a safe message; the cause
 // (here the database's) is logged, never sent.
 func TestAdminAPIErrorsSendNoRawError(t *testing.T) {
+	t.Parallel()
 	pool, st := newInbox(t)
 	var logs bytes.Buffer // read once the server is closed
 	mux := http.NewServeMux()

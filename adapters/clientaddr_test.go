@@ -9,6 +9,7 @@ import (
 )
 
 func TestClientAddrTrustsOnlyConfiguredProxies(t *testing.T) {
+	t.Parallel()
 	addr := adapters.ClientAddr([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	tests := []struct {
 		name, remote, xff, want string

@@ -59,6 +59,7 @@ func (tg *target) count(id string) int {
 }
 
 func TestDeliveryThroughTheGatewayWithTheAdapterClient(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, st := newInbox(t)
@@ -140,6 +141,7 @@ routes:
 }
 
 func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, st := newInbox(t)
@@ -169,6 +171,7 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 var staticToken = adapters.TokenFunc(func(context.Context) (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "t"}, nil })
 
 func TestSynchronousMode(t *testing.T) {
+	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	_, st := newInbox(t)

@@ -61,6 +61,7 @@ func post(t *testing.T, url string, payload []byte, sig string) int {
 }
 
 func TestIngestStoresAcceptedEventsOnce(t *testing.T) {
+	t.Parallel()
 	_, st := newInbox(t)
 	srv := httptest.NewServer(stripeIngest(st))
 	defer srv.Close()
@@ -104,6 +105,7 @@ func TestIngestStoresAcceptedEventsOnce(t *testing.T) {
 }
 
 func TestConcurrentCopiesAreStoredOnce(t *testing.T) {
+	t.Parallel()
 	_, st := newInbox(t)
 	srv := httptest.NewServer(stripeIngest(st))
 	defer srv.Close()
@@ -127,6 +129,7 @@ func TestConcurrentCopiesAreStoredOnce(t *testing.T) {
 }
 
 func TestInboxDownAnswers503NeverAccepts(t *testing.T) {
+	t.Parallel()
 	pool, st := newInbox(t)
 	srv := httptest.NewServer(stripeIngest(st))
 	defer srv.Close()
@@ -137,6 +140,7 @@ func TestInboxDownAnswers503NeverAccepts(t *testing.T) {
 }
 
 func TestSenderSpecificAnswers(t *testing.T) {
+	t.Parallel()
 	_, st := newInbox(t)
 	gc := &adapters.Ingest{Name: "gocardless", Scheme: schemes.GoCardless("gc-secret"), Inbox: st, EventIDPointer: "/events/0/id",
 		Accepted: adapters.Answer{Status: 204}, BadSignatureStatus: 498}
@@ -165,6 +169,7 @@ func TestSenderSpecificAnswers(t *testing.T) {
 }
 
 func TestOrderKeyFromTheBody(t *testing.T) {
+	t.Parallel()
 	_, st := newInbox(t)
 	in := stripeIngest(st)
 	in.OrderKeyPointer = "/data/ref"

@@ -80,6 +80,7 @@ func signedPost(t *testing.T, url, payload string) int {
 // lease, and workers take it only when that attempt fails (or its lease
 // ends).
 func TestSyncModeDeliversEachEventOnce(t *testing.T) {
+	t.Parallel()
 	bothInboxes(t, func(t *testing.T, q testInbox) {
 		tg := &countingTarget{seen: map[string]int{}, refuse: map[string]int{"evt_fail": 1}, delay: 300 * time.Millisecond}
 		target := httptest.NewServer(tg)

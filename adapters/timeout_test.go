@@ -54,6 +54,7 @@ func within10s(t *testing.T, what string, done <-chan struct{}) {
 // with a client without a timeout: a hanging IDP held a delivery worker
 // forever, past the deliverer's shutdown.
 func TestDeliveryStopsWhileATokenRequestHangs(t *testing.T) {
+	t.Parallel()
 	idp, asked, _ := hangingServer(t)
 	q := inbox.NewMemory()
 	q.Insert(context.Background(), &inbox.Event{Adapter: "a", EventID: "e1", Body: []byte("{}")})
@@ -72,6 +73,7 @@ func TestDeliveryStopsWhileATokenRequestHangs(t *testing.T) {
 // sender gets 503 with Retry-After (so it retries), not 401, and nothing
 // is stored.
 func TestAnUnreachableSenderJWKSAnswers503(t *testing.T) {
+	t.Parallel()
 	jwks, _, _ := hangingServer(t)
 	q := inbox.NewMemory()
 	in := &adapters.Ingest{Name: "plaid", Inbox: q, EventIDPointer: "/id",

@@ -45,6 +45,7 @@ func docFile(example string) (string, error) {
 // Issue 8, item 18: every YAML example in docs/routes.md is valid, so the
 // reference cannot document what the parser refuses.
 func TestRoutesDocExamplesParse(t *testing.T) {
+	t.Parallel()
 	doc, err := os.ReadFile("../docs/routes.md")
 	if err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 // Issue 8, item 18: `header: NAME` is shorthand for {name: NAME}, a header
 // that must be present (as docs/routes.md says).
 func TestHeaderShorthand(t *testing.T) {
+	t.Parallel()
 	base := "version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://127.0.0.1:1\"}\n  beta: {url: \"http://127.0.0.1:2\"}\nroutes:\n"
 	f, err := Parse("r.yaml", []byte(base+"  - {name: beta, match: {prefix: /app, header: X-Beta}, to: beta}\n  - {name: app, match: {prefix: /app}, to: legacy}\n"))
 	if err != nil {

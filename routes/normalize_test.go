@@ -39,6 +39,7 @@ var dotParamTests = []struct {
 }
 
 func TestNormalizePathDotSegmentsWithParameters(t *testing.T) {
+	t.Parallel()
 	for _, tt := range dotParamTests {
 		t.Run(tt.given, func(t *testing.T) {
 			got, err := NormalizePath(tt.given)
@@ -54,6 +55,7 @@ func TestNormalizePathDotSegmentsWithParameters(t *testing.T) {
 
 // A protected prefix is matched whatever the spelling of a path under it.
 func TestMatchDotSegmentsWithParameters(t *testing.T) {
+	t.Parallel()
 	f, err := Parse("r.yaml", []byte(`version: 1
 monolith: legacy
 upstreams:
@@ -108,6 +110,7 @@ func checkNoDotNames(t *testing.T, p string) {
 }
 
 func TestPrefixesMatchLikeRoutes(t *testing.T) {
+	t.Parallel()
 	ps, err := CompilePrefixes([]string{"/admin", "/", "/users/{id}/orders", "/Static/"})
 	if err != nil {
 		t.Fatal(err)
@@ -147,6 +150,7 @@ func TestPrefixesMatchLikeRoutes(t *testing.T) {
 }
 
 func TestCompilePrefixesRefuses(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		given []string
 		want  string

@@ -31,6 +31,7 @@ var pathReaders = map[string]string{
 // requests that the front door sent them after deciding on the normalised
 // path.
 func TestEveryPathReaderUsesTheNormaliser(t *testing.T) {
+	t.Parallel()
 	fset := token.NewFileSet()
 	found := map[string]bool{}
 	err := filepath.WalkDir("..", func(path string, d fs.DirEntry, err error) error {

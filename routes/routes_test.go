@@ -22,6 +22,7 @@ func mustParse(t testing.TB, path string) *File {
 }
 
 func TestParseValid(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, "../testdata/routes/valid.yaml")
 	if got := len(f.Routes); got != 5 {
 		t.Fatalf("routes = %d, want 5", got)
@@ -32,6 +33,7 @@ func TestParseValid(t *testing.T) {
 }
 
 func TestParseInvalidReportsEveryErrorWithPosition(t *testing.T) {
+	t.Parallel()
 	_, err := ParseFile("../testdata/routes/invalid.yaml")
 	var errs Errors
 	if !errors.As(err, &errs) {
@@ -61,6 +63,7 @@ func TestParseInvalidReportsEveryErrorWithPosition(t *testing.T) {
 }
 
 func TestParseUnknownField(t *testing.T) {
+	t.Parallel()
 	_, err := ParseFile("../testdata/routes/unknown-field.yaml")
 	if err == nil || !strings.Contains(err.Error(), "unknown-field.yaml:10:") || !strings.Contains(err.Error(), "wieght") {
 		t.Fatalf("want unknown field error at line 10, got %v", err)
@@ -68,6 +71,7 @@ func TestParseUnknownField(t *testing.T) {
 }
 
 func TestParseAmbiguous(t *testing.T) {
+	t.Parallel()
 	_, err := ParseFile("../testdata/routes/ambiguous.yaml")
 	if err == nil {
 		t.Fatal("ambiguous routes accepted")
@@ -83,6 +87,7 @@ func TestParseAmbiguous(t *testing.T) {
 }
 
 func TestParseRejects(t *testing.T) {
+	t.Parallel()
 	base := "version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://127.0.0.1:1\"}\n  new: {url: \"http://127.0.0.1:2\"}\nroutes:\n"
 	tests := []struct {
 		name, given, want string
@@ -129,6 +134,7 @@ func TestParseRejects(t *testing.T) {
 
 // A file of nested aliases (billion laughs) is refused quickly.
 func TestParseAliasBombIsRefusedQuickly(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n")
 	for i := 1; i < 12; i++ {
@@ -147,6 +153,7 @@ func TestParseAliasBombIsRefusedQuickly(t *testing.T) {
 }
 
 func TestMatch(t *testing.T) {
+	t.Parallel()
 	f := mustParse(t, "../testdata/routes/valid.yaml")
 	m, err := Compile(f)
 	if err != nil {
@@ -188,6 +195,7 @@ func TestMatch(t *testing.T) {
 }
 
 func TestNormalizePath(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		given, want string
 		err         error
@@ -236,6 +244,7 @@ func TestNormalizePath(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
+	t.Parallel()
 	old := mustParse(t, "../testdata/routes/valid.yaml")
 	new := mustParse(t, "../testdata/routes/valid-v2.yaml")
 	var buf bytes.Buffer
@@ -423,6 +432,7 @@ func FuzzMatch(f *testing.F) {
 }
 
 func TestExamplesAreValid(t *testing.T) {
+	t.Parallel()
 	paths, _ := filepath.Glob("examples/*.yaml")
 	if len(paths) < 3 {
 		t.Fatalf("examples: %v", paths)

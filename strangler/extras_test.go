@@ -19,6 +19,7 @@ import (
 )
 
 func TestResponseHopByHopHeadersDropped(t *testing.T) {
+	t.Parallel()
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Connection", "X-Internal-Hop")
 		w.Header().Set("X-Internal-Hop", "secret")
@@ -37,6 +38,7 @@ func TestResponseHopByHopHeadersDropped(t *testing.T) {
 }
 
 func TestTrustedProxyForwardingHeadersKept(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules, func(o *Options) {
 		o.TrustedProxies = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	})
@@ -51,6 +53,7 @@ func TestTrustedProxyForwardingHeadersKept(t *testing.T) {
 }
 
 func TestRequestBodyLimit(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+"  - {name: o, match: {prefix: /o}, to: orders}\n", func(o *Options) { o.MaxRequestBody = 1024 })
 	resp, _ := fx.do(t, "POST", "/o", bytes.NewReader(make([]byte, 2048)))
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
@@ -63,6 +66,7 @@ func TestRequestBodyLimit(t *testing.T) {
 }
 
 func TestRewriteOnMonolithWhenAsked(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - name: legacy-moved
     match: {prefix: /old}
     to: legacy
@@ -75,6 +79,7 @@ func TestRewriteOnMonolithWhenAsked(t *testing.T) {
 }
 
 func TestAccessLogLine(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var buf bytes.Buffer
 	fx := newTestGateway(t, baseRules+"  - {name: o, match: {prefix: /o}, to: orders}\n", func(o *Options) {
@@ -141,6 +146,7 @@ func (claimAuth) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Rou
 }
 
 func TestStickyByClaim(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - name: claim
     match: {prefix: /anything/claim}
     split: [{to: orders, weight: 50}, {to: legacy, weight: 50}]

@@ -72,6 +72,7 @@ func chunkedBody(n int) string {
 // never count against an upstream, even one whose breaker is on; other
 // paths keep answering.
 func TestClientFaultsNeverOpenABreaker(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, `version: 1
 monolith: legacy
 upstreams:
@@ -121,6 +122,7 @@ routes:
 // Issue 8 item 1: a client that vanishes (connection closed) mid-body is
 // not the upstream's fault either.
 func TestClientGoneMidBodyIsNotAnUpstreamFailure(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, `version: 1
 monolith: legacy
 upstreams:
@@ -156,6 +158,7 @@ upstreams:
 // it can only turn some failing paths into every path failing. It has none
 // unless the rule file turns one on.
 func TestMonolithBreakerIsOffByDefault(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules)
 	for i := 0; i < 2*DefaultBreakerFailures; i++ {
 		resp, b := fx.do(t, "GET", "/status/503", nil)
@@ -203,6 +206,7 @@ func (tokenSwap) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Rou
 // built from the client's request, so the monolith receives exactly the
 // client's Authorization (never the new service's JWT) and its body.
 func TestFallbackSendsTheClientsRequest(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - {name: down-auth, match: {prefix: /anything/down}, to: down, auth: {policy: oauth2}, fallback: {non_idempotent: true}}
 `, func(o *Options) { o.Auth = tokenSwap{} })
 	var wg sync.WaitGroup
@@ -252,6 +256,7 @@ func TestFallbackSendsTheClientsRequest(t *testing.T) {
 // when the answer is done; nothing it reads may have been handed to
 // another request (run with -race).
 func TestFallbackBodyOutlivesTheRequest(t *testing.T) {
+	t.Parallel()
 	answered := make(chan struct{}, 1)
 	early := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rc := http.NewResponseController(w)
@@ -305,6 +310,7 @@ func TestFallbackBodyOutlivesTheRequest(t *testing.T) {
 // Issue 8 item 6: hop-by-hop removal never removes what ficus sets, and the
 // request id comes back on every answer.
 func TestRequestIDSurvivesHopByHopAndIsReturned(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - {name: pay, match: {prefix: /pay}, to: payments}
   - {name: guarded, match: {prefix: /guarded}, to: legacy, auth: {policy: oauth2}}
 `)
@@ -369,6 +375,7 @@ var forgeable = []string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-
 // path overrides (X-Original-URL, X-Rewrite-URL), which would let an
 // upstream serve a path other than the one ficus matched.
 func TestEdgeStripsForgeableForwardingHeaders(t *testing.T) {
+	t.Parallel()
 	var hdr []string
 	for _, k := range forgeable {
 		hdr = append(hdr, k, "forged")
@@ -433,6 +440,7 @@ func newServer(t *testing.T, h http.Handler) *httptest.Server {
 // hold the client forever: after timeouts.body_idle the client's response
 // ends as incomplete (no terminating chunk, fewer bytes than announced).
 func TestStalledUpstreamBodyEndsTheResponse(t *testing.T) {
+	t.Parallel()
 	up := stallingUpstream(t)
 	fx := newTestGateway(t, strings.Replace(baseRules, `legacy: {url: "{{.Monolith}}"}`,
 		`legacy: {url: "`+up+`", timeouts: {body_idle: 200ms}}`, 1))
@@ -475,6 +483,7 @@ func TestStalledUpstreamBodyEndsTheResponse(t *testing.T) {
 // as headers before a late body (long polling). The upstream cannot finish
 // until the client has seen the first bytes, so a proxy that buffers fails.
 func TestSlowResponsesStreamAsProduced(t *testing.T) {
+	t.Parallel()
 	type step struct{ seen chan struct{} }
 	var mu sync.Mutex
 	steps := map[string]*step{}

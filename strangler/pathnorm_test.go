@@ -108,6 +108,7 @@ var pathSpellings = []struct {
 // is matched as that path, and the upstream receives the normalised path,
 // never the spelling.
 func TestGatewayPathSpellingsCannotBypassARoute(t *testing.T) {
+	t.Parallel()
 	up := newURIRecorder(t)
 	gw, err := New(Options{})
 	if err != nil {
@@ -150,6 +151,7 @@ routes:
 // Issue 8, item 5: a route's strip_prefix applies to every spelling the
 // route matches, so the new service receives the path it expects.
 func TestStripPrefixAppliesToEverySpellingTheRouteMatches(t *testing.T) {
+	t.Parallel()
 	up := newURIRecorder(t)
 	gw, err := New(Options{})
 	if err != nil {

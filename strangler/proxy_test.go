@@ -27,6 +27,7 @@ const monolithOnly = baseRules + `  - {name: orders, match: {prefix: /api/orders
 // Everything on monolith routes passes through unchanged; only the
 // forwarding headers and X-Request-Id are added.
 func TestMonolithPassThrough(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, monolithOnly)
 
 	t.Run("only forwarding headers are added", func(t *testing.T) {
@@ -243,6 +244,7 @@ func TestMonolithPassThrough(t *testing.T) {
 }
 
 func TestNewServiceRewrites(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - name: shop
     match: {prefix: /shop}
     to: orders

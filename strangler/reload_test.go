@@ -21,6 +21,7 @@ const reloadB = baseRules + `  - {name: flip, match: {prefix: /anything/flip}, s
 // Requests running while the rule set is swapped again and again all
 // succeed, and each sees one whole rule set.
 func TestReloadUnderLoadFailsNothing(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, reloadA)
 	ctx, cancel := context.WithCancel(context.Background())
 	var ok, failed atomic.Int64
@@ -62,6 +63,7 @@ func TestReloadUnderLoadFailsNothing(t *testing.T) {
 }
 
 func TestInvalidReloadKeepsOldRules(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, reloadA)
 	fx.write(t, reloadA+"  - {name: flip, match: {prefix: /dup}, to: nowhere}\n")
 	err := fx.gw.Reload(fx.file)
@@ -80,6 +82,7 @@ func TestInvalidReloadKeepsOldRules(t *testing.T) {
 }
 
 func TestWatchReloadsOnFileChange(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, reloadA)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -140,6 +143,7 @@ func waitResult(t *testing.T, ch chan error) error {
 // refuses without a token) or is refused: none reaches the monolith's
 // catch-all, which would serve it without auth.
 func TestPathNormalisationCannotBypassAuth(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, baseRules+`  - {name: admin, match: {prefix: /anything/admin}, to: legacy, auth: {policy: oauth2}}
   - {name: exact, match: {path: /anything/secret}, to: legacy, auth: {policy: oauth2}}
 `)

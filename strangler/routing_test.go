@@ -41,6 +41,7 @@ const splitRules = baseRules + `  - name: checkout
 `
 
 func TestSplitDistributionOverCohorts(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, splitRules)
 	const n = 10000
 	var toNew, failed atomic.Int64
@@ -85,6 +86,7 @@ func TestSplitDistributionOverCohorts(t *testing.T) {
 }
 
 func TestStickyCohorts(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, splitRules)
 	t.Run("cookie set when absent and honoured", func(t *testing.T) {
 		sides := map[string]int{}
@@ -150,6 +152,7 @@ func (fx *fixture) side(t testing.TB, path string, hdr ...string) string {
 }
 
 func TestTesterOverrides(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, splitRules)
 	for i := 0; i < 20; i++ {
 		id := fmt.Sprintf("tester-%d", i)
@@ -187,6 +190,7 @@ const fallbackRules = baseRules + `  - {name: down-get, match: {prefix: /down}, 
 `
 
 func TestFallbackToMonolith(t *testing.T) {
+	t.Parallel()
 	fx := newTestGateway(t, fallbackRules)
 	t.Run("connection refused, idempotent", func(t *testing.T) {
 		resp, b := fx.do(t, "GET", "/down/../get?x=1", nil)
@@ -248,6 +252,7 @@ func TestFallbackToMonolith(t *testing.T) {
 }
 
 func TestNoRulesAnswers503(t *testing.T) {
+	t.Parallel()
 	gw, _ := New(Options{})
 	rec := &respRecorder{h: http.Header{}}
 	gw.ServeHTTP(rec, mustRequest(t, "GET", "http://x/"))

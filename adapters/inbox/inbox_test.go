@@ -21,6 +21,7 @@ func newStore(t *testing.T) *inbox.Store {
 }
 
 func TestConcurrentClaimersNeverShareAnEvent(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	for i := 0; i < 60; i++ {
@@ -64,6 +65,7 @@ func TestConcurrentClaimersNeverShareAnEvent(t *testing.T) {
 }
 
 func TestOrderedDeliveryPerKey(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	for i := 1; i <= 3; i++ {
@@ -93,6 +95,7 @@ func TestOrderedDeliveryPerKey(t *testing.T) {
 }
 
 func TestALeaseBringsBackAnEventWhoseWorkerDied(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	st.Insert(ctx, &inbox.Event{Adapter: "a", EventID: "e", Body: []byte("{}")})
@@ -118,6 +121,7 @@ type queue interface {
 // is claimed from the start; workers get it when the attempt reports a
 // failure, or when its lease ends because the attempt never reported back.
 func TestAnEventInsertedClaimedWaitsForItsLease(t *testing.T) {
+	t.Parallel()
 	for name, q := range map[string]func(t *testing.T) queue{
 		"postgres": func(t *testing.T) queue { return newStore(t) },
 		"memory":   func(*testing.T) queue { return inbox.NewMemory() },

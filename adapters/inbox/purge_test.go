@@ -101,6 +101,7 @@ func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
 }
 
 func TestPurgerOnPostgreSQL(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	st := newStore(t)
 	for _, id := range []string{"delivered", "dead", "pending"} {

@@ -21,6 +21,7 @@ import (
 )
 
 func TestAppKeysBecomeOAuth2Calls(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var tokenCalls atomic.Int64
 	is := idptest.Start(t, func(o *idptest.Options) {

@@ -26,6 +26,7 @@ import (
 // spent outside its paths (/m/../catalog) and is accepted on every
 // spelling of them that the gateway routes there (/M, /m;v=1).
 func TestAppKeyPathsMatchLikeTheGateway(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	is := idptest.Start(t)
 	appSecret := is.Client(t, idp.NewClient{ID: "shop-app", Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"catalog.read"}})

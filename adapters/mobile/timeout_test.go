@@ -44,6 +44,7 @@ func within10s(t *testing.T, what string, done <-chan struct{}) {
 // and a client without a timeout, so a hanging IDP held every app-key
 // request forever, even after its client had gone.
 func TestAHangingIDPHoldsNoAppRequest(t *testing.T) {
+	t.Parallel()
 	tokenURL, asked, release := hangingIDP(t)
 	secrets := map[string]string{"env:KEY": "app-key-0123456789abcdef", "env:SECRET": "s"}
 	ad, err := mobile.New(mobile.Config{Paths: []string{"/m"}, Apps: []mobile.App{{Name: "shop", Key: "env:KEY", ClientID: "shop-app", ClientSecret: "env:SECRET"}}},

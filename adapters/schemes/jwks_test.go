@@ -18,6 +18,7 @@ import (
 // that known keys are read with, so a slow sender blocked every
 // verification, and without the caller's context.
 func TestASlowJWKSBlocksNoVerificationOfKnownKeys(t *testing.T) {
+	t.Parallel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	url, asked, fetches := jwkstest.Hanging(t, jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"})
@@ -58,6 +59,7 @@ func TestASlowJWKSBlocksNoVerificationOfKnownKeys(t *testing.T) {
 // Issue 8, item 15: a fetch ends at Timeout even when neither the caller
 // nor the HTTP client sets a deadline.
 func TestASenderJWKSFetchEndsAtItsTimeout(t *testing.T) {
+	t.Parallel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	url, _, _ := jwkstest.Hanging(t, jose.JSONWebKey{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"})
 	keys := &JWKSKeys{URL: url, RefetchInterval: time.Nanosecond, Client: &http.Client{}, Timeout: 100 * time.Millisecond}

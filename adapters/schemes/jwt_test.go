@@ -36,6 +36,7 @@ func signES256(t *testing.T, key *ecdsa.PrivateKey, kid string, iat time.Time, b
 }
 
 func TestJWTScheme(t *testing.T) {
+	t.Parallel()
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	var fetches atomic.Int64

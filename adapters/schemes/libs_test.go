@@ -14,6 +14,7 @@ import (
 
 // Payloads signed by the senders' own libraries.
 func TestSignedByStandardWebhooksAndSvixLibraries(t *testing.T) {
+	t.Parallel()
 	const secret = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 	body := []byte(`{"type":"invoice.paid","id":"inv_1"}`)
 	now := time.Now()

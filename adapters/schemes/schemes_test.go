@@ -60,6 +60,7 @@ func adyenNotification(value, eventCode, sig string) string {
 }
 
 func TestPublishedVectors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name   string
 		scheme Scheme
@@ -112,6 +113,7 @@ func TestPublishedVectors(t *testing.T) {
 }
 
 func TestAdyenSigningStringEscapes(t *testing.T) {
+	t.Parallel()
 	got := AdyenSigningString(`a:b`, `c\d`, "m", "", "1", "EUR", "E", "true")
 	if want := `a\:b:c\\d:m::1:EUR:E:true`; got != want {
 		t.Fatalf("%s, want %s", got, want)
@@ -119,6 +121,7 @@ func TestAdyenSigningStringEscapes(t *testing.T) {
 }
 
 func TestGenericHMAC(t *testing.T) {
+	t.Parallel()
 	secret, body := "bank-secret", `{"payment":"p-1"}`
 	m := hmac.New(sha512.New, []byte(secret))
 	m.Write([]byte("1700000000." + body))
@@ -140,6 +143,7 @@ func TestGenericHMAC(t *testing.T) {
 }
 
 func TestBasicAndAllowlistAndAll(t *testing.T) {
+	t.Parallel()
 	basic := Basic{Credentials: map[string]string{"adyen": "s3cret"}}
 	allow := IPAllowlist{Prefixes: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
 	ok := req(0, "", "Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte("adyen:s3cret")))

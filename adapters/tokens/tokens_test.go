@@ -61,6 +61,7 @@ func returns(t *testing.T, what string, f func()) {
 }
 
 func TestTokensAreCachedAndShared(t *testing.T) {
+	t.Parallel()
 	srv, url := newTokenServer(t)
 	cc := &tokens.ClientCredentials{Config: &clientcredentials.Config{ClientID: "adapter", ClientSecret: "s3cret", TokenURL: url}}
 	var wg sync.WaitGroup
@@ -86,6 +87,7 @@ func TestTokensAreCachedAndShared(t *testing.T) {
 // Issue 8, item 15: token requests have a deadline of their own and
 // return when their caller's context ends.
 func TestATokenRequestEndsAtItsTimeoutOrItsCallersCancel(t *testing.T) {
+	t.Parallel()
 	srv, url := newTokenServer(t)
 	srv.hang.Store(true)
 	cc := &tokens.ClientCredentials{Config: &clientcredentials.Config{ClientID: "adapter", ClientSecret: "s3cret", TokenURL: url},

@@ -77,6 +77,7 @@ func serveBackground(t *testing.T, cfg string) *lockedBuffer {
 // adapter's client secret does not exist before `idp client create` makes
 // it, and the web-hook and mobile secrets are no business of the CLI.
 func TestCLIResolvesOnlyTheSecretsItUses(t *testing.T) {
+	t.Parallel()
 	cfg := pgConfig(t, "http://127.0.0.1:1", `idp: {issuer: "http://ficus.test"}
 webhooks:
   adapters:
@@ -118,6 +119,7 @@ mobile:
 // YAML type errors, invalid values and missing secrets — each with
 // file:line, in the config's own terms, never with Go type names.
 func TestConfigErrorsAllAtOnce(t *testing.T) {
+	t.Parallel()
 	cfg := writeConfig(t, `listen:
   addr: "127.0.0.1:0"
   ops_addr: "127.0.0.1:0"
@@ -215,6 +217,7 @@ webhooks:
 // Issue 8 item 12: ficus serve refuses to derive an issuer that clients
 // cannot use, and names the key to set.
 func TestServeRefusesAnUnusableDefaultIssuer(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	for _, f := range []string{"tls.crt", "tls.key"} {
 		os.WriteFile(filepath.Join(dir, f), []byte("x"), 0o600)
@@ -274,6 +277,7 @@ routes:
 // Issue 8 item 17: shadow rules are not enforced yet; serve says so once,
 // loudly, naming every such route.
 func TestServeWarnsThatShadowIsNotEnforced(t *testing.T) {
+	t.Parallel()
 	cfg := writeConfig(t, "listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nroutes: {file: routes.yaml}\nidp: {enabled: false}\nlog: {access_log: false}\n")
 	os.WriteFile(filepath.Join(filepath.Dir(cfg), "routes.yaml"), []byte(`version: 1
 monolith: legacy
@@ -300,6 +304,7 @@ routes:
 // Issue 8 item 18: no flag repeats in its usage the default that pflag
 // prints itself, and the purge minimum is stated.
 func TestFlagHelpHasNoDoubledDefault(t *testing.T) {
+	t.Parallel()
 	var visit func(path string, c *cobra.Command)
 	visit = func(path string, c *cobra.Command) {
 		for _, fs := range []*pflag.FlagSet{c.LocalFlags(), c.PersistentFlags()} {

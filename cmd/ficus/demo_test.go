@@ -50,6 +50,7 @@ func startDemo(t *testing.T, dir string) (front string, out *lockedBuffer, stop 
 // edited route file (serving the upstreams it names) instead of
 // overwriting it.
 func TestDemoReloadsAndKeepsTheRouteFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	front, out, stop := startDemo(t, dir)
 	if !strings.Contains(out.String(), "  bin/ficus routes validate ") || strings.Contains(out.String(), "\n  ficus ") {

@@ -115,6 +115,7 @@ func lookupFlag(cmd *cobra.Command, has func(*pflag.FlagSet) bool) bool {
 // Issue 8 item 18: every ficus command line the docs and the README show
 // exists, with the flags they show.
 func TestDocsShowOnlyCommandsThatExist(t *testing.T) {
+	t.Parallel()
 	root := newRoot(io.Discard, io.Discard)
 	n := 0
 	for _, f := range docFiles(t) {
@@ -143,6 +144,7 @@ func TestDocsShowOnlyCommandsThatExist(t *testing.T) {
 // Issue 8 item 18: docs/benchmarks.md says how many targets the load script
 // compares.
 func TestBenchmarksDocTargetCount(t *testing.T) {
+	t.Parallel()
 	script, err := os.ReadFile("../../strangler/bench/load.sh")
 	if err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 // limit sees the client's address through trusted_proxies, and the
 // hashing budget settings load.
 func TestServeIDPFailureLimitThroughTrustedProxies(t *testing.T) {
+	t.Parallel()
 	front, _, _ := testServer(t, fmt.Sprintf(`listen: {addr: "127.0.0.1:0", ops_addr: "127.0.0.1:0"}
 routes: {file: %s}
 trusted_proxies: [127.0.0.1]

@@ -22,17 +22,29 @@ import (
 // pgConfig writes a process config on a fresh PostgreSQL database.
 func pgConfig(t *testing.T, upstream string, extra string) string {
 	t.Helper()
-	t.Setenv("FICUS_TEST_DSN", pgtest.NewDatabase(t))
 	dir := t.TempDir()
 	p := filepath.Join(dir, "ficus.yaml")
 	os.WriteFile(p, []byte(fmt.Sprintf(`listen: {addr: "127.0.0.1:0", ops_addr: "127.0.0.1:0"}
-store: {driver: postgres, dsn: env:FICUS_TEST_DSN}
+store: {driver: postgres, dsn: %s}
 routes: {file: %s}
-%s`, routeFile(t, upstream), extra)), 0o600)
+%s`, pgDSN(t), routeFile(t, upstream), extra)), 0o600)
 	return p
 }
 
+// pgDSN creates a fresh PostgreSQL database and returns a file:PATH
+// reference to its URL: unlike env:NAME (t.Setenv), it lets tests run in
+// parallel.
+func pgDSN(t *testing.T) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "dsn")
+	if err := os.WriteFile(p, []byte(pgtest.NewDatabase(t)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "file:" + p
+}
+
 func TestIDPCommands(t *testing.T) {
+	t.Parallel()
 	cfg := pgConfig(t, "http://127.0.0.1:1", "idp: {allow_password: true, issuer: \"http://ficus.test\"}\n")
 	must := func(stdin string, args ...string) string {
 		t.Helper()
@@ -104,6 +116,7 @@ func TestIDPCommands(t *testing.T) {
 // A client created with the CLI gets tokens from `ficus serve` through the
 // front door, with a standard OAuth2 client.
 func TestServeIDPOnFrontDoor(t *testing.T) {
+	t.Parallel()
 	up := slowUpstream(t)
 	cfg := pgConfig(t, up.URL, "idp: {issuer: \"http://ficus.test\"}\n")
 	code, out, errs := runCLI(t, "idp", "client", "create", "svc", "--grant", "client_credentials", "--scope", "a", "--config", cfg)
@@ -133,6 +146,7 @@ func TestServeIDPOnFrontDoor(t *testing.T) {
 }
 
 func TestDemoCredentialsFile(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "creds.json")
 	ctx, cancel := context.WithCancel(context.Background())

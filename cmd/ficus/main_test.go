@@ -19,7 +19,6 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
-	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
@@ -36,6 +35,7 @@ func runCLIInput(t *testing.T, stdin string, args ...string) (int, string, strin
 }
 
 func TestRoutesValidate(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI(t, "routes", "validate", "../../testdata/routes/valid.yaml")
 	if code != 0 || !strings.Contains(out, "valid.yaml: ok (5 routes, 3 upstreams, monolith legacy)") {
 		t.Fatalf("valid: %d %q", code, out)
@@ -47,6 +47,7 @@ func TestRoutesValidate(t *testing.T) {
 }
 
 func TestRoutesDiff(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI(t, "routes", "diff", "../../testdata/routes/valid.yaml", "../../testdata/routes/valid-v2.yaml")
 	if code != 0 || !strings.Contains(out, "~ route orders\n    weight legacy: 80% -> 50%") {
 		t.Fatalf("diff: %d %q", code, out)
@@ -62,6 +63,7 @@ func TestRoutesDiff(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
+	t.Parallel()
 	code, out, _ := runCLI(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "ficus ") {
 		t.Fatalf("%d %q", code, out)
@@ -69,6 +71,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestDemoRoutesAreValid(t *testing.T) {
+	t.Parallel()
 	b, err := demo.Routes("http://127.0.0.1:1", "http://127.0.0.1:2")
 	if err != nil {
 		t.Fatal(err)
@@ -81,6 +84,7 @@ func TestDemoRoutesAreValid(t *testing.T) {
 }
 
 func TestConfigErrors(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	write := func(s string) string {
 		p := filepath.Join(dir, "ficus.yaml")
@@ -212,14 +216,14 @@ func get(t *testing.T, u string) (int, string) {
 }
 
 func TestServeWithPostgresDrainsOnShutdown(t *testing.T) {
-	t.Setenv("FICUS_TEST_DSN", pgtest.NewDatabase(t))
+	t.Parallel()
 	up := slowUpstream(t)
 	front, ops, stop := testServer(t, fmt.Sprintf(`listen: {addr: "127.0.0.1:0", ops_addr: "127.0.0.1:0"}
-store: {driver: postgres, dsn: env:FICUS_TEST_DSN}
+store: {driver: postgres, dsn: %s}
 routes: {file: %s}
 idp: {issuer: "http://ficus.test"}
 shutdown_timeout: 10s
-`, routeFile(t, up.URL)))
+`, pgDSN(t), routeFile(t, up.URL)))
 
 	for _, p := range []string{"/healthz", "/readyz"} {
 		if code, body := get(t, ops+p); code != 200 {

@@ -9,6 +9,7 @@ import (
 // Issue 8, item 14: the internal URL is derived from the listener: its
 // scheme, and an address one can dial (never 0.0.0.0 or ::).
 func TestSelfEndpointFromTheListener(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name string
 		addr net.Addr

@@ -173,6 +173,7 @@ func claimsOf(t *testing.T, h http.Header) map[string]any {
 }
 
 func TestOpaqueTokenBecomesVerifiableJWT(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	code, _, got := w.call(t, "/orders/7", "Authorization", "Bearer "+tok)
@@ -199,6 +200,7 @@ func TestOpaqueTokenBecomesVerifiableJWT(t *testing.T) {
 }
 
 func TestRefusals(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	reader := w.token(t, "reader")
 	tests := []struct {
@@ -238,6 +240,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestMonolithKeepsTheClientsHeader(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	for _, p := range []string{"/legacy/x", "/open/x"} {
@@ -255,6 +258,7 @@ func TestMonolithKeepsTheClientsHeader(t *testing.T) {
 // falls back, the monolith receives exactly what the client sent — its
 // opaque token, not the JWT minted for the new service.
 func TestFallbackGivesTheMonolithTheClientsHeaders(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	code, _, got := w.call(t, "/moved/x", "Authorization", "Bearer "+tok)
@@ -274,6 +278,7 @@ func TestFallbackGivesTheMonolithTheClientsHeaders(t *testing.T) {
 }
 
 func TestOptionalPolicyGivesAnonymousApplicationJWT(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	code, _, got := w.call(t, "/catalog/items")
 	if code != 200 {
@@ -293,6 +298,7 @@ func TestOptionalPolicyGivesAnonymousApplicationJWT(t *testing.T) {
 }
 
 func TestJWTPolicyReMintsForTheUpstream(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	reader := w.token(t, "reader")
 	form := url.Values{"grant_type": {idp.GrantTokenExchange}, "subject_token": {reader}, "subject_token_type": {idp.TokenTypeAccessToken}, "audience": {"ficus-gateway"}}
@@ -331,6 +337,7 @@ func TestJWTPolicyReMintsForTheUpstream(t *testing.T) {
 }
 
 func TestRevocationReachesTheCacheAtOnce(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	if code, _, _ := w.call(t, "/orders", "Authorization", "Bearer "+tok); code != 200 {
@@ -351,6 +358,7 @@ func TestRevocationReachesTheCacheAtOnce(t *testing.T) {
 }
 
 func TestSpoofedHeaders(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	code, _, got := w.call(t, "/custom", "Authorization", "Bearer "+tok, "X-User-Token", "forged.jwt.value", "X-Ficus-User", "admin")
@@ -369,6 +377,7 @@ func TestSpoofedHeaders(t *testing.T) {
 }
 
 func TestConcurrentLookupsCollapse(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	tok := w.token(t, "reader")
 	done := make(chan int, 20)

@@ -25,6 +25,7 @@ import (
 // Signing keys rotate twice while clients keep calling with fresh tokens:
 // the service, verifying offline from the JWKS, refuses nothing.
 func TestKeyRotationUnderTrafficFailsNothing(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	is := idptest.Start(t, func(o *idptest.Options) { o.Config.ClientRate, o.Keys.PublishDelay = -1, 150*time.Millisecond })
 	p, keys, issuer := is.P, is.Keys, is.Issuer

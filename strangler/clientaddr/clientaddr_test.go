@@ -9,6 +9,7 @@ import (
 )
 
 func TestAddrTrustsOnlyConfiguredProxies(t *testing.T) {
+	t.Parallel()
 	r := clientaddr.New([]netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")})
 	tests := []struct {
 		name, remote, xff, want string
@@ -37,6 +38,7 @@ func TestAddrTrustsOnlyConfiguredProxies(t *testing.T) {
 }
 
 func TestZeroResolverTrustsNobody(t *testing.T) {
+	t.Parallel()
 	var r *clientaddr.Resolver
 	req := httptest.NewRequest("POST", "/", nil)
 	req.RemoteAddr = "127.0.0.1:1"

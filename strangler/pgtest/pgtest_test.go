@@ -6,6 +6,7 @@ import (
 )
 
 func TestDatabasesAreIsolatedAndDropped(t *testing.T) {
+	t.Parallel()
 	ctx := context.Background()
 	var name string
 	t.Run("first", func(t *testing.T) {

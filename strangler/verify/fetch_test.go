@@ -31,6 +31,7 @@ func signEd(t *testing.T, key ed25519.PrivateKey, kid string) string {
 // verifications of another unknown kid waited for it, ignoring their own
 // context; known keys must keep verifying meanwhile.
 func TestASlowJWKSFetchBlocksNoVerification(t *testing.T) {
+	t.Parallel()
 	pub, key, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	url, asked, fetches := jwkstest.Hanging(t, jose.JSONWebKey{Key: pub, KeyID: "k1", Algorithm: "EdDSA", Use: "sig"})
@@ -60,6 +61,7 @@ func TestASlowJWKSFetchBlocksNoVerification(t *testing.T) {
 // Issue 8, item 15: a fetch ends at Options.Timeout even when neither the
 // caller nor the HTTP client sets a deadline.
 func TestAJWKSFetchEndsAtItsTimeout(t *testing.T) {
+	t.Parallel()
 	pub, _, _ := ed25519.GenerateKey(rand.Reader)
 	_, other, _ := ed25519.GenerateKey(rand.Reader)
 	url, _, _ := jwkstest.Hanging(t, jose.JSONWebKey{Key: pub, KeyID: "k1", Algorithm: "EdDSA", Use: "sig"})

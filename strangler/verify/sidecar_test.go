@@ -41,6 +41,7 @@ func rawGet(t *testing.T, addr, target, auth string) int {
 // the same normaliser, the same segment matching — and forwards the path it
 // judged, so no spelling escapes a scope rule.
 func TestSidecarScopeRulesSeeEverySpelling(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.verifier(t, time.Hour)
 	uris := make(chan string, 100)
@@ -100,6 +101,7 @@ func TestSidecarScopeRulesSeeEverySpelling(t *testing.T) {
 }
 
 func TestSidecarRefusesBadScopeRules(t *testing.T) {
+	t.Parallel()
 	for _, s := range []string{"admin=x", "/a/../b=x", "/a//b=x", "/a%2Fb=x", "/a;b=x", "/a b=x", "=x", "/admin"} {
 		if _, err := verify.ParseScopeRule(s); err == nil {
 			t.Errorf("ParseScopeRule(%q) accepted", s)

@@ -107,6 +107,7 @@ func get(t *testing.T, u, auth string) (int, http.Header) {
 }
 
 func TestSidecarAdmitsOnlyValidTokens(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.verifier(t, time.Hour)
 	sc, seen := sidecar(t, v)
@@ -163,6 +164,7 @@ func TestSidecarAdmitsOnlyValidTokens(t *testing.T) {
 }
 
 func TestKeysSurviveAnIDPOutageAndNewKeysAreFetched(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.verifier(t, time.Millisecond)
 	tok := e.mint(t, "orders-svc", "", time.Hour)
@@ -187,6 +189,7 @@ func TestKeysSurviveAnIDPOutageAndNewKeysAreFetched(t *testing.T) {
 }
 
 func TestUnknownKidFloodFetchesAtMostOnce(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.verifier(t, time.Hour)
 	before := e.fetches.Load()
@@ -203,6 +206,7 @@ func TestUnknownKidFloodFetchesAtMostOnce(t *testing.T) {
 }
 
 func TestEchoMiddleware(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	v := e.verifier(t, time.Hour)
 	app := echo.New()

@@ -22,6 +22,7 @@ func load(t *testing.T, text string, p Purpose) (*Config, error) {
 
 // Issue 8 item 16: sizes are written as people write them.
 func TestByteSizes(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		given string
 		want  ByteSize
@@ -54,6 +55,7 @@ func TestByteSizes(t *testing.T) {
 // Issue 8 item 16: messages speak of keys and values, never of Go types,
 // and a near miss of a key is named.
 func TestTypeErrorsInWords(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ given, want string }{
 		{"listen: {max_header_bytes: [1]}", ":1: listen.max_header_bytes: must be a size such as 1048576, 512KiB or 10MiB, not a list"},
 		{"store: {max_conns: many}", `:1: store.max_conns: must be a whole number, not "many"`},
@@ -125,6 +127,7 @@ mobile: {apps: [{name: ios, key: env:FICUS_TEST_UNSET_KEY, client_id: c, client_
 // Issue 8 item 12: the default issuer, http://<listen.addr>, is refused by
 // serve when clients cannot use it; the message names idp.issuer.
 func TestDefaultIssuer(t *testing.T) {
+	t.Parallel()
 	base := "routes: {file: routes.yaml}\n"
 	for _, tc := range []struct{ listen, want string }{
 		{`{addr: "0.0.0.0:8080"}`, "names every interface"},
@@ -158,6 +161,7 @@ func TestDefaultIssuer(t *testing.T) {
 }
 
 func TestValidationMessages(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct{ given, want string }{
 		{"listen: {tls: {key_file: x}}", ":1: listen.tls.cert_file: is required when listen.tls.key_file is set"},
 		{"store: {driver: postgres}", ":1: store.dsn: is required when store.driver is postgres"},
@@ -180,6 +184,7 @@ func TestValidationMessages(t *testing.T) {
 }
 
 func TestTypeAt(t *testing.T) {
+	t.Parallel()
 	for path, want := range map[string]string{
 		"listen.addr":                           "string",
 		"webhooks.adapters[0].max_body":         "routes.ByteSize",
@@ -202,6 +207,7 @@ func TestTypeAt(t *testing.T) {
 // matches them; one that cannot be is refused, and two spellings of one
 // path are one path.
 func TestWebhookPathsNormalisedAtLoad(t *testing.T) {
+	t.Parallel()
 	adapter := func(name, path string) string {
 		return "{name: " + name + ", path: '" + path + "', target: /t, client_id: c, client_secret: env:X, schemes: [{type: basic, users: {u: env:Y}}], event_id: {header: X-Id}}"
 	}

@@ -49,6 +49,7 @@ func keyPaths(prefix string, t reflect.Type) []string {
 // configuration takes (each key path in backticks), documents no key that
 // does not exist, and every YAML example in it is accepted by the loader.
 func TestConfigurationDocIsComplete(t *testing.T) {
+	t.Parallel()
 	b, err := os.ReadFile(configDoc)
 	if err != nil {
 		t.Fatal(err)

@@ -53,6 +53,7 @@ func provide(t *testing.T, c Config) {
 // Issue 9: Validate looks at nothing outside the configuration: missing
 // secrets and files are no concern of it, at any purpose.
 func TestValidateHasNoSideEffects(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	c := everything(dir) // no secret set, no file written
 	for _, p := range []Purpose{ForCheck, ForStore, ForIDP, ForServe} {
@@ -146,6 +147,7 @@ func TestResolveReadsWhatThePurposeUses(t *testing.T) {
 // Issue 9: the defaults of keys whose zero value means "the default" are
 // applied in one place.
 func TestDerivedDefaults(t *testing.T) {
+	t.Parallel()
 	c := Defaults()
 	if c.Issuer() != "http://127.0.0.1:8080" || c.JWTTTL() != 5*time.Minute || c.CacheTTL() != 0 {
 		t.Errorf("defaults: %s %s %s", c.Issuer(), c.JWTTTL(), c.CacheTTL())
@@ -161,6 +163,7 @@ func TestDerivedDefaults(t *testing.T) {
 }
 
 func TestCheckRules(t *testing.T) {
+	t.Parallel()
 	f := &routes.File{Monolith: "legacy", Routes: []*routes.Route{
 		{Name: "legacy-jwt", To: "legacy", Auth: &routes.Auth{Policy: "jwt"}},
 		{Name: "orders-jwt", To: "orders", Auth: &routes.Auth{Policy: "jwt"}},
