@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,44 +17,17 @@ import (
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
 	"github.com/ficus-gw/ficus/adapters/tokens"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2/clientcredentials"
 )
-
-// hangingServer answers nothing until release is called (at the latest
-// when the test ends); asked receives each request.
-func hangingServer(t *testing.T) (url string, asked chan struct{}, release func()) {
-	t.Helper()
-	asked, done := make(chan struct{}, 100), make(chan struct{})
-	var once sync.Once
-	release = func() { once.Do(func() { close(done) }) }
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		asked <- struct{}{}
-		select {
-		case <-done:
-		case <-r.Context().Done():
-		}
-	}))
-	t.Cleanup(srv.Close)
-	t.Cleanup(release) // runs first
-	return srv.URL, asked, release
-}
-
-func within10s(t *testing.T, what string, done <-chan struct{}) {
-	t.Helper()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still blocked after 10s", what)
-	}
-}
 
 // Issue 8, item 15: the adapter's token was fetched without a context and
 // with a client without a timeout: a hanging IDP held a delivery worker
 // forever, past the deliverer's shutdown.
 func TestDeliveryStopsWhileATokenRequestHangs(t *testing.T) {
 	t.Parallel()
-	idp, asked, _ := hangingServer(t)
+	idp, asked, _ := waittest.Hanging(t)
 	q := inbox.NewMemory()
 	q.Insert(context.Background(), &inbox.Event{Adapter: "a", EventID: "e1", Body: []byte("{}")})
 	cc := &tokens.ClientCredentials{Config: &clientcredentials.Config{ClientID: "a", ClientSecret: "s", TokenURL: idp}, Timeout: time.Hour}
@@ -66,7 +38,7 @@ func TestDeliveryStopsWhileATokenRequestHangs(t *testing.T) {
 	go func() { d.Run(ctx); close(stopped) }()
 	<-asked
 	stop()
-	within10s(t, "Run after its context ended", stopped)
+	waittest.Recv(t, "Run to end with its context", stopped)
 }
 
 // Issue 8, item 15: when a jwt sender's keys cannot be fetched in time the
@@ -74,7 +46,7 @@ func TestDeliveryStopsWhileATokenRequestHangs(t *testing.T) {
 // is stored.
 func TestAnUnreachableSenderJWKSAnswers503(t *testing.T) {
 	t.Parallel()
-	jwks, _, _ := hangingServer(t)
+	jwks, _, _ := waittest.Hanging(t)
 	q := inbox.NewMemory()
 	in := &adapters.Ingest{Name: "plaid", Inbox: q, EventIDPointer: "/id",
 		Scheme: schemes.JWT{Keys: &schemes.JWKSKeys{URL: jwks, Timeout: 100 * time.Millisecond}}}

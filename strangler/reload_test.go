@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 const reloadA = baseRules + `  - {name: flip, match: {prefix: /anything/flip}, to: orders}
@@ -120,22 +122,11 @@ func TestWatchReloadsOnFileChange(t *testing.T) {
 		t.Fatalf("after a broken write, served by %s", got)
 	}
 	fx.write(t, reloadB)
-	if err := waitResult(t, results); err != nil {
+	if err := waittest.Recv(t, "the reload", results); err != nil {
 		t.Fatalf("valid file rejected: %v", err)
 	}
 	if got := fx.side(t, "/anything/extra"); got != "payments" {
 		t.Fatalf("new rules not live: %s", got)
-	}
-}
-
-func waitResult(t *testing.T, ch chan error) error {
-	t.Helper()
-	select {
-	case err := <-ch:
-		return err
-	case <-time.After(10 * time.Second):
-		t.Fatal("no reload within 10s of the file change")
-		return nil
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 // purgeCall is one call of Purge seen by fakePurge.
@@ -49,17 +50,6 @@ func (r reporting) Purge(ctx context.Context, adapter string, cutoff time.Time) 
 	return n, err
 }
 
-func nextCall(t *testing.T, calls chan purgeCall) purgeCall {
-	t.Helper()
-	select {
-	case c := <-calls:
-		return c
-	case <-time.After(10 * time.Second):
-		t.Fatal("no purge")
-		return purgeCall{}
-	}
-}
-
 // Issue 9: the purge loop, moved out of cmd/ficus, purges at once and then
 // every interval, logs failures and goes on, and ends with its context.
 func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
@@ -74,14 +64,14 @@ func TestPurgerRunsUntilItsContextEnds(t *testing.T) {
 		inbox.Purger{Inbox: f, Interval: time.Millisecond, Logger: slog.New(slog.NewTextHandler(&logs, nil)),
 			Now: func() time.Time { return now }}.Run(ctx)
 	}()
-	first := nextCall(t, f.calls)
+	first := waittest.Recv(t, "a purge", f.calls)
 	if first.adapter != "" || !first.cutoff.Equal(now.Add(-inbox.DefaultDedupeWindow)) {
 		t.Fatalf("first purge %+v, want every adapter before %s", first, now.Add(-inbox.DefaultDedupeWindow))
 	}
-	nextCall(t, f.calls) // the next interval
+	waittest.Recv(t, "a purge", f.calls) // the next interval
 	f.fail(errors.New("connection refused"))
-	nextCall(t, f.calls) // at the latest this one fails
-	nextCall(t, f.calls) // it goes on after a failure
+	waittest.Recv(t, "a purge", f.calls) // at the latest this one fails
+	waittest.Recv(t, "a purge", f.calls) // it goes on after a failure
 	cancel()
 	for ended := false; !ended; {
 		select {

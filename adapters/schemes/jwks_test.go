@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/strangler/verify/jwks/jwkstest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -37,7 +38,7 @@ func TestASlowJWKSBlocksNoVerificationOfKnownKeys(t *testing.T) {
 	// An unknown kid starts a refetch that hangs.
 	go s.Verify(context.Background(), request("k2", other))
 	<-asked
-	jwkstest.Returns(t, "a known kid while a refetch hangs", func() {
+	waittest.Returns(t, "a known kid while a refetch hangs", func() {
 		if err := s.Verify(context.Background(), request("k1", key)); err != nil {
 			t.Errorf("known kid: %v", err)
 		}
@@ -46,7 +47,7 @@ func TestASlowJWKSBlocksNoVerificationOfKnownKeys(t *testing.T) {
 	// caller gives up.
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	jwkstest.Returns(t, "an unknown kid whose caller gives up", func() {
+	waittest.Returns(t, "an unknown kid whose caller gives up", func() {
 		if err := s.Verify(ctx, request("k3", other)); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want ErrUnavailable carrying the context's error", err)
 		}
@@ -66,7 +67,7 @@ func TestASenderJWKSFetchEndsAtItsTimeout(t *testing.T) {
 	if _, err := keys.Key(context.Background(), "k1"); err != nil {
 		t.Fatal(err)
 	}
-	jwkstest.Returns(t, "an unknown kid on a hanging JWKS", func() {
+	waittest.Returns(t, "an unknown kid on a hanging JWKS", func() {
 		if _, err := keys.Key(context.Background(), "k2"); !errors.Is(err, ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the fetch's deadline", err)
 		}

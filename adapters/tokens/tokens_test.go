@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/tokens"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -49,17 +50,6 @@ func newTokenServer(t *testing.T) (*tokenServer, string) {
 	return ts, srv.URL
 }
 
-func returns(t *testing.T, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { f(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still blocked after 10s", what)
-	}
-}
-
 func TestTokensAreCachedAndShared(t *testing.T) {
 	t.Parallel()
 	srv, url := newTokenServer(t)
@@ -94,14 +84,14 @@ func TestATokenRequestEndsAtItsTimeoutOrItsCallersCancel(t *testing.T) {
 		Client: &http.Client{}, Timeout: time.Hour}
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() { <-srv.asked; cancel() }()
-	returns(t, "a caller that gives up", func() {
+	waittest.Returns(t, "a caller that gives up", func() {
 		if _, err := cc.Token(ctx); !errors.Is(err, context.Canceled) {
 			t.Errorf("got %v, want the caller's cancellation", err)
 		}
 	})
 	short := &tokens.ClientCredentials{Config: &clientcredentials.Config{ClientID: "adapter", ClientSecret: "s3cret", TokenURL: url},
 		Client: &http.Client{}, Timeout: 100 * time.Millisecond}
-	returns(t, "a token request on a hanging endpoint", func() {
+	waittest.Returns(t, "a token request on a hanging endpoint", func() {
 		if _, err := short.Token(context.Background()); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the request's deadline", err)
 		}

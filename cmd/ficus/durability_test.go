@@ -130,11 +130,7 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 			}
 		}()
 	}
-	select {
-	case <-midStream: // posts are in flight
-	case <-time.After(waittest.Patience):
-		t.Fatal("no posts were both accepted and refused")
-	}
+	waittest.Recv(t, "posts both accepted and refused", midStream) // posts are in flight
 	proc.Process.Signal(syscall.SIGKILL)
 	proc.Wait()
 	close(killed)

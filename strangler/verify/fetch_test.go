@@ -11,6 +11,7 @@ import (
 
 	"github.com/ficus-gw/ficus/strangler/verify"
 	"github.com/ficus-gw/ficus/strangler/verify/jwks/jwkstest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/go-jose/go-jose/v4"
 	"github.com/golang-jwt/jwt/v5"
 )
@@ -41,14 +42,14 @@ func TestASlowJWKSFetchBlocksNoVerification(t *testing.T) {
 	}
 	go v.Verify(context.Background(), signEd(t, other, "k2")) // an unknown kid: a refetch that hangs
 	<-asked
-	jwkstest.Returns(t, "a known kid while a refetch hangs", func() {
+	waittest.Returns(t, "a known kid while a refetch hangs", func() {
 		if _, err := v.Verify(context.Background(), signEd(t, key, "k1")); err != nil {
 			t.Errorf("known kid: %v", err)
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	jwkstest.Returns(t, "an unknown kid whose caller gives up", func() {
+	waittest.Returns(t, "an unknown kid whose caller gives up", func() {
 		if _, err := v.Verify(ctx, signEd(t, other, "k3")); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("unknown kid with a cancelled context: %v, want the context's error", err)
 		}
@@ -70,7 +71,7 @@ func TestAJWKSFetchEndsAtItsTimeout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	jwkstest.Returns(t, "an unknown kid on a hanging JWKS", func() {
+	waittest.Returns(t, "an unknown kid on a hanging JWKS", func() {
 		if _, err := v.Verify(context.Background(), signEd(t, other, "k2")); !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the fetch's deadline", err)
 		}

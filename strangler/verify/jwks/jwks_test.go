@@ -18,6 +18,7 @@ import (
 
 	"github.com/ficus-gw/ficus/strangler/verify/jwks"
 	"github.com/ficus-gw/ficus/strangler/verify/jwks/jwkstest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/go-jose/go-jose/v4"
 )
 
@@ -135,14 +136,14 @@ func TestASlowFetchBlocksNoKnownKey(t *testing.T) {
 	}
 	go s.Key(context.Background(), "k2") // a refetch that hangs
 	<-asked
-	jwkstest.Returns(t, "a known kid while a refetch hangs", func() {
+	waittest.Returns(t, "a known kid while a refetch hangs", func() {
 		if _, err := s.Key(context.Background(), "k1"); err != nil {
 			t.Errorf("known kid: %v", err)
 		}
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	jwkstest.Returns(t, "an unknown kid whose caller gives up", func() {
+	waittest.Returns(t, "an unknown kid whose caller gives up", func() {
 		_, err := s.Key(ctx, "k3")
 		if !errors.Is(err, jwks.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want ErrUnavailable carrying the context's error", err)
@@ -160,7 +161,7 @@ func TestAFetchEndsAtItsTimeout(t *testing.T) {
 	if err := s.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	jwkstest.Returns(t, "a forced fetch on a hanging key set", func() {
+	waittest.Returns(t, "a forced fetch on a hanging key set", func() {
 		if err := s.Fetch(context.Background()); !errors.Is(err, jwks.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
 			t.Errorf("got %v, want the fetch's deadline", err)
 		}

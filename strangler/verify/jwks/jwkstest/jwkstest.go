@@ -8,7 +8,6 @@ import (
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/go-jose/go-jose/v4"
 )
@@ -34,18 +33,4 @@ func Hanging(t testing.TB, keys ...jose.JSONWebKey) (url string, asked <-chan st
 	t.Cleanup(srv.Close)
 	t.Cleanup(func() { close(release) }) // runs first
 	return srv.URL, ch, fetches
-}
-
-// Returns fails the test unless f returns within 10s: it detects a hang,
-// it measures nothing, so what f waits for must not depend on a hanging
-// server.
-func Returns(t testing.TB, what string, f func()) {
-	t.Helper()
-	done := make(chan struct{})
-	go func() { f(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("%s: still blocked after 10s", what)
-	}
 }
