@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 )
 
 // AuthorizeRequest is a validated authorization request.
@@ -79,7 +80,7 @@ func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, username
 		return "", oerr
 	}
 	raw := newOpaque(CodePrefix)
-	if err := p.st.CreateCode(ctx, &store.AuthCode{Hash: HashToken(raw), ClientID: ar.Client.ID, UserID: u.ID, RedirectURI: ar.RedirectURI,
+	if err := p.st.CreateCode(ctx, &store.AuthCode{Hash: tokenhash.Sum(raw), ClientID: ar.Client.ID, UserID: u.ID, RedirectURI: ar.RedirectURI,
 		Scope: ar.Scope, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: "S256", ExpiresAt: now.Add(p.cfg.CodeTTL)}); err != nil {
 		return "", ErrUnavailable.WithCause(err)
 	}
@@ -92,7 +93,7 @@ func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, r *Re
 	if raw == "" {
 		return nil, ErrInvalidRequest.WithDescription("code is required")
 	}
-	hash := HashToken(raw)
+	hash := tokenhash.Sum(raw)
 	code, err := p.st.ConsumeCode(ctx, hash, p.now())
 	family := "code:" + hash[:32]
 	switch {

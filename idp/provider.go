@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	claimset "github.com/ficus-gw/ficus/idp/claims"
+
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
@@ -406,7 +409,7 @@ func (p *Provider) clientCredentials(ctx context.Context, c *store.Client, r *Re
 	}
 	now := p.now()
 	raw := newOpaque(AccessTokenPrefix)
-	t := &store.Token{Hash: HashToken(raw), Kind: store.KindAccess, ClientID: c.ID, Scope: scope, Level: store.LevelAnonymous,
+	t := &store.Token{Hash: tokenhash.Sum(raw), Kind: store.KindAccess, ClientID: c.ID, Scope: scope, Level: store.LevelAnonymous,
 		IssuedAt: now, ExpiresAt: now.Add(ttl(c.AccessTTL, p.cfg.AccessTTL))}
 	if dev := r.get("device_id"); dev != "" && len(dev) <= 128 {
 		t.Extra = map[string]string{"device_id": dev}
@@ -475,9 +478,9 @@ func (p *Provider) checkUser(ctx context.Context, username, pw string) (*store.U
 func (p *Provider) issueLogin(ctx context.Context, c *store.Client, u *store.User, scope, refreshLevel, family, grant, ip string) (*TokenResponse, *Error) {
 	now := p.now()
 	rawAT, rawRT := newOpaque(AccessTokenPrefix), newOpaque(RefreshTokenPrefix)
-	at := &store.Token{Hash: HashToken(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: u.ID, Scope: scope,
+	at := &store.Token{Hash: tokenhash.Sum(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: u.ID, Scope: scope,
 		Level: store.LevelLoggedOn, FamilyID: family, IssuedAt: now, ExpiresAt: now.Add(ttl(c.AccessTTL, p.cfg.AccessTTL))}
-	rt := &store.Token{Hash: HashToken(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: u.ID, Scope: scope,
+	rt := &store.Token{Hash: tokenhash.Sum(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: u.ID, Scope: scope,
 		Level: refreshLevel, FamilyID: family, IssuedAt: now}
 	if refreshLevel == store.LevelReturning {
 		rt.ExpiresAt = now.Add(ttl(c.ReturningRefreshTTL, p.cfg.ReturningRefreshTTL))
@@ -509,7 +512,7 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 		return nil, ErrInvalidRequest.WithDescription("refresh_token is required")
 	}
 	now := p.now()
-	hash := HashToken(raw)
+	hash := tokenhash.Sum(raw)
 	// The user is checked before the rotation: issue runs inside the
 	// store's atomic step and must not call the store.
 	if peek, err := p.st.GetToken(ctx, hash); err == nil && peek.UserID != "" {
@@ -534,9 +537,9 @@ func (p *Provider) refresh(ctx context.Context, c *store.Client, r *Request) (*T
 			scope = s
 		}
 		rawAT, rawRT = newOpaque(AccessTokenPrefix), newOpaque(RefreshTokenPrefix)
-		at = &store.Token{Hash: HashToken(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: old.UserID, Scope: scope,
+		at = &store.Token{Hash: tokenhash.Sum(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: old.UserID, Scope: scope,
 			Level: old.Level, FamilyID: old.FamilyID, IssuedAt: now, ExpiresAt: now.Add(ttl(c.AccessTTL, p.cfg.AccessTTL))}
-		rt := &store.Token{Hash: HashToken(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: old.UserID, Scope: scope,
+		rt := &store.Token{Hash: tokenhash.Sum(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: old.UserID, Scope: scope,
 			Level: old.Level, FamilyID: old.FamilyID, IssuedAt: now, AbsoluteExpiresAt: old.AbsoluteExpiresAt, Extra: old.Extra}
 		if old.Level == store.LevelReturning {
 			rt.ExpiresAt = now.Add(ttl(c.ReturningRefreshTTL, p.cfg.ReturningRefreshTTL))
@@ -598,7 +601,7 @@ func (p *Provider) tokenExchange(ctx context.Context, c *store.Client, r *Reques
 	if aud == "" || !slices.Contains(c.Audiences, aud) {
 		return nil, ErrInvalidTarget.WithDescription("audience %q is not allowed for this client", aud)
 	}
-	v, err := p.lookup(ctx, HashToken(subject))
+	v, err := p.lookup(ctx, tokenhash.Sum(subject))
 	now := p.now()
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) || (err == nil && v.tok.Kind != store.KindAccess) {
 		return nil, ErrInvalidGrant.WithDescription("subject_token is not active")
@@ -651,45 +654,25 @@ func (p *Provider) mint(tok *store.Token, u *store.User, audience string) (strin
 		claims[k] = v
 	}
 	// Registered and ficus claims last: a profile claim never overrides them.
-	claims["iss"] = p.cfg.Issuer
-	claims["sub"] = sub
-	claims["aud"] = audience
-	claims["exp"] = exp.Unix()
-	claims["iat"] = now.Unix()
-	claims["jti"] = uuid.NewString()
-	claims["client_id"] = tok.ClientID
-	claims["level"] = tok.Level
-	if tok.Scope != "" {
-		claims["scope"] = tok.Scope
-	} else {
-		delete(claims, "scope")
-	}
-	s, err := p.keys.Sign(claims, "at+jwt")
+	ac := claimset.Access{RegisteredClaims: jwt.RegisteredClaims{Issuer: p.cfg.Issuer, Subject: sub, Audience: jwt.ClaimStrings{audience},
+		ExpiresAt: jwt.NewNumericDate(exp), IssuedAt: jwt.NewNumericDate(now), ID: uuid.NewString()}, ClientID: tok.ClientID, Level: tok.Level, Scope: tok.Scope}
+	ac.Put(claims)
+	s, err := p.keys.Sign(claims, claimset.AccessTokenType)
 	return s, exp, err
-}
-
-// AccessClaims are the claims of a ficus JWT.
-type AccessClaims struct {
-	jwt.RegisteredClaims
-	ClientID       string `json:"client_id"`
-	Scope          string `json:"scope,omitempty"`
-	Level          string `json:"level,omitempty"`
-	CustomerNumber string `json:"customer_number,omitempty"`
-	DeviceID       string `json:"device_id,omitempty"`
 }
 
 // VerifyJWT verifies a ficus access JWT for audience: signature by a
 // published key with that key's algorithm only, typ at+jwt, iss, aud, exp.
-func (p *Provider) VerifyJWT(tokenString, audience string) (*AccessClaims, error) {
-	var c AccessClaims
+func (p *Provider) VerifyJWT(tokenString, audience string) (*claimset.Access, error) {
+	var c claimset.Access
 	t, err := jwt.ParseWithClaims(tokenString, &c, p.keys.Keyfunc,
 		jwt.WithValidMethods(p.keys.Algorithms()), jwt.WithIssuer(p.cfg.Issuer), jwt.WithAudience(audience),
 		jwt.WithExpirationRequired(), jwt.WithIssuedAt(), jwt.WithLeeway(5*time.Second), jwt.WithTimeFunc(p.now))
 	if err != nil {
 		return nil, err
 	}
-	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, "at+jwt") {
-		return nil, fmt.Errorf("typ %q is not at+jwt", typ)
+	if typ, _ := t.Header["typ"].(string); !strings.EqualFold(typ, claimset.AccessTokenType) {
+		return nil, fmt.Errorf("typ %q is not %s", typ, claimset.AccessTokenType)
 	}
 	return &c, nil
 }
@@ -719,7 +702,7 @@ func (p *Provider) Introspect(ctx context.Context, caller *store.Client, raw str
 	if raw == "" {
 		return nil, ErrInvalidRequest.WithDescription("token is required")
 	}
-	v, err := p.lookup(ctx, HashToken(raw))
+	v, err := p.lookup(ctx, tokenhash.Sum(raw))
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) {
 		return &Introspection{Active: false}, nil
 	}
@@ -755,7 +738,7 @@ func (p *Provider) Revoke(ctx context.Context, caller *store.Client, raw, ip str
 	if raw == "" {
 		return ErrInvalidRequest.WithDescription("token is required")
 	}
-	tok, err := p.st.GetToken(ctx, HashToken(raw))
+	tok, err := p.st.GetToken(ctx, tokenhash.Sum(raw))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil
 	}

@@ -2,10 +2,8 @@ package idp
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -28,14 +26,6 @@ func newOpaque(prefix string) string {
 		panic("crypto/rand failed: " + err.Error()) // never returns an error on supported platforms
 	}
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
-}
-
-// HashToken is how tokens and codes are stored and looked up: SHA-256 of
-// the whole token. They carry 256 random bits, so a fast hash is enough;
-// a salt or a slow hash would add nothing but cost.
-func HashToken(tok string) string {
-	s := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(s[:])
 }
 
 // HashParams are argon2id cost parameters. The encoded hash records them,
