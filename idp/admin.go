@@ -12,6 +12,19 @@ import (
 	"github.com/google/uuid"
 )
 
+// ClientRegistry is what client administration changes.
+type ClientRegistry interface {
+	// CreateClient stores a new client; store.ErrExists if the id is taken.
+	CreateClient(ctx context.Context, c *store.Client) error
+	// ListClients returns every client.
+	ListClients(ctx context.Context) ([]*store.Client, error)
+	// DeleteClient removes a client; store.ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecrets replaces a client's secret hashes; store.ErrNotFound
+	// if there is no such client.
+	SetClientSecrets(ctx context.Context, id string, secrets []store.Secret) error
+}
+
 // NewClient describes a client to create.
 type NewClient struct {
 	ID, Name     string
@@ -150,4 +163,10 @@ func nameOK(s string) bool {
 		}
 	}
 	return true
+}
+
+// ListClients returns every client (secret hashes included: never show
+// them).
+func (p *Provider) ListClients(ctx context.Context) ([]*store.Client, error) {
+	return p.st.ListClients(ctx)
 }
