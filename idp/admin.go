@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
-	"github.com/google/uuid"
 )
 
 // ClientRegistry is what client administration changes.
@@ -125,32 +124,6 @@ func (p *Provider) DeleteClient(ctx context.Context, id string) error {
 	p.forgetClient(id)
 	p.audit.add(ctx, store.AuditEvent{At: p.now(), Event: "client_deleted", ClientID: id, Outcome: "ok"})
 	return nil
-}
-
-// NewUser describes a user to create.
-type NewUser struct {
-	Username, Password, CustomerNumber string
-	Claims                             map[string]any
-}
-
-// CreateUser stores a user with an argon2id password hash and returns its id.
-func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
-	if n.Username == "" || len(n.Username) > 256 {
-		return "", errors.New("a username of 1 to 256 characters is required")
-	}
-	if len(n.Password) < 8 {
-		return "", errors.New("the password must have at least 8 characters")
-	}
-	h, err := p.hash(ctx, n.Password)
-	if err != nil {
-		return "", err
-	}
-	u := &store.User{ID: uuid.NewString(), Username: n.Username, PasswordHash: h, CustomerNumber: n.CustomerNumber,
-		Claims: n.Claims, Enabled: true, CreatedAt: p.now()}
-	if err := p.st.CreateUser(ctx, u); err != nil {
-		return "", err
-	}
-	return u.ID, nil
 }
 
 func nameOK(s string) bool {

@@ -42,10 +42,6 @@ var DefaultHashParams = HashParams{Time: 2, MemoryKiB: 64 * 1024, Threads: 2}
 
 const argonKeyLen = 32
 
-// HashPassword returns an encoded argon2id hash (PHC string format) with
-// the default parameters.
-func HashPassword(pw string) (string, error) { return DefaultHashParams.Hash(pw) }
-
 // Hash returns an encoded argon2id hash of pw with these parameters.
 func (hp HashParams) Hash(pw string) (string, error) {
 	if pw == "" {
@@ -73,13 +69,6 @@ func (hp HashParams) dummy() string {
 	_, _ = rand.Read(salt[:])
 	_, _ = rand.Read(key[:])
 	return hp.encode(salt[:], key[:])
-}
-
-// VerifyPassword checks pw against an encoded argon2id hash in constant
-// time.
-func VerifyPassword(encoded, pw string) bool {
-	h, ok := parseHash(encoded)
-	return ok && h.matches(pw)
 }
 
 // encodedHash is a parsed argon2id PHC string.

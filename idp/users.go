@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/google/uuid"
 )
 
 // UserStorage keeps the end users.
@@ -88,4 +89,30 @@ func (p *Provider) SetUserEnabled(ctx context.Context, userID string, enabled bo
 		return nil
 	}
 	return p.revokeUser(ctx, userID, "user disabled")
+}
+
+// NewUser describes a user to create.
+type NewUser struct {
+	Username, Password, CustomerNumber string
+	Claims                             map[string]any
+}
+
+// CreateUser stores a user with an argon2id password hash and returns its id.
+func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
+	if n.Username == "" || len(n.Username) > 256 {
+		return "", errors.New("a username of 1 to 256 characters is required")
+	}
+	if len(n.Password) < 8 {
+		return "", errors.New("the password must have at least 8 characters")
+	}
+	h, err := p.hash(ctx, n.Password)
+	if err != nil {
+		return "", err
+	}
+	u := &store.User{ID: uuid.NewString(), Username: n.Username, PasswordHash: h, CustomerNumber: n.CustomerNumber,
+		Claims: n.Claims, Enabled: true, CreatedAt: p.now()}
+	if err := p.st.CreateUser(ctx, u); err != nil {
+		return "", err
+	}
+	return u.ID, nil
 }
