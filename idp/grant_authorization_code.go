@@ -12,16 +12,11 @@ import (
 )
 
 // authorizationCodeGrant exchanges an authorization code with its PKCE
-// verifier for a logged-on login (RFC 6749 4.1.3, RFC 7636 4.5); a code
-// used twice revokes what its first use produced.
-type authorizationCodeGrant struct{ p *Provider }
+// verifier for a logged-on login (RFC 6749 4.1.3, RFC 7636 4.5); a code used
+// twice revokes what its first use produced.
+type authorizationCodeGrant struct{ grant }
 
 var _ GrantHandler = authorizationCodeGrant{}
-
-// CanHandle implements GrantHandler.
-func (authorizationCodeGrant) CanHandle(grantType string) bool {
-	return grantType == GrantAuthorizationCode
-}
 
 // Handle implements GrantHandler.
 func (g authorizationCodeGrant) Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error) {

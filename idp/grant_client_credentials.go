@@ -7,15 +7,12 @@ import (
 	"github.com/ficus-gw/ficus/idp/tokenhash"
 )
 
-// clientCredentialsGrant issues application tokens to a confidential client on its own behalf (RFC 6749 4.4), at the anonymous level, with an optional device_id.
-type clientCredentialsGrant struct{ p *Provider }
+// clientCredentialsGrant issues application tokens to a confidential client
+// on its own behalf (RFC 6749 4.4), at the anonymous level, with an optional
+// device_id.
+type clientCredentialsGrant struct{ grant }
 
 var _ GrantHandler = clientCredentialsGrant{}
-
-// CanHandle implements GrantHandler.
-func (clientCredentialsGrant) CanHandle(grantType string) bool {
-	return grantType == GrantClientCredentials
-}
 
 // Handle implements GrantHandler.
 func (g clientCredentialsGrant) Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error) {

@@ -7,13 +7,12 @@ import (
 	"github.com/google/uuid"
 )
 
-// passwordGrant logs a user in with username and password (RFC 6749 4.3), for first-party confidential clients only and when Config.AllowPassword is set; logins are rate-limited per username and address.
-type passwordGrant struct{ p *Provider }
+// passwordGrant logs a user in with username and password (RFC 6749 4.3),
+// for first-party confidential clients only and when Config.AllowPassword is
+// set; logins are rate-limited per username and address.
+type passwordGrant struct{ grant }
 
 var _ GrantHandler = passwordGrant{}
-
-// CanHandle implements GrantHandler.
-func (passwordGrant) CanHandle(grantType string) bool { return grantType == GrantPassword }
 
 // Handle implements GrantHandler.
 func (g passwordGrant) Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error) {

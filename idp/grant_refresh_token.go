@@ -23,13 +23,12 @@ type RefreshStorage interface {
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error)
 }
 
-// refreshTokenGrant rotates a refresh token (RFC 6749 6): each is single-use, a reused one revokes its family after RefreshReuseGrace, and a logged-on session is never extended.
-type refreshTokenGrant struct{ p *Provider }
+// refreshTokenGrant rotates a refresh token (RFC 6749 6): each is single-
+// use, a reused one revokes its family after RefreshReuseGrace, and a
+// logged-on session is never extended.
+type refreshTokenGrant struct{ grant }
 
 var _ GrantHandler = refreshTokenGrant{}
-
-// CanHandle implements GrantHandler.
-func (refreshTokenGrant) CanHandle(grantType string) bool { return grantType == GrantRefreshToken }
 
 // Handle implements GrantHandler.
 func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error) {

@@ -15,13 +15,11 @@ const (
 	TokenTypeJWT         = "urn:ietf:params:oauth:token-type:jwt"
 )
 
-// tokenExchangeGrant swaps an active opaque access token for a JWT for one of the client's audiences (RFC 8693).
-type tokenExchangeGrant struct{ p *Provider }
+// tokenExchangeGrant swaps an active opaque access token for a JWT for one
+// of the client's audiences (RFC 8693).
+type tokenExchangeGrant struct{ grant }
 
 var _ GrantHandler = tokenExchangeGrant{}
-
-// CanHandle implements GrantHandler.
-func (tokenExchangeGrant) CanHandle(grantType string) bool { return grantType == GrantTokenExchange }
 
 // Handle implements GrantHandler.
 func (g tokenExchangeGrant) Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error) {

@@ -103,7 +103,13 @@ func New(o Options) (*Provider, error) {
 	p.clientAddr = clientaddr.New(p.cfg.TrustedProxies)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
-	p.grants = []GrantHandler{clientCredentialsGrant{p}, passwordGrant{p}, refreshTokenGrant{p}, authorizationCodeGrant{p}, tokenExchangeGrant{p}}
+	p.grants = []GrantHandler{ // the token endpoint's grants, one file each
+		clientCredentialsGrant{grant{p, GrantClientCredentials}},
+		passwordGrant{grant{p, GrantPassword}},
+		refreshTokenGrant{grant{p, GrantRefreshToken}},
+		authorizationCodeGrant{grant{p, GrantAuthorizationCode}},
+		tokenExchangeGrant{grant{p, GrantTokenExchange}},
+	}
 	p.tokens = newTokenCache(p.cfg.TokenCacheTTL, 100000)
 	if p.cfg.ClientCacheTTL > 0 {
 		p.clients = otter.Must(&otter.Options[string, *store.Client]{MaximumSize: 10000,

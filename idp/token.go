@@ -58,6 +58,16 @@ type GrantHandler interface {
 	Handle(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, error)
 }
 
+// grant is what every grant handler embeds: the provider it issues for
+// and the one grant type it serves.
+type grant struct {
+	p   *Provider
+	typ string
+}
+
+// CanHandle implements GrantHandler.
+func (g grant) CanHandle(grantType string) bool { return grantType == g.typ }
+
 // grantHandler returns the handler of grantType, nil if none serves it.
 func (p *Provider) grantHandler(grantType string) GrantHandler {
 	for _, h := range p.grants {
