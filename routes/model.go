@@ -61,12 +61,22 @@ type Timeouts struct {
 	ResponseHeader Duration `yaml:"response_header" validate:"gte=0"`
 	// Idle closes pooled connections idle this long. Zero means 90s.
 	Idle Duration `yaml:"idle" validate:"gte=0"`
+	// BodyIdle ends a response whose body the upstream has stopped sending:
+	// when this long passes without a byte, the client's response is cut
+	// off (the client sees it incomplete) and the upstream connection
+	// closed. Zero means 60s.
+	BodyIdle Duration `yaml:"body_idle" validate:"gte=0"`
 }
 
 // Breaker configures an upstream's circuit breaker (sony/gobreaker).
 type Breaker struct {
-	// Disabled turns the breaker off.
-	Disabled bool `yaml:"disabled"`
+	// Disabled turns the breaker off. Nil means off for the monolith and
+	// on for new services: a new service's breaker sends its traffic to the
+	// monolith while it is open, but the monolith has nothing to fall back
+	// to, so a breaker there would only turn some failing paths into every
+	// path failing. Set it to false to put a breaker on the monolith anyway
+	// (it then answers 503 while open, sparing a monolith that is down).
+	Disabled *bool `yaml:"disabled"`
 	// Failures is how many consecutive failures open the breaker. Zero means 5.
 	Failures uint32 `yaml:"failures" validate:"lte=10000"`
 	// OpenFor is how long the breaker stays open before it lets a probe

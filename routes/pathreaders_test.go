@@ -16,7 +16,6 @@ import (
 // them decides anything (routing, auth, scopes, which handler) by it.
 // Functions that call NormalizePath need no entry.
 var pathReaders = map[string]string{
-	"strangler/table.go:rewriteRequest":       "forwards the path that Gateway.ServeHTTP normalised and matched",
 	"strangler/gateway.go:logAccess":          "writes the path to the access log",
 	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
 	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",

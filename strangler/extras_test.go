@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -124,7 +125,9 @@ func (s subjectClaims) Claim(name string) string {
 	return ""
 }
 
-func (s subjectClaims) Forward(*http.Request, string) error { return nil }
+func (s subjectClaims) Credential(context.Context, string) (string, string, error) {
+	return "Authorization", "Bearer jwt-for-" + string(s), nil
+}
 
 func (claimAuth) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Route) (Grant, bool) {
 	sub := r.Header.Get("X-Test-Subject")

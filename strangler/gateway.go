@@ -3,10 +3,8 @@ package strangler
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/textproto"
@@ -42,6 +40,11 @@ type Options struct {
 	// Auth enforces route auth policies other than passthrough. Nil means
 	// such routes refuse every request with 401 (fail closed).
 	Auth AuthStage
+	// Check, if set, is asked about every rule file before it goes live,
+	// at the first load and at every reload: an error refuses the file
+	// and the live rules keep serving. The process uses it for what the
+	// route model cannot know (e.g. policies its IDP mode cannot serve).
+	Check func(*routes.File) error
 }
 
 // AuthStage enforces a route's auth policy. Authorize either admits the
@@ -56,10 +59,13 @@ type Grant interface {
 	// Claim returns a claim's value as a string, or "" when absent; sticky
 	// cohorts keyed by a claim read it.
 	Claim(name string) string
-	// Forward prepares r for a new upstream with the given JWT audience
-	// (it puts a JWT in place of the client's token). An error is answered
-	// 503.
-	Forward(r *http.Request, audience string) error
+	// Credential returns the header and value that carry the caller's
+	// identity to a new upstream with the given JWT audience (a JWT minted
+	// for it). The gateway puts them on that upstream's outbound request in
+	// place of the client's Authorization; the client's request, and what
+	// the monolith receives, stay as the client sent them. An error is
+	// answered 503.
+	Credential(ctx context.Context, audience string) (header, value string, err error)
 }
 
 // Claims is the part of a Grant that cohorts read.
@@ -78,8 +84,8 @@ type Gateway struct {
 	owned   []string
 	maxBody int64
 	auth    AuthStage
+	check   func(*routes.File) error
 	buffers *bufferPool
-	recs    sync.Pool
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
@@ -91,6 +97,7 @@ func New(o Options) (*Gateway, error) {
 		trusted: o.TrustedProxies,
 		maxBody: o.MaxRequestBody,
 		auth:    o.Auth,
+		check:   o.Check,
 		buffers: newBufferPool(),
 	}
 	if g.log == nil {
@@ -99,7 +106,6 @@ func New(o Options) (*Gateway, error) {
 	for _, h := range o.OwnedHeaders {
 		g.owned = append(g.owned, textproto.CanonicalMIMEHeaderKey(h))
 	}
-	g.recs.New = func() any { return new(recorder) }
 	return g, nil
 }
 
@@ -108,6 +114,12 @@ func New(o Options) (*Gateway, error) {
 func (g *Gateway) Load(f *routes.File) error {
 	g.loadMu.Lock()
 	defer g.loadMu.Unlock()
+	if g.check != nil {
+		if err := g.check(f); err != nil {
+			g.metrics.reloads.WithLabelValues("error").Inc()
+			return err
+		}
+	}
 	m, err := routes.Compile(f)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
@@ -130,6 +142,9 @@ func (g *Gateway) Load(f *routes.File) error {
 		if r.Policy() != "passthrough" && g.auth == nil {
 			g.log.Warn("route needs auth but no auth stage is configured: it refuses every request (401)", "route", r.Name, "policy", r.Policy())
 		}
+	}
+	if b := f.Upstreams[f.Monolith].Breaker; b.Disabled == nil && (b.Failures != 0 || b.OpenFor != 0 || b.HalfOpenRequests != 0) {
+		g.log.Warn("the monolith has no circuit breaker unless breaker.disabled is false; its breaker settings are ignored", "upstream", f.Monolith)
 	}
 	if prev != nil {
 		for name, up := range prev.upstreams {
@@ -181,7 +196,9 @@ func (g *Gateway) Metrics() *Metrics { return g.metrics }
 
 const hdrRequestID = "X-Request-Id"
 
-// ServeHTTP routes one request.
+// ServeHTTP routes one request. It never changes r: every attempt at
+// serving it (the chosen upstream, then the monolith if the request falls
+// back) builds its own outbound request from it.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	t := g.table.Load()
@@ -192,133 +209,160 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.inflight.Inc()
 	defer g.metrics.inflight.Dec()
 
-	stripOwned(r.Header, g.owned)
+	rq := &request{in: r, id: r.Header.Get(hdrRequestID)}
+	if !validRequestID(rq.id) {
+		rq.id = newRequestID()
+	}
+	rw := &rq.w
+	rw.ResponseWriter, rw.id = w, rq.id
+	defer func() {
+		// A response cut off mid-body (the client or the upstream went
+		// away, the upstream stalled) ends in http.ErrAbortHandler.
+		p := recover()
+		g.account(rq, rw, start, p != nil)
+		if p != nil {
+			panic(p)
+		}
+	}()
+	g.serve(t, rq, rw)
+}
+
+// serve answers rq, noting in it the target that served it (none when
+// ficus answered itself) and whether it fell back to the monolith.
+func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
+	r := rq.in
 	esc := r.URL.EscapedPath()
 	norm, err := routes.NormalizePath(esc)
 	if err != nil {
 		g.metrics.rejectedPaths.Inc()
 		http.Error(w, "ficus: "+err.Error(), http.StatusBadRequest)
-		g.logAccess(r, start, nil, nil, http.StatusBadRequest, 0, false)
 		return
 	}
-	if norm != esc {
-		r.URL.RawPath = norm
-		r.URL.Path, _ = url.PathUnescape(norm)
-	}
-	if !validRequestID(r.Header.Get(hdrRequestID)) {
-		r.Header.Set(hdrRequestID, newRequestID())
+	rq.path, rq.moved = norm, norm != esc
+	// Clients' copies of ficus's own headers play no part in matching.
+	hdr := r.Header
+	if hasOwned(hdr, g.owned) {
+		hdr = hdr.Clone()
+		stripOwned(hdr, g.owned)
 	}
 	rt := t.unmatched
-	if i := t.matcher.Match(r.Host, r.Method, norm, r.Header); i >= 0 {
+	if i := t.matcher.Match(r.Host, r.Method, norm, hdr); i >= 0 {
 		rt = t.routes[i]
 	}
-	if g.maxBody > 0 {
-		if r.ContentLength > g.maxBody {
-			http.Error(w, "ficus: request body too large", http.StatusRequestEntityTooLarge)
-			g.logAccess(r, start, rt, nil, http.StatusRequestEntityTooLarge, 0, false)
-			return
+	rq.route = rt
+	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
+		rq.body = r.Body
+		if g.maxBody > 0 {
+			if r.ContentLength > g.maxBody {
+				http.Error(w, "ficus: request body too large", http.StatusRequestEntityTooLarge)
+				return
+			}
+			rq.body = http.MaxBytesReader(w.ResponseWriter, r.Body, g.maxBody)
 		}
-		r.Body = http.MaxBytesReader(w, r.Body, g.maxBody)
 	}
-	var grant Grant
 	if rt.policy != "passthrough" {
 		if g.auth == nil {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="ficus"`)
 			http.Error(w, "ficus: authentication required", http.StatusUnauthorized)
-			g.logAccess(r, start, rt, nil, http.StatusUnauthorized, 0, false)
 			return
 		}
 		var ok bool
-		if grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
-			g.logAccess(r, start, rt, nil, 0, 0, false)
+		if rq.grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
 			return
 		}
 	}
-	secure := r.TLS != nil || (trusted(r.RemoteAddr, g.trusted) && r.Header.Get("X-Forwarded-Proto") == "https")
+	rq.trusted = trusted(r.RemoteAddr, g.trusted)
+	secure := r.TLS != nil || (rq.trusted && r.Header.Get("X-Forwarded-Proto") == "https")
 	var claims Claims
-	if grant != nil {
-		claims = grant
+	if rq.grant != nil {
+		claims = rq.grant
 	}
 	tg := rt.choose(w, r, secure, claims)
-	if grant != nil && !tg.up.monolith {
-		// New upstreams get a JWT for their audience, never the client's
-		// token; the monolith keeps receiving what its clients send.
-		if err := grant.Forward(r, tg.up.audience); err != nil {
-			g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
-			http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
-			g.logAccess(r, start, rt, tg, http.StatusServiceUnavailable, 0, false)
+	for {
+		a := &rq.first
+		if rq.served != nil {
+			a = new(attempt) // a fallback
+		}
+		*a = attempt{g: g, rq: rq, tg: tg, w: w}
+		rq.served = tg
+		if rq.grant != nil && !tg.up.monolith {
+			// New upstreams get a JWT for their audience, never the
+			// client's token; the monolith gets what its clients send.
+			var err error
+			if a.credHeader, a.credValue, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
+				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
+				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
+				return
+			}
+		}
+		a.serve()
+		if a.err == nil {
 			return
 		}
-	}
-
-	rec := g.recs.Get().(*recorder)
-	*rec = recorder{ResponseWriter: w, in: r, tg: tg}
-	if !tg.up.monolith && tg.fallback && r.Body != nil && r.Body != http.NoBody {
-		rec.body = replayBody{rc: r.Body}
-		r.Body = &rec.body
-	}
-	tg.proxy.ServeHTTP(rec, r)
-
-	served := rec.tg
-	status := rec.status
-	if status == 0 && rec.aborted {
-		status = 499
-	}
-	sm := served.route.metrics[served.side()]
-	class := status / 100
-	if class < 0 || class > 5 || status == 499 {
-		class = 0
-	}
-	sm.codes[class].Inc()
-	sm.duration.Observe(time.Since(start).Seconds())
-	g.logAccess(r, start, rt, served, status, rec.bytes, rec.fellBack)
-	*rec = recorder{}
-	g.recs.Put(rec)
-}
-
-// proxyError handles every failed upstream call: it falls back to the
-// monolith when that is allowed, and otherwise answers 502, 503 or 504.
-func (g *Gateway) proxyError(w http.ResponseWriter, out *http.Request, err error) {
-	rec, _ := w.(*recorder)
-	if rec != nil && errors.Is(err, errNotSent) && rec.tg.canFallback(rec.in.Method) && rec.body.n == 0 {
-		from := rec.tg
-		rec.tg = from.route.monolith
-		rec.fellBack = true
-		g.metrics.fallbacks.WithLabelValues(from.route.name, from.up.name).Inc()
-		g.log.Warn("falling back to the monolith", "route", from.route.name, "upstream", from.up.name, "error", err.Error(),
-			"request_id", rec.in.Header.Get(hdrRequestID))
-		rec.tg.proxy.ServeHTTP(rec, rec.in)
+		if next := a.fallback(); next != nil {
+			g.metrics.fallbacks.WithLabelValues(rt.name, tg.up.name).Inc()
+			g.log.Warn("falling back to the monolith", "route", rt.name, "upstream", tg.up.name, "error", a.err.Error(), "request_id", rq.id)
+			tg, rq.fellBack = next, true
+			continue
+		}
+		g.answerFailure(a)
 		return
 	}
-	status := http.StatusBadGateway
-	var ne net.Error
-	switch {
-	case errors.Is(err, context.Canceled) || errors.Is(out.Context().Err(), context.Canceled):
-		if rec != nil {
-			rec.aborted = true
-		}
-		return // the client is gone; nobody to answer
-	case errors.Is(err, errNotSent) && !dialFailed(err):
-		status = http.StatusServiceUnavailable // breaker open
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, context.DeadlineExceeded):
-		status = http.StatusGatewayTimeout
-	}
-	upName := ""
-	if rec != nil {
-		upName = rec.tg.up.name
-	}
-	g.log.Error("upstream call failed", "upstream", upName, "status", status, "error", err.Error(),
-		"request_id", out.Header.Get(hdrRequestID))
-	http.Error(w, "ficus: "+http.StatusText(status), status)
 }
 
-func (g *Gateway) logAccess(r *http.Request, start time.Time, rt *liveRoute, tg *target, status int, n int64, fellBack bool) {
+// fallback returns the monolith when a failed attempt may be repeated
+// there: the upstream cannot have received any of the request, the route
+// allows a fallback for the method, and none of the body was read.
+func (a *attempt) fallback() *target {
+	if !errors.Is(a.err, errNotSent) || !a.tg.canFallback(a.rq.in.Method) || a.body.read() != 0 {
+		return nil
+	}
+	return a.tg.route.monolith
+}
+
+// answerFailure answers an attempt that got no answer: 400, 408, 413 or 499
+// for what the client did, 502, 503 or 504 for what the upstream did.
+func (g *Gateway) answerFailure(a *attempt) {
+	status, client := a.failure()
+	if client {
+		g.log.Debug("request failed on the client's side", "route", a.rq.route.name, "upstream", a.tg.up.name,
+			"status", status, "error", a.err.Error(), "request_id", a.rq.id)
+	} else {
+		g.log.Error("upstream call failed", "route", a.rq.route.name, "upstream", a.tg.up.name,
+			"status", status, "error", a.err.Error(), "request_id", a.rq.id)
+	}
+	if a.w.answered() {
+		return // the reverse proxy wrote or handed over the connection already
+	}
+	http.Error(a.w, "ficus: "+statusText(status), status)
+}
+
+// account records a finished request in the metrics and the access log.
+func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) {
+	status, served := w.status, rq.served
+	if served != nil {
+		sm := served.route.metrics[served.side()]
+		class := status / 100
+		if aborted || class < 1 || class > 5 || status == StatusClientClosedRequest {
+			class = 0
+		}
+		sm.codes[class].Inc()
+		sm.duration.Observe(time.Since(start).Seconds())
+	}
+	if aborted && status == 0 {
+		status = StatusClientClosedRequest
+	}
+	g.logAccess(rq, start, served, status, w.bytes, rq.fellBack)
+}
+
+func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int, n int64, fellBack bool) {
 	if g.access == nil {
 		return
 	}
+	r := rq.in
 	route, up, side := unmatchedRoute, "", ""
-	if rt != nil {
-		route = rt.name
+	if rq.route != nil {
+		route = rq.route.name
 	}
 	if tg != nil {
 		up = tg.up.name
@@ -327,9 +371,13 @@ func (g *Gateway) logAccess(r *http.Request, start time.Time, rt *liveRoute, tg 
 			side = SideLegacy
 		}
 	}
+	path := r.URL.Path
+	if rq.moved {
+		path, _ = url.PathUnescape(rq.path)
+	}
 	g.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
 		slog.String("method", r.Method),
-		slog.String("path", r.URL.Path),
+		slog.String("path", path),
 		slog.String("host", r.Host),
 		slog.String("route", route),
 		slog.String("upstream", up),
@@ -338,7 +386,7 @@ func (g *Gateway) logAccess(r *http.Request, start time.Time, rt *liveRoute, tg 
 		slog.Int64("bytes", n),
 		slog.Duration("duration", time.Since(start)),
 		slog.String("remote", r.RemoteAddr),
-		slog.String("request_id", r.Header.Get(hdrRequestID)),
+		slog.String("request_id", rq.id),
 		slog.Bool("fallback", fellBack),
 	)
 }
@@ -354,55 +402,7 @@ func newRequestID() string {
 	return string(b[:])
 }
 
-// recorder observes the response for metrics and the access log, and
-// carries what proxyError needs to fall back.
-type recorder struct {
-	http.ResponseWriter
-	in       *http.Request
-	tg       *target
-	body     replayBody
-	status   int
-	bytes    int64
-	fellBack bool
-	aborted  bool
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 && code >= 200 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	n, err := r.ResponseWriter.Write(b)
-	r.bytes += int64(n)
-	return n, err
-}
-
-// Unwrap lets http.ResponseController reach Flush and Hijack.
-func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
-
-// replayBody counts what the transport read of a request body and ignores
-// Close, so that a request whose connection failed before anything was
-// sent can be sent to the monolith with the same body.
-type replayBody struct {
-	rc io.ReadCloser
-	n  int64
-}
-
-func (b *replayBody) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.n += int64(n)
-	return n, err
-}
-
-func (b *replayBody) Close() error { return nil }
-
-// bufferPool lends ReverseProxy its copy buffers.
+// bufferPool lends ReverseProxy and streamBody their copy buffers.
 type bufferPool struct{ p sync.Pool }
 
 func newBufferPool() *bufferPool {

