@@ -168,9 +168,9 @@ func TestDefaultIssuer(t *testing.T) {
 // after the file was accepted, alone, without a line; and two apps with
 // one key were accepted (one of them silently never matched).
 func TestMobileProblemsReportedWithTheRest(t *testing.T) {
-	text := "log: {level: loud}\nmobile:\n  paths: [no-slash, /m/../x, /a%2fb]\n"
+	text := "log: {level: loud}\nmobile:\n  paths: [no-slash, /m/../x, /a%2fb]\n  apps: [{name: ios}, {name: ios}]\n"
 	_, err := load(t, text, ForCheck)
-	for _, want := range []string{":1: log.level", ":3: mobile.paths: prefix \"no-slash\" must start with /", ":3: mobile.paths: prefix \"/m/../x\" has a dot segment", "a%2fb"} {
+	for _, want := range []string{":1: log.level", ":4: mobile.apps[1].name: ios is used by another app", ":3: mobile.paths: prefix \"no-slash\" must start with /", ":3: mobile.paths: prefix \"/m/../x\" has a dot segment", "a%2fb"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("want %q in %v", want, err)
 		}

@@ -69,6 +69,13 @@ func (c *Config) validate(p Purpose) Errors {
 		names[a.Name], paths[path] = true, true
 	}
 
+	apps := map[string]bool{}
+	for i, a := range c.Mobile.Apps {
+		if a.Name != "" && apps[a.Name] {
+			add(fmt.Sprintf("mobile.apps[%d].name", i), "%s is used by another app", a.Name)
+		}
+		apps[a.Name] = true
+	}
 	// The mobile paths are checked here, with everything else, not when
 	// the adapter is built at start.
 	if _, err := routes.CompilePrefixes(c.Mobile.Paths); err != nil {
