@@ -217,6 +217,12 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	if a.Header != "" {
 		header = textproto.CanonicalMIMEHeaderKey(a.Header)
 	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Authorization is not a list: with two, ficus would check one
+		// while an upstream that reads the other sees another caller.
+		challenge(w, http.StatusBadRequest, "invalid_request", "more than one Authorization header", "")
+		return nil, false
+	}
 	raw, has := bearer.Token(r.Header.Get("Authorization"))
 	ctx := r.Context()
 	var e *entry
