@@ -27,7 +27,12 @@ func benchDelivery(b *testing.B, batch int) {
 	defer cancel()
 	_, st := newInbox(b)
 	var n atomic.Int64
-	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
+	drained := make(chan struct{})
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if n.Add(1) == int64(b.N) {
+			close(drained)
+		}
+	}))
 	defer target.Close()
 	body := []byte(fmt.Sprintf(`{"pad":%q}`, make([]byte, 1000)))
 	for i := 0; i < b.N; i++ {
@@ -40,8 +45,6 @@ func benchDelivery(b *testing.B, batch int) {
 	b.ResetTimer()
 	start := time.Now()
 	go d.Run(ctx)
-	for n.Load() < int64(b.N) {
-		time.Sleep(time.Millisecond)
-	}
+	<-drained
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "events/s")
 }

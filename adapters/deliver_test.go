@@ -20,6 +20,7 @@ import (
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/stripe/stripe-go/v82/webhook"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -112,14 +113,14 @@ routes:
 		}}
 	go d.Run(ctx)
 
-	waitFor(t, func() bool { return pay.count("evt_a") == 1 && pay.count("evt_b") == 1 && pay.count("evt_c") == 1 })
+	waittest.For(t, "the payments deliveries", func() bool { return pay.count("evt_a") == 1 && pay.count("evt_b") == 1 && pay.count("evt_c") == 1 })
 	// The bank target is down: its event keeps being retried, without
 	// holding up the payments target above.
 	if bank.count("bank_1") != 0 {
 		t.Fatal("delivered to a target that is down")
 	}
 	bank.down.Store(false)
-	waitFor(t, func() bool { return bank.count("bank_1") == 1 })
+	waittest.For(t, "the bank delivery", func() bool { return bank.count("bank_1") == 1 })
 	time.Sleep(300 * time.Millisecond) // nothing is delivered twice
 	for _, ev := range []string{"evt_a", "evt_b", "evt_c"} {
 		if n := pay.count(ev); n != 1 {
@@ -150,7 +151,7 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 	runCtx, stop := context.WithCancel(ctx)
 	stopped := make(chan struct{})
 	go func() { d.Run(runCtx); close(stopped) }()
-	waitFor(t, func() bool { e, _ := st.Get(ctx, "x", "e1"); return e != nil && e.Status == "dead" })
+	waittest.For(t, "the dead letter", func() bool { e, _ := st.Get(ctx, "x", "e1"); return e != nil && e.Status == "dead" })
 	if e, _ := st.Get(ctx, "x", "e1"); e.Attempts != 1 {
 		t.Fatalf("a permanent refusal was retried: %d attempts", e.Attempts)
 	}
@@ -166,17 +167,6 @@ func TestPermanentRefusalGoesToDeadLetters(t *testing.T) {
 
 // staticToken is a target's token that never changes.
 var staticToken = adapters.TokenFunc(func(context.Context) (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "t"}, nil })
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 15s")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
 
 func TestSynchronousMode(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
@@ -231,5 +221,5 @@ func TestSynchronousMode(t *testing.T) {
 	}
 	failing.Store(false)
 	go d.Run(ctx)
-	waitFor(t, func() bool { e, _ := st.Get(ctx, "stripe", "evt_sync_2"); return e.Status == "delivered" })
+	waittest.For(t, "the workers' delivery", func() bool { e, _ := st.Get(ctx, "stripe", "evt_sync_2"); return e.Status == "delivered" })
 }

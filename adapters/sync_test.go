@@ -12,6 +12,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/inbox"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
 
@@ -110,7 +111,7 @@ func TestSyncModeDeliversEachEventOnce(t *testing.T) {
 		if code := signedPost(t, srv.URL, `{"id":"evt_fail"}`); code != http.StatusServiceUnavailable {
 			t.Fatalf("failing inline attempt: sender got %d, want the target's 503", code)
 		}
-		waitFor(t, func() bool { return tg.count("evt_fail") == 2 })
+		waittest.For(t, "the workers' delivery", func() bool { return tg.count("evt_fail") == 2 })
 		stop()
 		<-stopped
 		for i := range 5 {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 func TestResponseHopByHopHeadersDropped(t *testing.T) {
@@ -81,11 +82,12 @@ func TestAccessLogLine(t *testing.T) {
 	})
 	fx.do(t, "GET", "/o/1?token=secret-in-query", nil, "Authorization", "Bearer secret-token", "X-Request-Id", "req-1")
 	var line string
-	for deadline := time.Now().Add(5 * time.Second); line == "" && time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+	waittest.Until(5*time.Second, func() bool {
 		mu.Lock()
+		defer mu.Unlock()
 		line = buf.String()
-		mu.Unlock()
-	}
+		return line != ""
+	}) // none: reported by the decoding below
 	var rec map[string]any
 	if err := json.Unmarshal([]byte(line), &rec); err != nil {
 		t.Fatalf("access log %q: %v", line, err)

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 // exchangeBound bounds every raw exchange and streaming wait below, so that
@@ -135,12 +136,10 @@ upstreams:
 		conn.Close()
 	}
 	// Wait for ficus to finish the three requests, then look at the breaker.
-	deadline := time.Now().Add(exchangeBound)
-	for counterValue(t, fx.reg, "ficus_requests_total", map[string]string{"route": unmatchedRoute}) < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("the aborted requests were never accounted")
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !waittest.Until(exchangeBound, func() bool {
+		return counterValue(t, fx.reg, "ficus_requests_total", map[string]string{"route": unmatchedRoute}) >= 3
+	}) {
+		t.Fatal("the aborted requests were never accounted")
 	}
 	if v := counterValue(t, fx.reg, "ficus_upstream_breaker_state", map[string]string{"upstream": "legacy"}); v != 0 {
 		t.Fatalf("breaker = %v after clients left mid-body, want 0", v)

@@ -3,6 +3,7 @@ package strangler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -53,7 +54,7 @@ func TestReloadUnderLoadFailsNothing(t *testing.T) {
 		} else {
 			fx.load(t, reloadA)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // requests run between two swaps: the load under test
 	}
 	cancel()
 	wg.Wait()
@@ -87,11 +88,33 @@ func TestWatchReloadsOnFileChange(t *testing.T) {
 	defer cancel()
 	results := make(chan error, 10)
 	go func() { _ = fx.gw.Watch(ctx, fx.file, func(err error) { results <- err }) }()
-	time.Sleep(100 * time.Millisecond) // let the watcher start
+	// The watcher may not watch yet: rewrite the same rules, each time a
+	// different file, until it reports a reload.
+	for i := 0; ; i++ {
+		fx.write(t, reloadA+fmt.Sprintf("# probe %d\n", i))
+		select {
+		case err := <-results:
+			if err != nil {
+				t.Fatalf("valid file rejected: %v", err)
+			}
+		case <-time.After(time.Second):
+			if i == 10 {
+				t.Fatal("the watcher never reloaded")
+			}
+			continue
+		}
+		break
+	}
 
 	fx.write(t, "version: 1\nmonolith: [broken\n")
-	if err := waitResult(t, results); err == nil {
-		t.Fatal("broken file accepted")
+	// A late probe may report first, a success; the broken file must fail.
+	for rejected := false; !rejected; {
+		select {
+		case err := <-results:
+			rejected = err != nil
+		case <-time.After(10 * time.Second):
+			t.Fatal("broken file accepted: no rejection within 10s")
+		}
 	}
 	if got := fx.side(t, "/anything/flip"); got != "orders" {
 		t.Fatalf("after a broken write, served by %s", got)

@@ -17,14 +17,15 @@ const buckets = 10000
 const DefaultCohortMaxAge = 30 * 24 * time.Hour
 
 // bucketOf hashes a cohort id (with the route's salt) to a bucket with
-// FNV-1a, the same on every instance.
+// 64-bit FNV-1a over salt, a zero byte and id, the same on every instance
+// and in every version: changing it would move visitors between cohorts.
 func bucketOf(salt, id string) int {
 	const offset, prime = 14695981039346656037, 1099511628211
 	h := uint64(offset)
 	for i := 0; i < len(salt); i++ {
 		h = (h ^ uint64(salt[i])) * prime
 	}
-	h = (h ^ 0) * prime
+	h *= prime // the zero separator byte: h ^ 0 is h
 	for i := 0; i < len(id); i++ {
 		h = (h ^ uint64(id[i])) * prime
 	}

@@ -128,13 +128,6 @@ func (u *upstream) sameConfig(cfg *routes.Upstream, monolith bool) bool {
 	return u.monolith == monolith && reflect.DeepEqual(&u.cfg, cfg)
 }
 
-func (u *upstream) state() gobreaker.State {
-	if u.breaker == nil {
-		return gobreaker.StateClosed
-	}
-	return u.breaker.State()
-}
-
 // roundTrip sends out and keeps the breaker's count. Upstream faults — no
 // connection, a timeout, a broken connection, a 502, 503 or 504 — count
 // against the upstream; a failure that clientFault blames on the client

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 	"github.com/stripe/stripe-go/v82/webhook"
@@ -60,7 +61,7 @@ func serveBackground(t *testing.T, cfg string) *lockedBuffer {
 		done <- run(ctx, []string{"serve", "--config", cfg}, strings.NewReader(""), io.Discard, &stderr)
 	}()
 	t.Cleanup(func() { cancel(); <-done })
-	waitFor(t, func() bool {
+	waittest.For(t, "ficus to serve", func() bool {
 		select {
 		case code := <-done:
 			done <- code

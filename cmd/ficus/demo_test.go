@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 // startDemo runs the demo with its route file in dir until stop is called.
@@ -67,7 +69,7 @@ func TestDemoReloadsAndKeepsTheRouteFile(t *testing.T) {
 		if err := os.WriteFile(rf, []byte(edited), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		if pollFor(2*time.Second, func() bool { return strings.Contains(out.String(), "route file reloaded") }) {
+		if waittest.Until(2*time.Second, func() bool { return strings.Contains(out.String(), "route file reloaded") }) {
 			break
 		}
 		if i == 10 {
@@ -92,14 +94,4 @@ func TestDemoReloadsAndKeepsTheRouteFile(t *testing.T) {
 	if code, body := get(t, front+"/headers"); code != 200 || !strings.Contains(body, `"headers"`) {
 		t.Fatalf("the monolith of the kept file: %d %s", code, body)
 	}
-}
-
-// pollFor reports whether cond becomes true within d.
-func pollFor(d time.Duration, cond func() bool) bool {
-	for deadline := time.Now().Add(d); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }

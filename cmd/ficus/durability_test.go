@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/strangler/pgtest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 // Kill ficus with SIGKILL while a sender posts events and the target is
@@ -96,6 +97,10 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 	var wg sync.WaitGroup
 	const perWorker = 750
 	killed := make(chan struct{})
+	// midStream is closed once posts have been both accepted and refused,
+	// far from the end of the stream: the moment to kill.
+	midStream := make(chan struct{})
+	var once sync.Once
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func() {
@@ -111,6 +116,9 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 				case code != 0:
 					refused[id] = true
 				}
+				if len(accepted) >= 200 && len(refused) >= 20 {
+					once.Do(func() { close(midStream) })
+				}
 				amu.Unlock()
 				if code == 0 {
 					select {
@@ -122,7 +130,11 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(400 * time.Millisecond) // mid-stream: posts are in flight
+	select {
+	case <-midStream: // posts are in flight
+	case <-time.After(waittest.Patience):
+		t.Fatal("no posts were both accepted and refused")
+	}
 	proc.Process.Signal(syscall.SIGKILL)
 	proc.Wait()
 	close(killed)
@@ -139,23 +151,19 @@ func TestWebhooksSurviveSIGKILL(t *testing.T) {
 
 	proc = start()
 	defer func() { proc.Process.Kill(); proc.Wait() }()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	missing := 0
+	if !waittest.Until(60*time.Second, func() bool {
 		mu.Lock()
-		missing := 0
+		defer mu.Unlock()
+		missing = 0
 		for id := range accepted {
 			if received[id] == 0 {
 				missing++
 			}
 		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d accepted events never reached the target after the restart", missing, nAccepted)
-		}
-		time.Sleep(100 * time.Millisecond)
+		return missing == 0
+	}) {
+		t.Fatalf("%d of %d accepted events never reached the target after the restart", missing, nAccepted)
 	}
 	mu.Lock()
 	defer mu.Unlock()

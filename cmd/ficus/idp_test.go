@@ -14,6 +14,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -150,7 +151,7 @@ func TestDemoCredentialsFile(t *testing.T) {
 		t.Fatal("demo did not start")
 	}
 	var c demo.Credentials
-	waitFor(t, func() bool {
+	waittest.For(t, "the credentials file", func() bool {
 		b, err := os.ReadFile(creds)
 		return err == nil && json.Unmarshal(b, &c) == nil
 	})

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/demo"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -156,15 +158,46 @@ func routeFile(t *testing.T, upstream string) string {
 	return p
 }
 
-func slowUpstream(t *testing.T) *httptest.Server {
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// slowServer answers "done <path>" after the duration in the request's
+// sleep parameter (none: at once).
+type slowServer struct {
+	*httptest.Server
+	// busy counts the requests it is answering.
+	busy atomic.Int64
+}
+
+func slowUpstream(t *testing.T) *slowServer {
+	s := &slowServer{}
+	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.busy.Add(1)
+		defer s.busy.Add(-1)
 		if d, err := time.ParseDuration(r.URL.Query().Get("sleep")); err == nil {
-			time.Sleep(d)
+			time.Sleep(d) // a slow upstream, the behaviour under test
 		}
 		fmt.Fprintf(w, "done %s", r.URL.Path)
 	}))
-	t.Cleanup(srv.Close)
-	return srv
+	t.Cleanup(s.Close)
+	return s
+}
+
+// inFlight starts a GET of u (to a slowServer, through ficus) and returns
+// once up is answering it, while the request is in flight; the channel
+// gets "<status> <body>", or the error.
+func inFlight(t *testing.T, up *slowServer, u string) <-chan string {
+	t.Helper()
+	res := make(chan string, 1)
+	go func() {
+		resp, err := http.Get(u)
+		if err != nil {
+			res <- "error: " + err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		res <- fmt.Sprintf("%d %s", resp.StatusCode, b)
+	}()
+	waittest.For(t, "the request to reach the upstream", func() bool { return up.busy.Load() == 1 })
+	return res
 }
 
 func get(t *testing.T, u string) (int, string) {
@@ -201,18 +234,7 @@ shutdown_timeout: 10s
 	}
 
 	// A request in flight when shutdown starts completes.
-	inflight := make(chan string, 1)
-	go func() {
-		resp, err := http.Get(front + "/slow?sleep=1500ms")
-		if err != nil {
-			inflight <- "error: " + err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		inflight <- fmt.Sprintf("%d %s", resp.StatusCode, b)
-	}()
-	time.Sleep(300 * time.Millisecond)
+	inflight := inFlight(t, up, front+"/slow?sleep=1500ms")
 	stopped := make(chan error, 1)
 	go func() { stopped <- stop() }()
 	if got := <-inflight; got != "200 done /slow" {
@@ -254,29 +276,18 @@ func TestBinarySignals(t *testing.T) {
 
 	os.WriteFile(rf, []byte("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \""+a.URL+"\"}\n  new: {url: \""+b.URL+"\"}\nroutes:\n  - {name: n, match: {prefix: /n}, to: new}\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, func() bool { _, body := get(t, front+"/n"); return body == "new" })
+	waittest.For(t, "the reloaded rules", func() bool { _, body := get(t, front+"/n"); return body == "new" })
 
 	os.WriteFile(rf, []byte("version: 1\nmonolith: nowhere\n"), 0o600)
 	cmd.Process.Signal(syscall.SIGHUP)
-	waitFor(t, func() bool { return strings.Contains(stderr.String(), "route file rejected") })
+	waittest.For(t, "the rejection to be logged", func() bool { return strings.Contains(stderr.String(), "route file rejected") })
 	if _, body := get(t, front+"/n"); body != "new" {
 		t.Fatalf("after an invalid reload: %q", body)
 	}
 
-	inflight := make(chan string, 1)
-	go func() {
-		resp, err := http.Get(front + "/slow?sleep=1500ms")
-		if err != nil {
-			inflight <- err.Error()
-			return
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		inflight <- string(body)
-	}()
-	time.Sleep(300 * time.Millisecond)
+	inflight := inFlight(t, a, front+"/slow?sleep=1500ms")
 	cmd.Process.Signal(syscall.SIGTERM)
-	if got := <-inflight; got != "done /slow" {
+	if got := <-inflight; got != "200 done /slow" {
 		t.Fatalf("in-flight request during SIGTERM: %q", got)
 	}
 	if err := cmd.Wait(); err != nil {
@@ -293,9 +304,10 @@ func freePort(t *testing.T) int {
 	return port
 }
 
+// waitUp waits until u answers.
 func waitUp(t *testing.T, u string) {
 	t.Helper()
-	waitFor(t, func() bool {
+	waittest.For(t, u+" to answer", func() bool {
 		resp, err := http.Get(u)
 		if err != nil {
 			return false
@@ -303,17 +315,6 @@ func waitUp(t *testing.T, u string) {
 		resp.Body.Close()
 		return true
 	})
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 20s")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // lockedBuffer is a bytes.Buffer safe to read while a child process writes.

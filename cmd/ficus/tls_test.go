@@ -24,6 +24,7 @@ import (
 
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
 
@@ -158,7 +159,7 @@ mobile:
 	if code, body := send("/webhooks/stripe-sync", `{"id":"evt_tls_sync"}`); code != http.StatusAccepted || body != "seen by the service" {
 		t.Fatalf("synchronous web-hook over TLS: %d %q, want the service's answer", code, body)
 	}
-	waitFor(t, func() bool { return len(seen("evt_tls_1")) == 1 })
+	waittest.For(t, "the delivery", func() bool { return len(seen("evt_tls_1")) == 1 })
 	if c := seen("evt_tls_1"); c[0] != "stripe-adapter" {
 		t.Fatalf("delivery seen as %v", c)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/stripe/stripe-go/v82/webhook"
 )
 
@@ -79,7 +80,7 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	if code := send(`{"id":"evt_forged"}`, "whsec_wrong"); code != 401 {
 		t.Fatalf("forged event: %d", code)
 	}
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 1 })
+	waittest.For(t, "the delivery", func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 1 })
 	mu.Lock()
 	if got["evt_serve_1"][0] != "stripe-adapter" || len(got["evt_forged"]) != 0 {
 		t.Fatalf("deliveries: %v", got)
@@ -100,7 +101,7 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		t.Fatalf("show: %s", out)
 	}
 	cli("webhooks", "replay", "stripe", "evt_serve_1")
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 2 })
+	waittest.For(t, "the CLI replay", func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 2 })
 	if out := cli("webhooks", "purge", "--older-than", "1h"); !strings.Contains(out, "0 events purged") {
 		t.Fatalf("purge of recent events: %s", out)
 	}
@@ -121,14 +122,14 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		t.Fatalf("admin replay: %v %v", err, resp)
 	}
 	resp.Body.Close()
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 3 })
+	waittest.For(t, "the admin replay", func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 3 })
 	// The deliverer counts a delivery once the target's answer is back,
 	// after the target saw it: poll.
 	wants := []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
 		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 3`,
 		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`}
 	var metrics string
-	if !pollFor(10*time.Second, func() bool {
+	if !waittest.Until(10*time.Second, func() bool {
 		_, metrics = get(t, ops+"/metrics")
 		for _, want := range wants {
 			if !strings.Contains(metrics, want) {

@@ -2,6 +2,7 @@ package auth_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/ficus-gw/ficus/strangler/verify"
+	"github.com/ficus-gw/ficus/strangler/waittest"
 	"golang.org/x/oauth2/clientcredentials"
 )
 
@@ -91,17 +93,28 @@ routes:
 			}
 		}()
 	}
-	for i := 0; i < 2; i++ {
-		time.Sleep(300 * time.Millisecond)
-		if _, err := keys.Rotate(ctx); err != nil {
-			t.Fatal(err)
+	keysSeen := func() int {
+		n := 0
+		kids.Range(func(any, any) bool { n++; return true })
+		return n
+	}
+	// Three phases of traffic, split by two rotations: each lasts until the
+	// service has accepted JWTs from the newest key and 100 requests more
+	// have passed (or one failed).
+	for phase := 1; phase <= 3; phase++ {
+		from := ok.Load()
+		waittest.For(t, fmt.Sprintf("JWTs from key %d and 100 requests", phase), func() bool {
+			return failed.Load() > 0 || (keysSeen() >= phase && ok.Load() >= from+100)
+		})
+		if phase < 3 {
+			if _, err := keys.Rotate(ctx); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
-	time.Sleep(400 * time.Millisecond)
 	close(stop)
 	wg.Wait()
-	n := 0
-	kids.Range(func(any, any) bool { n++; return true })
+	n := keysSeen()
 	if failed.Load() != 0 || n < 3 {
 		t.Fatalf("%d ok, %d failed, JWTs from %d keys (want 0 failed, 3 keys)", ok.Load(), failed.Load(), n)
 	}

@@ -173,7 +173,7 @@ func TestKeysSurviveAnIDPOutageAndNewKeysAreFetched(t *testing.T) {
 	if _, err := e.p.Keys().Rotate(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(5 * time.Millisecond)
+	time.Sleep(5 * time.Millisecond) // the new key signs once its PublishDelay (1ms) has passed
 	rotated := e.mint(t, "orders-svc", "", time.Hour)
 	if _, err := v.Verify(context.Background(), rotated); err != nil {
 		t.Fatalf("after rotation: %v", err)
