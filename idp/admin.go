@@ -9,8 +9,20 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
-	"github.com/google/uuid"
 )
+
+// ClientRegistry is what client administration changes.
+type ClientRegistry interface {
+	// CreateClient stores a new client; store.ErrExists if the id is taken.
+	CreateClient(ctx context.Context, c *store.Client) error
+	// ListClients returns every client.
+	ListClients(ctx context.Context) ([]*store.Client, error)
+	// DeleteClient removes a client; store.ErrNotFound if there is none.
+	DeleteClient(ctx context.Context, id string) error
+	// SetClientSecrets replaces a client's secret hashes; store.ErrNotFound
+	// if there is no such client.
+	SetClientSecrets(ctx context.Context, id string, secrets []store.Secret) error
+}
 
 // NewClient describes a client to create.
 type NewClient struct {
@@ -114,32 +126,6 @@ func (p *Provider) DeleteClient(ctx context.Context, id string) error {
 	return nil
 }
 
-// NewUser describes a user to create.
-type NewUser struct {
-	Username, Password, CustomerNumber string
-	Claims                             map[string]any
-}
-
-// CreateUser stores a user with an argon2id password hash and returns its id.
-func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
-	if n.Username == "" || len(n.Username) > 256 {
-		return "", errors.New("a username of 1 to 256 characters is required")
-	}
-	if len(n.Password) < 8 {
-		return "", errors.New("the password must have at least 8 characters")
-	}
-	h, err := p.hash(ctx, n.Password)
-	if err != nil {
-		return "", err
-	}
-	u := &store.User{ID: uuid.NewString(), Username: n.Username, PasswordHash: h, CustomerNumber: n.CustomerNumber,
-		Claims: n.Claims, Enabled: true, CreatedAt: p.now()}
-	if err := p.st.CreateUser(ctx, u); err != nil {
-		return "", err
-	}
-	return u.ID, nil
-}
-
 func nameOK(s string) bool {
 	if s == "" || len(s) > 64 {
 		return false
@@ -150,4 +136,10 @@ func nameOK(s string) bool {
 		}
 	}
 	return true
+}
+
+// ListClients returns every client (secret hashes included: never show
+// them).
+func (p *Provider) ListClients(ctx context.Context) ([]*store.Client, error) {
+	return p.st.ListClients(ctx)
 }

@@ -9,19 +9,25 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 )
 
+// AuditStorage keeps the audit trail.
+type AuditStorage interface {
+	// Audit appends events to the trail.
+	Audit(ctx context.Context, events ...store.AuditEvent) error
+}
+
 // auditor logs every audit event at once and writes them to the store in
 // batches (every 100 ms or 500 events), so a token request does not pay a
 // second round trip. Close flushes. A full queue blocks the caller rather
 // than drop an event.
 type auditor struct {
-	st   store.Store
+	st   AuditStorage
 	log  *slog.Logger
 	ch   chan store.AuditEvent
 	done chan struct{}
 	once sync.Once
 }
 
-func newAuditor(st store.Store, log *slog.Logger) *auditor {
+func newAuditor(st AuditStorage, log *slog.Logger) *auditor {
 	a := &auditor{st: st, log: log, ch: make(chan store.AuditEvent, 4096), done: make(chan struct{})}
 	go a.run()
 	return a

@@ -2,15 +2,23 @@ package idp
 
 import (
 	"context"
-	"crypto/sha256"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
 	"regexp"
 	"slices"
+	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 )
+
+// CodeStorage keeps authorization codes, by hash; each is single-use.
+type CodeStorage interface {
+	CreateCode(ctx context.Context, c *store.AuthCode) error
+	// ConsumeCode marks a code used and returns it; a used or expired code
+	// yields store.ErrInactive with the record (so the caller can revoke
+	// what it produced), an unknown one store.ErrNotFound.
+	ConsumeCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error)
+}
 
 // AuthorizeRequest is a validated authorization request.
 type AuthorizeRequest struct {
@@ -23,10 +31,24 @@ type AuthorizeRequest struct {
 
 var pkceRE = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 
-// ValidateAuthorize checks an authorization request. The first error means
-// the redirect URI cannot be trusted: it must be shown, never redirected
-// to. The second is for the client, at its redirect URI.
-func (p *Provider) ValidateAuthorize(ctx context.Context, q map[string][]string) (*AuthorizeRequest, error, *Error) {
+// ErrUntrustedRedirect is wrapped by the errors of ValidateAuthorize after
+// which the redirect URI cannot be trusted (an unknown client, or a
+// redirect_uri it did not register): such an error must be shown to the
+// user, never redirected to.
+var ErrUntrustedRedirect = errors.New("the redirect URI cannot be trusted")
+
+// untrustedError is an error that ErrUntrustedRedirect matches; its text
+// is shown on the sign-in page as it is.
+type untrustedError string
+
+func (e untrustedError) Error() string { return string(e) }
+func (e untrustedError) Unwrap() error { return ErrUntrustedRedirect }
+
+// ValidateAuthorize checks an authorization request. An error that
+// matches ErrUntrustedRedirect (errors.Is) comes with a nil request: show
+// it, never redirect. Any other error is an *Error (errors.As) for the
+// client, at the returned request's RedirectURI.
+func (p *Provider) ValidateAuthorize(ctx context.Context, q map[string][]string) (*AuthorizeRequest, error) {
 	get := func(k string) string {
 		if v := q[k]; len(v) > 0 {
 			return v[0]
@@ -35,29 +57,29 @@ func (p *Provider) ValidateAuthorize(ctx context.Context, q map[string][]string)
 	}
 	c, err := p.st.GetClient(ctx, get("client_id"))
 	if err != nil || !slices.Contains(c.Grants, GrantAuthorizationCode) {
-		return nil, errors.New("unknown client, or a client that may not use this flow"), nil
+		return nil, untrustedError("unknown client, or a client that may not use this flow")
 	}
 	redirect := get("redirect_uri")
 	if redirect == "" && len(c.RedirectURIs) == 1 {
 		redirect = c.RedirectURIs[0]
 	}
 	if !slices.Contains(c.RedirectURIs, redirect) { // exact match only
-		return nil, errors.New("the redirect_uri is not registered for this client"), nil
+		return nil, untrustedError("the redirect_uri is not registered for this client")
 	}
 	ar := &AuthorizeRequest{Client: c, RedirectURI: redirect, State: get("state")}
 	if get("response_type") != "code" {
-		return ar, nil, ErrInvalidRequest.WithDescription("response_type must be code").withCode("unsupported_response_type")
+		return ar, ErrInvalidRequest.WithDescription("response_type must be code").withCode("unsupported_response_type")
 	}
 	if get("code_challenge_method") != "S256" || !pkceRE.MatchString(get("code_challenge")) {
-		return ar, nil, ErrInvalidRequest.WithDescription("PKCE with code_challenge_method S256 is required")
+		return ar, ErrInvalidRequest.WithDescription("PKCE with code_challenge_method S256 is required")
 	}
 	ar.CodeChallenge = get("code_challenge")
-	scope, oerr := grantScope(get("scope"), c.Scopes)
-	if oerr != nil {
-		return ar, nil, oerr
+	scope, err := grantScope(get("scope"), c.Scopes)
+	if err != nil {
+		return ar, err
 	}
 	ar.Scope = scope
-	return ar, nil, nil
+	return ar, nil
 }
 
 func (e *Error) withCode(code string) *Error {
@@ -68,66 +90,21 @@ func (e *Error) withCode(code string) *Error {
 
 // IssueCode authenticates the user and returns a single-use code that
 // lives at most CodeTTL.
-func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, username, password, ip string) (string, *Error) {
+func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, username, password, ip string) (string, error) {
 	now := p.now()
 	if ok, wait := p.loginLimit.allow("login:"+username+"|"+ip, now); !ok {
 		return "", ErrSlowDown.WithDescription("too many login attempts; try again later").WithRetryAfter(wait)
 	}
-	u, oerr := p.checkUser(ctx, username, password)
-	if oerr != nil {
+	u, err := p.checkUser(ctx, username, password)
+	if err != nil {
 		p.auditFail(ctx, ar.Client.ID, "", ip, "bad user credentials (login page)")
-		return "", oerr
+		return "", err
 	}
 	raw := newOpaque(CodePrefix)
-	if err := p.st.CreateCode(ctx, &store.AuthCode{Hash: HashToken(raw), ClientID: ar.Client.ID, UserID: u.ID, RedirectURI: ar.RedirectURI,
+	if err := p.st.CreateCode(ctx, &store.AuthCode{Hash: tokenhash.Sum(raw), ClientID: ar.Client.ID, UserID: u.ID, RedirectURI: ar.RedirectURI,
 		Scope: ar.Scope, CodeChallenge: ar.CodeChallenge, CodeChallengeMethod: "S256", ExpiresAt: now.Add(p.cfg.CodeTTL)}); err != nil {
 		return "", ErrUnavailable.WithCause(err)
 	}
 	p.auditOK(ctx, "code_issued", ar.Client.ID, u.ID, GrantAuthorizationCode, ip)
 	return raw, nil
-}
-
-func (p *Provider) authorizationCode(ctx context.Context, c *store.Client, r *Request) (*TokenResponse, *Error) {
-	raw, verifier := r.get("code"), r.get("code_verifier")
-	if raw == "" {
-		return nil, ErrInvalidRequest.WithDescription("code is required")
-	}
-	hash := HashToken(raw)
-	code, err := p.st.ConsumeCode(ctx, hash, p.now())
-	family := "code:" + hash[:32]
-	switch {
-	case errors.Is(err, store.ErrInactive):
-		// A code used twice: what the first use produced is revoked too
-		// (RFC 6749 4.1.2).
-		if code.UsedAt.IsZero() {
-			return nil, ErrInvalidGrant.WithDescription("authorization code expired")
-		}
-		hashes, _ := p.st.RevokeFamily(ctx, family, p.now())
-		p.revoked(hashes)
-		p.auditFail(ctx, c.ID, code.UserID, r.RemoteIP, "authorization code reused: its tokens revoked")
-		return nil, ErrInvalidGrant.WithDescription("authorization code is invalid")
-	case errors.Is(err, store.ErrNotFound):
-		return nil, ErrInvalidGrant.WithDescription("authorization code is invalid")
-	case err != nil:
-		return nil, ErrUnavailable.WithCause(err)
-	}
-	if code.ClientID != c.ID {
-		return nil, ErrInvalidGrant.WithDescription("authorization code was issued to another client")
-	}
-	if r.get("redirect_uri") != code.RedirectURI {
-		return nil, ErrInvalidGrant.WithDescription("redirect_uri does not match the authorization request")
-	}
-	if !pkceRE.MatchString(verifier) {
-		return nil, ErrInvalidGrant.WithDescription("a valid code_verifier is required")
-	}
-	sum := sha256.Sum256([]byte(verifier))
-	if subtle.ConstantTimeCompare([]byte(base64.RawURLEncoding.EncodeToString(sum[:])), []byte(code.CodeChallenge)) != 1 {
-		p.auditFail(ctx, c.ID, code.UserID, r.RemoteIP, "PKCE verifier mismatch")
-		return nil, ErrInvalidGrant.WithDescription("code_verifier does not match the code_challenge")
-	}
-	u, err := p.st.GetUser(ctx, code.UserID)
-	if err != nil || !u.Enabled {
-		return nil, ErrInvalidGrant.WithDescription("the user can no longer sign in")
-	}
-	return p.issueLogin(ctx, c, u, code.Scope, store.LevelLoggedOn, family, GrantAuthorizationCode, r.RemoteIP)
 }

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -108,4 +109,14 @@ func (e *Error) RedirectQuery(state string) url.Values {
 		v.Set("state", state)
 	}
 	return v
+}
+
+// asError returns the *Error in err's chain; any other error is a
+// server_error carrying err as its cause.
+func asError(err error) *Error {
+	var oe *Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	return ErrServer.WithCause(err)
 }

@@ -343,6 +343,9 @@ func TestLifetimesAndLevels(t *testing.T) {
 	}
 	at := decode(t, b)["access_token"].(string)
 	code, _, b = ti.post(t, "/oauth2/introspect", url.Values{"token": {at}}, "gateway")
+	if code != 200 {
+		t.Fatalf("introspection: %d %s", code, b)
+	}
 	if lvl := decode(t, b)["level"]; lvl != "returning" {
 		t.Fatalf("level after refresh = %v", lvl)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 )
 
 // ErrNotActive is returned for a token that is unknown, expired, revoked,
@@ -22,7 +23,7 @@ type Resolved struct {
 
 // ResolveToken looks up an opaque access token for a gateway.
 func (p *Provider) ResolveToken(ctx context.Context, raw string) (*Resolved, error) {
-	v, err := p.lookup(ctx, HashToken(raw))
+	v, err := p.lookup(ctx, tokenhash.Sum(raw))
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) {
 		return nil, ErrNotActive
 	}

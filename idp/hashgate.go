@@ -58,7 +58,7 @@ func (g *hashGate) run(ctx context.Context, memKiB uint32, f func()) error {
 // busy is the answer when the hashing budget stays exhausted: 503 with a
 // Retry-After, the same for every client. Its cause, errHashBusy, is not
 // logged per request: a warning at most every 10 s says it happens.
-func (p *Provider) busy() *Error {
+func (p *Provider) busy() error {
 	p.busyLog.Do(func() {
 		p.log.Warn("idp: credential checks refused: the argon2id memory budget (idp.hash_memory) stayed full for idp.hash_wait",
 			"hash_memory", p.cfg.HashMemory, "hash_wait", p.cfg.HashWait.String())
@@ -69,7 +69,7 @@ func (p *Provider) busy() *Error {
 
 // verifyHash checks pw against an encoded argon2id hash within the hashing
 // budget.
-func (p *Provider) verifyHash(ctx context.Context, encoded, pw string) (bool, *Error) {
+func (p *Provider) verifyHash(ctx context.Context, encoded, pw string) (bool, error) {
 	h, ok := parseHash(encoded)
 	if !ok {
 		return false, nil

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
@@ -49,7 +48,7 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 
 type testIDP struct {
 	p      *idp.Provider
-	st     store.Store
+	st     idp.Storage
 	srv    *httptest.Server
 	clock  *clock
 	logs   *syncBuffer
@@ -72,7 +71,7 @@ const (
 func newTestIDP(t *testing.T, pg bool, tune ...func(*idp.Config)) *testIDP {
 	t.Helper()
 	ctx := context.Background()
-	var st store.Store = memory.New()
+	var st idp.Storage = memory.New()
 	if pg {
 		pool := pgtest.NewPool(t)
 		if err := postgres.Migrate(ctx, pool); err != nil {

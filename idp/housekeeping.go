@@ -6,6 +6,13 @@ import (
 	"time"
 )
 
+// CleanupStorage deletes what expired.
+type CleanupStorage interface {
+	// DeleteExpired removes up to batch tokens and codes that expired
+	// before before, returning how many went.
+	DeleteExpired(ctx context.Context, before time.Time, batch int) (int, error)
+}
+
 // Housekeeping is a provider's background work: it deletes expired tokens
 // and codes, and reloads the signing keys so that a key rotated by another
 // instance or by the CLI is published and used here too. Zero values take
@@ -54,6 +61,36 @@ func (h Housekeeping) reloadKeys(ctx context.Context) {
 			if err := p.keys.Reload(ctx); err != nil && ctx.Err() == nil {
 				p.log.Error("reloading signing keys", "error", err.Error())
 			}
+		}
+	}
+}
+
+// RunCleanup deletes expired tokens and codes every interval, in batches,
+// until ctx ends; under sustained load a round keeps deleting until a batch
+// comes back short, so the table stays bounded by what is live.
+func (p *Provider) RunCleanup(ctx context.Context, interval time.Duration, batch int) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		total := 0
+		for ctx.Err() == nil {
+			n, err := p.st.DeleteExpired(ctx, p.now().Add(-time.Minute), batch)
+			if err != nil {
+				p.log.Error("token cleanup failed", "error", err.Error())
+				break
+			}
+			total += n
+			if n < batch {
+				break
+			}
+		}
+		if total > 0 {
+			p.log.Info("expired tokens deleted", "count", total)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
 		}
 	}
 }

@@ -18,7 +18,7 @@ import (
 // each key listing and each cleanup (so when the next one starts, the
 // previous one is done), and can fail key listings.
 type reportingStore struct {
-	store.Store
+	idp.Storage
 	reporting       atomic.Bool
 	listed, cleaned chan struct{}
 	failList        atomic.Bool
@@ -31,14 +31,14 @@ func (s *reportingStore) ListKeys(ctx context.Context) ([]*store.SigningKey, err
 	if s.failList.Load() {
 		return nil, errors.New("keys table unreachable")
 	}
-	return s.Store.ListKeys(ctx)
+	return s.Storage.ListKeys(ctx)
 }
 
 func (s *reportingStore) DeleteExpired(ctx context.Context, before time.Time, batch int) (int, error) {
 	if s.reporting.Load() {
 		s.cleaned <- struct{}{}
 	}
-	return s.Store.DeleteExpired(ctx, before, batch)
+	return s.Storage.DeleteExpired(ctx, before, batch)
 }
 
 func wait(t *testing.T, c chan struct{}, what string) {
@@ -62,7 +62,7 @@ func TestHousekeepingReloadsKeysAndCleansUp(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := &reportingStore{Store: shared, listed: make(chan struct{}), cleaned: make(chan struct{})}
+	st := &reportingStore{Storage: shared, listed: make(chan struct{}), cleaned: make(chan struct{})}
 	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{})
 	if err != nil {
 		t.Fatal(err)

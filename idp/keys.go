@@ -32,13 +32,21 @@ const (
 	AlgES256 = "ES256"
 )
 
+// KeyStorage keeps the signing keys.
+type KeyStorage interface {
+	// PutKey stores a key, replacing the one with the same ID.
+	PutKey(ctx context.Context, k *store.SigningKey) error
+	// ListKeys returns every stored key.
+	ListKeys(ctx context.Context) ([]*store.SigningKey, error)
+}
+
 // KeyManager holds the signing keys: it signs with the current key,
 // publishes every key that may have signed a live JWT (and the next key,
 // before it signs) as a JWKS, and verifies JWTs with algorithms pinned per
 // key. It reloads keys from the store, so a rotation made by one instance
 // (or the CLI) reaches all of them.
 type KeyManager struct {
-	st           store.Store
+	st           KeyStorage
 	alg          string
 	kek          []byte
 	publishDelay time.Duration
@@ -76,7 +84,7 @@ type KeyOptions struct {
 
 // NewKeyManager loads the keys from st, generating the first key when
 // there is none.
-func NewKeyManager(ctx context.Context, st store.Store, o KeyOptions) (*KeyManager, error) {
+func NewKeyManager(ctx context.Context, st KeyStorage, o KeyOptions) (*KeyManager, error) {
 	km := &KeyManager{st: st, alg: o.Alg, kek: o.KEK, publishDelay: o.PublishDelay, retainFor: o.RetainFor, now: o.Now}
 	if km.alg == "" {
 		km.alg = AlgEdDSA
@@ -319,7 +327,11 @@ func toJWK(k *loadedKey) JWK {
 		j.Kty, j.N, j.E = "RSA", b64(p.N.Bytes()), b64(big.NewInt(int64(p.E)).Bytes())
 	case *ecdsa.PublicKey:
 		j.Kty, j.Crv = "EC", "P-256"
-		j.X, j.Y = b64(p.X.FillBytes(make([]byte, 32))), b64(p.Y.FillBytes(make([]byte, 32)))
+		// The uncompressed point is 0x04 || x || y, 32 bytes each on P-256.
+		if pt, err := p.ECDH(); err == nil {
+			raw := pt.Bytes()
+			j.X, j.Y = b64(raw[1:33]), b64(raw[33:65])
+		}
 	}
 	return j
 }

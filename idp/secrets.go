@@ -2,10 +2,8 @@ package idp
 
 import (
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,14 +28,6 @@ func newOpaque(prefix string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-// HashToken is how tokens and codes are stored and looked up: SHA-256 of
-// the whole token. They carry 256 random bits, so a fast hash is enough;
-// a salt or a slow hash would add nothing but cost.
-func HashToken(tok string) string {
-	s := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(s[:])
-}
-
 // HashParams are argon2id cost parameters. The encoded hash records them,
 // so changing them affects only new hashes.
 type HashParams struct {
@@ -51,10 +41,6 @@ type HashParams struct {
 var DefaultHashParams = HashParams{Time: 2, MemoryKiB: 64 * 1024, Threads: 2}
 
 const argonKeyLen = 32
-
-// HashPassword returns an encoded argon2id hash (PHC string format) with
-// the default parameters.
-func HashPassword(pw string) (string, error) { return DefaultHashParams.Hash(pw) }
 
 // Hash returns an encoded argon2id hash of pw with these parameters.
 func (hp HashParams) Hash(pw string) (string, error) {
@@ -83,13 +69,6 @@ func (hp HashParams) dummy() string {
 	_, _ = rand.Read(salt[:])
 	_, _ = rand.Read(key[:])
 	return hp.encode(salt[:], key[:])
-}
-
-// VerifyPassword checks pw against an encoded argon2id hash in constant
-// time.
-func VerifyPassword(encoded, pw string) bool {
-	h, ok := parseHash(encoded)
-	return ok && h.matches(pw)
 }
 
 // encodedHash is a parsed argon2id PHC string.

@@ -21,6 +21,7 @@ import (
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 	"github.com/golang-jwt/jwt/v5"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -232,7 +233,7 @@ func TestSecretsStoredHashedAndNeverLogged(t *testing.T) {
 				t.Errorf("a token is stored under its raw value")
 			}
 		}
-		if tok, err := ti.st.GetToken(ctx, idp.HashToken(cc.AccessToken)); err != nil || tok.ClientID != "machine" {
+		if tok, err := ti.st.GetToken(ctx, tokenhash.Sum(cc.AccessToken)); err != nil || tok.ClientID != "machine" {
 			t.Fatalf("token not found by its hash: %v", err)
 		}
 		c, _ := ti.st.GetClient(ctx, "machine")
@@ -283,7 +284,7 @@ func TestTokenCacheBoundsStaleness(t *testing.T) {
 	if !ti.active(t, tok.AccessToken) {
 		t.Fatal("not active")
 	}
-	if err := ti.st.RevokeToken(ctx, idp.HashToken(tok.AccessToken), ti.clock.Now()); err != nil {
+	if err := ti.st.RevokeToken(ctx, tokenhash.Sum(tok.AccessToken), ti.clock.Now()); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(ti.p.Config().TokenCacheTTL + 200*time.Millisecond)

@@ -60,7 +60,7 @@ func (p *Provider) errorHandler(err error, c echo.Context) {
 }
 
 // form parses an application/x-www-form-urlencoded body.
-func form(c echo.Context) (url.Values, *Error) {
+func form(c echo.Context) (url.Values, error) {
 	mt, _, _ := mime.ParseMediaType(c.Request().Header.Get("Content-Type"))
 	if mt != "application/x-www-form-urlencoded" {
 		return nil, ErrInvalidRequest.WithDescription("the body must be application/x-www-form-urlencoded")
@@ -78,10 +78,10 @@ func form(c echo.Context) (url.Values, *Error) {
 	return f, nil
 }
 
-func (p *Provider) request(c echo.Context) (*Request, *Error) {
-	f, oerr := form(c)
-	if oerr != nil {
-		return nil, oerr
+func (p *Provider) request(c echo.Context) (*Request, error) {
+	f, err := form(c)
+	if err != nil {
+		return nil, err
 	}
 	r := &Request{Form: f, RemoteIP: p.clientAddr.Addr(c.Request()).String()}
 	if id, pw, ok := c.Request().BasicAuth(); ok {
@@ -102,13 +102,13 @@ func noStore(c echo.Context) {
 }
 
 func (p *Provider) handleToken(c echo.Context) error {
-	r, oerr := p.request(c)
-	if oerr != nil {
-		return oerr
+	r, err := p.request(c)
+	if err != nil {
+		return err
 	}
-	resp, oerr := p.Token(c.Request().Context(), r)
-	if oerr != nil {
-		return oerr
+	resp, err := p.Token(c.Request().Context(), r)
+	if err != nil {
+		return err
 	}
 	noStore(c)
 	return c.JSON(http.StatusOK, resp)
@@ -116,14 +116,14 @@ func (p *Provider) handleToken(c echo.Context) error {
 
 // caller parses the form and authenticates the calling client; with
 // confidential, a public client is refused.
-func (p *Provider) caller(c echo.Context, confidential bool) (*Request, *store.Client, *Error) {
-	r, oerr := p.request(c)
-	if oerr != nil {
-		return nil, nil, oerr
+func (p *Provider) caller(c echo.Context, confidential bool) (*Request, *store.Client, error) {
+	r, err := p.request(c)
+	if err != nil {
+		return nil, nil, err
 	}
-	client, oerr := p.AuthenticateClient(c.Request().Context(), r)
-	if oerr != nil {
-		return nil, nil, oerr
+	client, err := p.AuthenticateClient(c.Request().Context(), r)
+	if err != nil {
+		return nil, nil, err
 	}
 	if confidential && client.Public() {
 		return nil, nil, ErrInvalidClient.WithDescription("client authentication required")
@@ -132,13 +132,13 @@ func (p *Provider) caller(c echo.Context, confidential bool) (*Request, *store.C
 }
 
 func (p *Provider) handleIntrospect(c echo.Context) error {
-	r, caller, oerr := p.caller(c, true)
-	if oerr != nil {
-		return oerr
+	r, caller, err := p.caller(c, true)
+	if err != nil {
+		return err
 	}
-	in, oerr := p.Introspect(c.Request().Context(), caller, r.get("token"))
-	if oerr != nil {
-		return oerr
+	in, err := p.Introspect(c.Request().Context(), caller, r.get("token"))
+	if err != nil {
+		return err
 	}
 	noStore(c)
 	if strings.Contains(c.Request().Header.Get("Accept"), "application/token-introspection+jwt") {
@@ -153,12 +153,12 @@ func (p *Provider) handleIntrospect(c echo.Context) error {
 
 func (p *Provider) handleRevoke(c echo.Context) error {
 	// Public clients may revoke their own tokens (RFC 7009 section 2.1).
-	r, caller, oerr := p.caller(c, false)
-	if oerr != nil {
-		return oerr
+	r, caller, err := p.caller(c, false)
+	if err != nil {
+		return err
 	}
-	if oerr := p.Revoke(c.Request().Context(), caller, r.get("token"), r.RemoteIP); oerr != nil {
-		return oerr
+	if err := p.Revoke(c.Request().Context(), caller, r.get("token"), r.RemoteIP); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusOK)
 }
@@ -262,27 +262,27 @@ func redirectTo(c echo.Context, target string, v url.Values) error {
 
 func (p *Provider) handleAuthorize(c echo.Context) error {
 	q := c.QueryParams()
-	ar, untrusted, oerr := p.ValidateAuthorize(c.Request().Context(), q)
-	if untrusted != nil {
-		return p.authorizeError(c, untrusted.Error())
+	ar, err := p.ValidateAuthorize(c.Request().Context(), q)
+	if errors.Is(err, ErrUntrustedRedirect) {
+		return p.authorizeError(c, err.Error())
 	}
-	if oerr != nil {
-		return redirectTo(c, ar.RedirectURI, oerr.RedirectQuery(ar.State))
+	if err != nil {
+		return redirectTo(c, ar.RedirectURI, asError(err).RedirectQuery(ar.State))
 	}
 	return p.renderLogin(c, ar, q, http.StatusOK, "", "")
 }
 
 func (p *Provider) handleLogin(c echo.Context) error {
-	f, oerr := form(c)
-	if oerr != nil {
-		return p.authorizeError(c, oerr.Description)
+	f, err := form(c)
+	if err != nil {
+		return p.authorizeError(c, asError(err).Description)
 	}
-	ar, untrusted, oerr := p.ValidateAuthorize(c.Request().Context(), f)
-	if untrusted != nil {
-		return p.authorizeError(c, untrusted.Error())
+	ar, err := p.ValidateAuthorize(c.Request().Context(), f)
+	if errors.Is(err, ErrUntrustedRedirect) {
+		return p.authorizeError(c, err.Error())
 	}
-	if oerr != nil {
-		return redirectTo(c, ar.RedirectURI, oerr.RedirectQuery(ar.State))
+	if err != nil {
+		return redirectTo(c, ar.RedirectURI, asError(err).RedirectQuery(ar.State))
 	}
 	ck, err := c.Cookie(csrfCookie)
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(f.Get("csrf"))) != 1 {
@@ -291,8 +291,9 @@ func (p *Provider) handleLogin(c echo.Context) error {
 	if f.Get("consent") != "allow" {
 		return redirectTo(c, ar.RedirectURI, ErrAccessDenied.WithDescription("the user denied the request").RedirectQuery(ar.State))
 	}
-	code, oerr := p.IssueCode(c.Request().Context(), ar, f.Get("username"), f.Get("password"), p.clientAddr.Addr(c.Request()).String())
-	if oerr != nil {
+	code, err := p.IssueCode(c.Request().Context(), ar, f.Get("username"), f.Get("password"), p.clientAddr.Addr(c.Request()).String())
+	if err != nil {
+		oerr := asError(err)
 		status := http.StatusUnauthorized
 		if oerr.Status == http.StatusTooManyRequests || oerr.Status >= 500 {
 			status = oerr.Status

@@ -40,6 +40,11 @@ type Options struct {
 	// Auth enforces route auth policies other than passthrough. Nil means
 	// such routes refuse every request with 401 (fail closed).
 	Auth AuthStage
+	// Check, if set, is asked about every rule file before it goes live,
+	// at the first load and at every reload: an error refuses the file
+	// and the live rules keep serving. The process uses it for what the
+	// route model cannot know (e.g. policies its IDP mode cannot serve).
+	Check func(*routes.File) error
 }
 
 // AuthStage enforces a route's auth policy. Authorize either admits the
@@ -79,6 +84,7 @@ type Gateway struct {
 	owned   []string
 	maxBody int64
 	auth    AuthStage
+	check   func(*routes.File) error
 	buffers *bufferPool
 }
 
@@ -91,6 +97,7 @@ func New(o Options) (*Gateway, error) {
 		trusted: o.TrustedProxies,
 		maxBody: o.MaxRequestBody,
 		auth:    o.Auth,
+		check:   o.Check,
 		buffers: newBufferPool(),
 	}
 	if g.log == nil {
@@ -107,6 +114,12 @@ func New(o Options) (*Gateway, error) {
 func (g *Gateway) Load(f *routes.File) error {
 	g.loadMu.Lock()
 	defer g.loadMu.Unlock()
+	if g.check != nil {
+		if err := g.check(f); err != nil {
+			g.metrics.reloads.WithLabelValues("error").Inc()
+			return err
+		}
+	}
 	m, err := routes.Compile(f)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()

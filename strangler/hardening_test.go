@@ -368,7 +368,12 @@ func TestRequestIDSurvivesHopByHopAndIsReturned(t *testing.T) {
 
 // forgeable are forwarding headers that ficus does not set and that some
 // frameworks trust for the client address, scheme, port or path.
-var forgeable = []string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "Forwarded", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Client-Ip", "True-Client-Ip"}
+var forgeable = []string{"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Real-Ip", "X-Original-Url", "X-Rewrite-Url", "Forwarded", "X-Forwarded-Ssl", "X-Forwarded-Scheme", "X-Client-Ip", "True-Client-Ip",
+	// Found by the issue-8 attack run: frameworks read these too (Rails and
+	// CodeIgniter the client address from Client-IP; gunicorn's default
+	// secure_scheme_headers X-Forwarded-Protocol; CodeIgniter's is_https
+	// Front-End-Https).
+	"Client-Ip", "X-Forwarded-Protocol", "Front-End-Https"}
 
 // Issue 8 item 7: at the edge, clients' copies of the other forwarding
 // headers are removed; behind a trusted proxy they are kept, except the

@@ -31,9 +31,13 @@ func stripOwned(h http.Header, extra []string) {
 // proxy (ficus is the edge) a client's copies are forgeries and go.
 // X-Forwarded-For, -Host and -Proto are replaced by ficus's own, and
 // Forwarded is always removed (httputil.ReverseProxy's Rewrite does it).
+// Client-IP is read by Rails (remote_ip) and PHP frameworks (CodeIgniter);
+// X-Forwarded-Protocol is in gunicorn's default secure_scheme_headers;
+// Front-End-Https marks HTTPS for CodeIgniter and IIS-era front ends.
 var edgeForwarding = []string{
 	"X-Forwarded-Port", "X-Forwarded-Prefix", "X-Forwarded-Server", "X-Forwarded-Ssl", "X-Forwarded-Scheme",
-	"X-Real-Ip", "X-Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
+	"X-Forwarded-Protocol", "Front-End-Https",
+	"X-Real-Ip", "X-Client-Ip", "Client-Ip", "True-Client-Ip", "X-Cluster-Client-Ip",
 }
 
 // pathOverrides make some servers (IIS URL Rewrite, Symfony, Laravel) serve

@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
@@ -161,5 +163,36 @@ func TestPathNormalisationCannotBypassAuth(t *testing.T) {
 	_, b := fx.do(t, "GET", "/anything/public/./x/../%7Euser", nil)
 	if !strings.Contains(string(b), `/anything/public/~user"`) {
 		t.Errorf("forwarded path not normalised: %s", b)
+	}
+}
+
+// Issue 8 item 17: what the process refuses at start (its Check) is
+// refused at every reload too, and the live rules keep serving.
+func TestCheckRefusesAReloadAndKeepsOldRules(t *testing.T) {
+	refuse := errors.New("route flip: refused by the process check")
+	fx := newTestGateway(t, reloadA, func(o *Options) {
+		o.Check = func(f *routes.File) error {
+			for _, r := range f.Routes {
+				if r.Name == "refuse-me" {
+					return refuse
+				}
+			}
+			return nil
+		}
+	})
+	fx.write(t, reloadA+"  - {name: refuse-me, match: {prefix: /refuse}, to: legacy}\n")
+	if err := fx.gw.Reload(fx.file); !errors.Is(err, refuse) {
+		t.Fatalf("reload error = %v, want the check's", err)
+	}
+	if got := fx.side(t, "/anything/flip"); got != "orders" {
+		t.Fatalf("old rules not serving: %s", got)
+	}
+	for _, r := range fx.gw.Rules().Routes {
+		if r.Name == "refuse-me" {
+			t.Fatal("the refused file went live")
+		}
+	}
+	if v := counterValue(t, fx.reg, "ficus_route_reloads_total", map[string]string{"result": "error"}); v != 1 {
+		t.Fatalf("reload errors = %v", v)
 	}
 }

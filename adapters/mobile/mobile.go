@@ -96,15 +96,32 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 	if a.paths, err = routes.CompilePrefixes(cfg.Paths); err != nil {
 		errs = append(errs, fmt.Sprintf("mobile paths: %v", err))
 	}
+	owner := map[[32]byte]string{} // app name by key digest
 	for _, ac := range cfg.Apps {
 		key, err := resolve(ac.Key)
-		if err != nil || len(key) < 16 {
-			errs = append(errs, fmt.Sprintf("mobile app %q: key: must resolve to at least 16 characters (%v)", ac.Name, err))
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("mobile app %q: key: %v", ac.Name, err))
+			continue
+		case len(key) < 16:
+			errs = append(errs, fmt.Sprintf("mobile app %q: key: must resolve to at least 16 characters", ac.Name))
 			continue
 		}
+		digest := sha256.Sum256([]byte(key))
+		if other, dup := owner[digest]; dup {
+			// One key, two apps: only one of them could ever match, and
+			// which one (its rates, its disabled flag) would be chance.
+			errs = append(errs, fmt.Sprintf("mobile app %q: key: the same key as app %q", ac.Name, other))
+			continue
+		}
+		owner[digest] = ac.Name
 		secret, err := resolve(ac.ClientSecret)
-		if err != nil || ac.ClientID == "" {
-			errs = append(errs, fmt.Sprintf("mobile app %q: client_id and client_secret are required (%v)", ac.Name, err))
+		switch {
+		case ac.ClientID == "" || ac.ClientSecret == "":
+			errs = append(errs, fmt.Sprintf("mobile app %q: client_id and client_secret are required", ac.Name))
+			continue
+		case err != nil:
+			errs = append(errs, fmt.Sprintf("mobile app %q: client_secret: %v", ac.Name, err))
 			continue
 		}
 		p := &app{App: ac, secret: secret, tokenURL: tokenURL}
@@ -122,7 +139,7 @@ func New(cfg Config, resolve func(string) (string, error), tokenURL string, next
 		p.keyRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 10, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](time.Hour)})
 		p.devRate = otter.Must(&otter.Options[string, *rate.Limiter]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *rate.Limiter](10 * time.Minute)})
 		p.tokens = otter.Must(&otter.Options[string, *tokens.ClientCredentials]{MaximumSize: 100000, ExpiryCalculator: otter.ExpiryAccessing[string, *tokens.ClientCredentials](time.Hour)})
-		a.apps[sha256.Sum256([]byte(key))] = p
+		a.apps[digest] = p
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))

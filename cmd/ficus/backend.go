@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
-	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,7 +17,7 @@ import (
 // backend is the opened store: PostgreSQL (with its pool) or memory.
 type backend struct {
 	pool *pgxpool.Pool // nil on the memory store
-	idp  store.Store
+	idp  idp.Storage
 }
 
 func (b *backend) Close() {

@@ -328,4 +328,12 @@ func TestFlagHelpHasNoDoubledDefault(t *testing.T) {
 	if code, _, errs := runCLI(t, "webhooks", "purge", "--older-than", "30m"); code == 0 || !strings.Contains(errs, "at least 1h") {
 		t.Fatalf("purge under the minimum: %d %s", code, errs)
 	}
+	// Found by the issue-8 attack run: a mistyped --status listed nothing,
+	// successfully, as if there were no such events.
+	if code, _, errs := runCLI(t, "webhooks", "list", "--status", "deliverd"); code == 0 || !strings.Contains(errs, "--status must be pending, delivered or dead") {
+		t.Fatalf("list --status deliverd: %d %s", code, errs)
+	}
+	if code, _, errs := runCLI(t, "webhooks", "list", "--limit", "0"); code == 0 || !strings.Contains(errs, "--limit must be at least 1") {
+		t.Fatalf("list --limit 0: %d %s", code, errs)
+	}
 }

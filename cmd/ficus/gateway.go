@@ -10,6 +10,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"github.com/prometheus/client_golang/prometheus"
@@ -27,6 +28,9 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		TrustedProxies: trusted,
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+		// At start and at every reload: what would fail on every request
+		// with this configuration is refused, the live rules stay.
+		Check: func(f *routes.File) error { _, err := cfg.CheckRules(f); return err },
 	}
 	if stage != nil {
 		opts.Auth = stage
@@ -52,12 +56,8 @@ func loadRoutes(cfg *config.Config, gw *strangler.Gateway, logger *slog.Logger) 
 	if err := gw.LoadFile(cfg.Routes.File); err != nil {
 		return fmt.Errorf("route file rejected:\n%w", err)
 	}
-	shadowed, err := cfg.CheckRules(gw.Rules())
-	if len(shadowed) > 0 {
+	if shadowed, _ := cfg.CheckRules(gw.Rules()); len(shadowed) > 0 {
 		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
-	}
-	if err != nil {
-		return err
 	}
 	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
 	return nil

@@ -10,14 +10,13 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/revocation"
-	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"golang.org/x/time/rate"
 )
 
 // newProvider builds the identity provider from the process config.
-func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st store.Store, logger *slog.Logger) (*idp.Provider, error) {
+func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st idp.Storage, logger *slog.Logger) (*idp.Provider, error) {
 	c := cfg.IDP
 	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{Alg: c.SigningAlg, KEK: sec.KEK,
 		PublishDelay: c.KeyPublishDelay.Std(0), RetainFor: cfg.JWTTTL() + time.Hour})

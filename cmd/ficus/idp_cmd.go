@@ -115,7 +115,7 @@ func idpCmd() *cobra.Command {
 		&cobra.Command{
 			Use: "list", Short: "List clients", Args: cobra.NoArgs,
 			RunE: run(func(ctx context.Context, cmd *cobra.Command, _ []string, p *idp.Provider) error {
-				cs, err := p.Store().ListClients(ctx)
+				cs, err := p.ListClients(ctx)
 				if err != nil {
 					return err
 				}
@@ -190,7 +190,7 @@ func idpCmd() *cobra.Command {
 	setPW := &cobra.Command{
 		Use: "set-password USERNAME", Short: "Set a user's password; all their tokens are revoked", Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cmd *cobra.Command, args []string, p *idp.Provider) error {
-			u, err := p.Store().GetUserByName(ctx, args[0])
+			u, err := p.UserByName(ctx, args[0])
 			if err != nil {
 				return fmt.Errorf("user %s: %w", args[0], err)
 			}
@@ -212,7 +212,7 @@ func idpCmd() *cobra.Command {
 	user.AddCommand(userCreate, setPW, &cobra.Command{
 		Use: "disable USERNAME", Short: "Disable a user; all their tokens are revoked", Args: cobra.ExactArgs(1),
 		RunE: run(func(ctx context.Context, cmd *cobra.Command, args []string, p *idp.Provider) error {
-			u, err := p.Store().GetUserByName(ctx, args[0])
+			u, err := p.UserByName(ctx, args[0])
 			if err != nil {
 				return fmt.Errorf("user %s: %w", args[0], err)
 			}

@@ -42,6 +42,14 @@ func webhooksCmd() *cobra.Command {
 	list := &cobra.Command{
 		Use: "list", Short: "List the newest events", Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			switch status {
+			case "", "pending", "delivered", "dead":
+			default:
+				return fmt.Errorf("--status must be pending, delivered or dead (got %q)", status)
+			}
+			if limit < 1 {
+				return fmt.Errorf("--limit must be at least 1 (got %d)", limit)
+			}
 			return withInbox(cmd, path, func(ctx context.Context, st *inbox.Store) error {
 				evs, err := st.List(ctx, adapter, status, limit)
 				if err != nil {

@@ -1,14 +1,15 @@
 // Package store defines what the identity provider keeps — clients, users,
 // tokens, authorization codes, signing keys and the audit trail — and the
-// Store contract that the PostgreSQL store (idp/store/postgres) and the
-// in-memory store (idp/store/memory) both implement. One conformance suite
-// (idp/store/storetest) runs against both.
+// sentinel errors every store returns. The contracts are declared beside
+// their users in package idp (ClientStorage, TokenStorage, ..., composed
+// as idp.Storage); the PostgreSQL store (idp/store/postgres) and the
+// in-memory store (idp/store/memory) implement them all, and one
+// conformance suite (idp/store/storetest) runs against both.
 //
 // Tokens and secrets are never stored: only their hashes.
 package store
 
 import (
-	"context"
 	"errors"
 	"time"
 )
@@ -156,58 +157,4 @@ type AuditEvent struct {
 	Outcome  string // ok, denied, error
 	Reason   string
 	RemoteIP string
-}
-
-// Store is everything the identity provider keeps. Every method takes ctx
-// first; implementations are safe for concurrent use.
-type Store interface {
-	CreateClient(ctx context.Context, c *Client) error // ErrExists
-	GetClient(ctx context.Context, id string) (*Client, error)
-	ListClients(ctx context.Context) ([]*Client, error)
-	DeleteClient(ctx context.Context, id string) error
-	SetClientSecrets(ctx context.Context, id string, secrets []Secret) error
-
-	CreateUser(ctx context.Context, u *User) error // ErrExists (username)
-	GetUser(ctx context.Context, id string) (*User, error)
-	GetUserByName(ctx context.Context, username string) (*User, error)
-	SetUserPassword(ctx context.Context, id, hash string) error
-	SetUserEnabled(ctx context.Context, id string, enabled bool) error
-
-	// InsertTokens stores tokens atomically (all or none).
-	InsertTokens(ctx context.Context, ts ...*Token) error
-	// GetToken returns a token by hash, active or not (ErrNotFound).
-	GetToken(ctx context.Context, hash string) (*Token, error)
-	// RotateRefresh exchanges the refresh token with hash atomically: it
-	// marks it used and stores what issue returns, in one step, so that of
-	// two concurrent calls exactly one succeeds. A token already used yields
-	// ErrTokenUsed with its record; a revoked or expired one ErrInactive.
-	// issue runs inside the atomic step: it must not call the store.
-	RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *Token) ([]*Token, error)) (*Token, error)
-	// RevokeToken revokes one token; RevokeFamily, RevokeUser and
-	// EvictOldest revoke groups. Each returns the hashes it revoked (for
-	// cache invalidation), including already-expired ones only when still
-	// stored.
-	RevokeToken(ctx context.Context, hash string, now time.Time) error
-	RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error)
-	RevokeUser(ctx context.Context, userID string, now time.Time) ([]string, error)
-	// EvictOldest revokes a user's oldest live refresh families beyond keep.
-	EvictOldest(ctx context.Context, userID string, keep int, now time.Time) ([]string, error)
-
-	CreateCode(ctx context.Context, c *AuthCode) error
-	// ConsumeCode marks a code used and returns it; a used or expired code
-	// yields ErrInactive (with the record, so the caller can revoke what it
-	// produced).
-	ConsumeCode(ctx context.Context, hash string, now time.Time) (*AuthCode, error)
-
-	PutKey(ctx context.Context, k *SigningKey) error
-	ListKeys(ctx context.Context) ([]*SigningKey, error)
-
-	Audit(ctx context.Context, events ...AuditEvent) error
-
-	// DeleteExpired removes up to batch tokens and codes that expired before
-	// before, returning how many went.
-	DeleteExpired(ctx context.Context, before time.Time, batch int) (int, error)
-
-	// Ping reports whether the store answers.
-	Ping(ctx context.Context) error
 }

@@ -7,8 +7,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -19,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/tokenhash"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/bearer"
@@ -141,13 +140,6 @@ func New(o Options) (*Stage, error) {
 	return s, nil
 }
 
-// HashToken is the cache key of a token: the same SHA-256 the IDP stores,
-// so revocation notices (which carry hashes) find the entry.
-func HashToken(tok string) string {
-	sum := sha256.Sum256([]byte(tok))
-	return hex.EncodeToString(sum[:])
-}
-
 // Invalidate drops cached exchanges of revoked tokens, by hash.
 func (s *Stage) Invalidate(hashes []string) {
 	for _, h := range hashes {
@@ -165,7 +157,7 @@ func (s *Stage) Flush() {
 // resolve finds the principal of an opaque token: from the cache, else
 // from the issuer, with concurrent look-ups of one token collapsed.
 func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
-	h := HashToken(tok)
+	h := tokenhash.Sum(tok) // the IDP's stored hash: revocation notices find the entry
 	now := s.o.Now()
 	if e, ok := s.cache.GetIfPresent(h); ok {
 		if now.Before(e.p.Expires) {
@@ -224,6 +216,12 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	header := "Authorization"
 	if a.Header != "" {
 		header = textproto.CanonicalMIMEHeaderKey(a.Header)
+	}
+	if len(r.Header.Values("Authorization")) > 1 {
+		// Authorization is not a list: with two, ficus would check one
+		// while an upstream that reads the other sees another caller.
+		challenge(w, http.StatusBadRequest, "invalid_request", "more than one Authorization header", "")
+		return nil, false
 	}
 	raw, has := bearer.Token(r.Header.Get("Authorization"))
 	ctx := r.Context()

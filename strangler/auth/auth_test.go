@@ -252,6 +252,14 @@ func TestMonolithKeepsTheClientsHeader(t *testing.T) {
 	if code, _, _ := w.call(t, "/legacy/x"); code != 401 {
 		t.Fatalf("guarded monolith route without a token: %d", code)
 	}
+	// Two Authorization headers: ficus would check one while the monolith
+	// may read the other. Refused, whatever their order; nothing reached.
+	for _, pair := range [][2]string{{"Bearer " + tok, "Bearer forged"}, {"Bearer forged", "Bearer " + tok}} {
+		code, resp, got := w.call(t, "/legacy/x", "Authorization", pair[0], "Authorization", pair[1])
+		if code != 400 || got != nil || !strings.Contains(resp.Get("WWW-Authenticate"), `error="invalid_request"`) {
+			t.Fatalf("two Authorization headers %q: %d (upstream reached: %v) %q", pair, code, got != nil, resp.Get("WWW-Authenticate"))
+		}
+	}
 }
 
 // Issue 8 item 2: when the new service cannot be reached and the request

@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
+
+	"github.com/ficus-gw/ficus/idp/claims"
 
 	"github.com/ficus-gw/ficus/strangler/bearer"
 	"github.com/ficus-gw/ficus/strangler/verify/jwks"
@@ -49,18 +50,9 @@ type Options struct {
 	Now func() time.Time
 }
 
-// Claims are the claims of a ficus access JWT.
-type Claims struct {
-	jwt.RegisteredClaims
-	ClientID       string `json:"client_id"`
-	Scope          string `json:"scope,omitempty"`
-	Level          string `json:"level,omitempty"`
-	CustomerNumber string `json:"customer_number,omitempty"`
-	DeviceID       string `json:"device_id,omitempty"`
-}
-
-// HasScope reports whether the token carries scope s.
-func (c *Claims) HasScope(s string) bool { return slices.Contains(strings.Fields(c.Scope), s) }
+// Claims are the claims of a ficus access JWT; their one home is
+// idp/claims, shared with the IDP that mints them.
+type Claims = claims.Access
 
 // Verifier verifies JWTs. Safe for concurrent use.
 type Verifier struct {

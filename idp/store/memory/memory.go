@@ -33,8 +33,6 @@ func New() *Store {
 	}
 }
 
-var _ store.Store = (*Store)(nil)
-
 func cloneClient(c *store.Client) *store.Client {
 	d := *c
 	d.Secrets = slices.Clone(c.Secrets)

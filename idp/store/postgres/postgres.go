@@ -40,8 +40,6 @@ type Store struct{ db *pgxpool.Pool }
 // New returns a store on pool. Call Migrate first.
 func New(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
 
-var _ store.Store = (*Store)(nil)
-
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
 	return errors.As(err, &pe) && pe.Code == "23505"

@@ -4,14 +4,13 @@ import (
 	"context"
 	"testing"
 
-	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/idp/store/storetest"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) store.Store {
+	storetest.Run(t, func(t *testing.T) storetest.Store {
 		pool := pgtest.NewPool(t)
 		if err := postgres.Migrate(context.Background(), pool); err != nil {
 			t.Fatal(err)
@@ -32,3 +31,6 @@ func TestMigrateTwiceConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// Both stores implement every storage interface of the IDP.
+var _ storetest.Store = (*postgres.Store)(nil)

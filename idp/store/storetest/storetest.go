@@ -1,4 +1,4 @@
-// Package storetest is the conformance suite every store.Store passes: the
+// Package storetest is the conformance suite every idp store passes: the
 // in-memory store and the PostgreSQL store run the same tests.
 package storetest
 
@@ -10,11 +10,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
 )
 
+// Store is what the suite checks: every storage interface of the
+// identity provider (idp.Storage, each part declared beside its user) and
+// Ping.
+type Store interface {
+	idp.Storage
+	// Ping reports whether the store answers.
+	Ping(ctx context.Context) error
+}
+
 // Run runs the suite; newStore returns an empty store for each subtest.
-func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	ctx := context.Background()
 	now := time.Now().UTC().Truncate(time.Microsecond)
 

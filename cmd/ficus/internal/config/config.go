@@ -108,7 +108,7 @@ type IDP struct {
 	HashMemory ByteSize `yaml:"hash_memory"`
 	// HashWait is how long a check waits for room in HashMemory before a
 	// 503. Default 2s.
-	HashWait Duration `yaml:"hash_wait"`
+	HashWait Duration `yaml:"hash_wait" validate:"gte=0"`
 	// CleanupInterval runs the expired-token cleanup. Default 30s.
 	CleanupInterval Duration `yaml:"cleanup_interval" validate:"gte=0"`
 }

@@ -158,6 +158,49 @@ func TestDefaultIssuer(t *testing.T) {
 			t.Errorf("issuer %s: %v", bad, err)
 		}
 	}
+	// Found by the issue-8 attack run: written out, the addresses the
+	// default is refused for were accepted.
+	for _, bad := range []string{"http://0.0.0.0:8080", "http://[::]:8080", "https://login.example.com:0", "http://0.0.0.0"} {
+		if _, err := load(t, base+"idp: {issuer: \""+bad+"\"}\n", ForServe); err == nil || !strings.Contains(err.Error(), "idp.issuer: names no address clients can use") {
+			t.Errorf("issuer %s: %v", bad, err)
+		}
+	}
+}
+
+// Found by the issue-8 attack run: invalid mobile.paths were reported only
+// after the file was accepted, alone, without a line; and two apps with
+// one key were accepted (one of them silently never matched).
+func TestMobileProblemsReportedWithTheRest(t *testing.T) {
+	text := "log: {level: loud}\nmobile:\n  paths: [no-slash, /m/../x, /a%2fb]\n  apps: [{name: ios}, {name: ios}]\n"
+	_, err := load(t, text, ForCheck)
+	for _, want := range []string{":1: log.level", ":4: mobile.apps[1].name: ios is used by another app", ":3: mobile.paths: prefix \"no-slash\" must start with /", ":3: mobile.paths: prefix \"/m/../x\" has a dot segment", "a%2fb"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+
+	t.Setenv("FICUS_TEST_KEY", "0123456789abcdef")
+	t.Setenv("FICUS_TEST_SHORT", "short")
+	t.Setenv("FICUS_TEST_CS", "s")
+	text = `routes: {file: routes.yaml}
+mobile:
+  apps:
+    - {name: a, key: env:FICUS_TEST_KEY, client_id: a, client_secret: env:FICUS_TEST_CS}
+    - {name: b, key: env:FICUS_TEST_KEY, client_id: b, client_secret: env:FICUS_TEST_CS, disabled: true}
+    - {name: c, key: env:FICUS_TEST_SHORT, client_id: c, client_secret: env:FICUS_TEST_CS}
+    - {name: d, key: env:FICUS_TEST_KEY2, client_id: "", client_secret: env:FICUS_TEST_CS}
+`
+	_, err = load(t, text, ForServe)
+	for _, want := range []string{`:5: mobile.apps[1]: mobile app "b": key: the same key as app "a"`,
+		`:6: mobile.apps[2]: mobile app "c": key: must resolve to at least 16 characters`,
+		`:7: mobile.apps[3]: mobile app "d": key: environment variable FICUS_TEST_KEY2 is not set`} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want %q in %v", want, err)
+		}
+	}
+	if err != nil && strings.Contains(err.Error(), "<nil>") {
+		t.Errorf("a Go nil in %v", err)
+	}
 }
 
 func TestValidationMessages(t *testing.T) {
@@ -173,6 +216,8 @@ func TestValidationMessages(t *testing.T) {
 		{"webhooks: {adapters: [{name: a, path: /a, target: /t, client_id: c, client_secret: env:X, schemes: [{type: basic, users: {u: env:Y}}], answer: {status: 500}}]}",
 			":1: webhooks.adapters[0].answer.status: must be at most 299 (got 500)"},
 		{"mobile: {apps: [{name: a, per_device_rate: -1}]}", ":1: mobile.apps[0].per_device_rate: must not be negative"},
+		// Found by the issue-8 attack run: a negative hash_wait was accepted.
+		{"idp: {hash_wait: -1s}", ":1: idp.hash_wait: must not be negative (got -1s)"},
 	} {
 		t.Run(tc.given, func(t *testing.T) {
 			_, err := load(t, tc.given, ForCheck)

@@ -103,6 +103,20 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 	if p < ForServe {
 		return r, errs
 	}
+	// Each app is built alone above; one key for two apps is found here,
+	// on the values (two references may hold the same key).
+	owner := map[string]string{}
+	for i, app := range c.Mobile.Apps {
+		key, ok := r.secrets[app.Key]
+		if !ok || len(key) < 16 {
+			continue // reported above
+		}
+		if other, dup := owner[key]; dup {
+			add(fmt.Sprintf("mobile.apps[%d]", i), "mobile app %q: key: the same key as app %q", app.Name, other)
+			continue
+		}
+		owner[key] = app.Name
+	}
 	for _, f := range []struct{ field, path string }{{"routes.file", c.Routes.File},
 		{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile}} {
 		if f.path != "" {

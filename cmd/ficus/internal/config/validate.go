@@ -69,6 +69,24 @@ func (c *Config) validate(p Purpose) Errors {
 		names[a.Name], paths[path] = true, true
 	}
 
+	apps := map[string]bool{}
+	for i, a := range c.Mobile.Apps {
+		if a.Name != "" && apps[a.Name] {
+			add(fmt.Sprintf("mobile.apps[%d].name", i), "%s is used by another app", a.Name)
+		}
+		apps[a.Name] = true
+	}
+	// The mobile paths are checked here, with everything else, not when
+	// the adapter is built at start.
+	if _, err := routes.CompilePrefixes(c.Mobile.Paths); err != nil {
+		for _, line := range strings.Split(err.Error(), "\n") {
+			add("mobile.paths", "%s", line)
+		}
+	}
+	if why := issuerUnusable(c.IDP.Issuer); why != "" {
+		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
+	}
+
 	if p < ForServe {
 		return errs
 	}
@@ -97,6 +115,23 @@ func defaultIssuerWrong(l Listen) string {
 		return fmt.Sprintf("the default, http://%s, has port 0, which is no address clients can use", l.Addr)
 	case host == "" || net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified():
 		return fmt.Sprintf("the default, http://%s, names every interface, which is no address clients can use", l.Addr)
+	}
+	return ""
+}
+
+// issuerUnusable says why an issuer written in the file cannot be reached
+// by clients (every interface, port 0), or "" when it can or is not an
+// http(s) URL at all (reported by its format check).
+func issuerUnusable(issuer string) string {
+	u, err := url.Parse(issuer)
+	if issuer == "" || err != nil || u.Host == "" {
+		return ""
+	}
+	if ip := net.ParseIP(u.Hostname()); ip != nil && ip.IsUnspecified() {
+		return "its host is every interface"
+	}
+	if u.Port() == "0" {
+		return "its port is 0"
 	}
 	return ""
 }

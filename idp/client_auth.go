@@ -1,0 +1,177 @@
+package idp
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"time"
+
+	"github.com/ficus-gw/ficus/idp/store"
+)
+
+// ClientStorage finds the clients that authenticate at the endpoints.
+type ClientStorage interface {
+	// GetClient returns a client by id; store.ErrNotFound if there is none.
+	GetClient(ctx context.Context, id string) (*store.Client, error)
+}
+
+// cachedSecret is the digest of a client secret that verified recently.
+type cachedSecret struct {
+	digest [32]byte
+	until  time.Time
+}
+
+// AuthenticateClient authenticates the calling client by
+// client_secret_basic or client_secret_post, or identifies a public client
+// by client_id. It never reveals whether the client exists.
+//
+// Rate limits apply in this order: an address with too many failed
+// authentications is refused (429) before any work; a failure (bad or
+// missing credentials, or a check refused because the hashing budget
+// stayed full) charges the caller's address, never the client it named;
+// only a client that authenticated is charged its own bucket (a public
+// client, which anyone can name, per client and address). Argon2id checks
+// in flight from an address never outnumber the failures it has left.
+func (p *Provider) AuthenticateClient(ctx context.Context, r *Request) (*store.Client, error) {
+	now := p.now()
+	addr := addrKey(r.RemoteIP)
+	refused := func(wait int) error {
+		return ErrSlowDown.WithDescription("too many failed client authentications from this address").WithRetryAfter(wait)
+	}
+	if blocked, wait := p.failLimit.blocked(addr, now); blocked {
+		return nil, refused(wait)
+	}
+	admit := func() (func(), error) {
+		done, ok, wait := p.failLimit.admit(addr, now)
+		if !ok {
+			return nil, refused(wait)
+		}
+		return done, nil
+	}
+	c, err := p.authenticateClient(ctx, r, now, admit)
+	if err != nil {
+		if errors.Is(err, ErrInvalidClient) || errors.Is(err, errHashBusy) {
+			p.failLimit.charge(addr, now)
+		}
+		return nil, err
+	}
+	key := "client:" + c.ID
+	if c.Public() {
+		key += "|" + addr
+	}
+	if ok, wait := p.clientLimit.allow(key, now); !ok {
+		return nil, ErrSlowDown.WithDescription("too many requests for this client").WithRetryAfter(wait)
+	}
+	return c, nil
+}
+
+// authenticateClient authenticates without rate limits; admit is asked
+// before every argon2id check and its done called after.
+func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.Time, admit func() (func(), error)) (*store.Client, error) {
+	id, secret := r.get("client_id"), r.get("client_secret")
+	if r.HasBasic {
+		if secret != "" {
+			return nil, ErrInvalidRequest.WithDescription("use one client authentication method, not two")
+		}
+		if id != "" && id != r.BasicID {
+			return nil, ErrInvalidRequest.WithDescription("client_id does not match the authenticated client")
+		}
+		id, secret = r.BasicID, r.BasicPW
+	}
+	if id == "" {
+		return nil, ErrInvalidClient.WithDescription("client authentication required")
+	}
+	c, err := p.getClient(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		if secret == "" { // as fast as a known confidential client without a secret
+			p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
+			return nil, ErrInvalidClient.WithDescription("client authentication required")
+		}
+		done, err := admit()
+		if err != nil {
+			return nil, err
+		}
+		_, err = p.verifyHash(ctx, p.dummyHash, secret) // the same cost as a wrong secret
+		done()
+		if err != nil {
+			return nil, err
+		}
+		p.auditFail(ctx, id, "", r.RemoteIP, "unknown client")
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	if err != nil {
+		return nil, ErrUnavailable.WithCause(err)
+	}
+	if c.Public() {
+		if secret != "" {
+			return nil, ErrInvalidClient.WithDescription("client authentication failed")
+		}
+		return c, nil
+	}
+	if secret == "" {
+		return nil, ErrInvalidClient.WithDescription("client authentication required")
+	}
+	ok, err := p.verifySecret(ctx, c, secret, now, admit)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		p.auditFail(ctx, id, "", r.RemoteIP, "bad client secret")
+		return nil, ErrInvalidClient.WithDescription("client authentication failed")
+	}
+	return c, nil
+}
+
+// verifySecret checks a client secret. A secret that verified recently is
+// recognised by its SHA-256 digest (constant-time) until SecretCacheTTL,
+// so that machine clients do not pay argon2id on every request. A check
+// that needs argon2id runs within the hashing budget and may be refused
+// (503) when the budget stays full; admit is asked first.
+func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time, admit func() (func(), error)) (bool, error) {
+	digest := sha256.Sum256([]byte(c.ID + "\x00" + secret))
+	if v, ok := p.secretCache.Load(c.ID); ok {
+		cs := v.(cachedSecret)
+		if now.Before(cs.until) && subtle.ConstantTimeCompare(cs.digest[:], digest[:]) == 1 {
+			return true, nil
+		}
+	}
+	done, err := admit()
+	if err != nil {
+		return false, err
+	}
+	defer done()
+	// Concurrent first requests with the same credentials share one slow
+	// verification instead of each running argon2id (a cold-start herd).
+	ok, err, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+		checked := false
+		for _, s := range c.Secrets {
+			if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {
+				continue
+			}
+			checked = true
+			match, err := p.verifyHash(ctx, s.Hash, secret)
+			if err != nil {
+				return false, err
+			}
+			if match {
+				until := now.Add(p.cfg.SecretCacheTTL)
+				if !s.ExpiresAt.IsZero() && s.ExpiresAt.Before(until) {
+					until = s.ExpiresAt
+				}
+				p.secretCache.Store(c.ID, cachedSecret{digest: digest, until: until})
+				return true, nil
+			}
+		}
+		if !checked { // every secret expired: cost what a wrong secret costs
+			if _, err := p.verifyHash(ctx, p.dummyHash, secret); err != nil {
+				return false, err
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return false, err
+	}
+	return ok.(bool), nil
+}
