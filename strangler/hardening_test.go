@@ -16,44 +16,16 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/rawtest"
 	"github.com/ficus-gw/ficus/strangler/waittest"
 )
 
 // exchangeBound bounds every raw exchange and streaming wait below, so that
 // a proxy that hangs fails the test instead of stalling it. It is a safety
 // net, never the condition a test asserts.
-const exchangeBound = 15 * time.Second
-
-// rawExchange writes hand-made bytes to addr and returns the answer's
-// status. With halfClose the client stops sending after raw (a client gone
-// mid-body that still reads); ficus's answer is read all the same.
-func rawExchange(t testing.TB, addr, raw string, halfClose bool) int {
-	t.Helper()
-	conn, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(exchangeBound))
-	if _, err := io.WriteString(conn, raw); err != nil {
-		t.Fatal(err)
-	}
-	if halfClose {
-		if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		t.Fatalf("no answer to %q: %v", raw, err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
+const exchangeBound = rawtest.Bound
 
 // chunkedBody encodes n bytes as chunks of 1 KiB.
 func chunkedBody(n int) string {
@@ -99,8 +71,8 @@ routes:
 			t.Run(path+"/"+f.name, func(t *testing.T) {
 				for i := 0; i < 4; i++ { // twice the breakers' failures
 					raw := "POST " + path + " HTTP/1.1\r\nHost: shop.example\r\n" + f.rest
-					if got := rawExchange(t, addr, raw, f.halfClose); got != f.want {
-						t.Fatalf("attempt %d: status %d, want %d", i, got, f.want)
+					if resp, _ := rawtest.Exchange(t, addr, raw, f.halfClose); resp.StatusCode != f.want {
+						t.Fatalf("attempt %d: status %d, want %d", i, resp.StatusCode, f.want)
 					}
 				}
 			})

@@ -1,18 +1,13 @@
 package strangler
 
 import (
-	"bufio"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"sync"
 	"testing"
-	"time"
 
-	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/rawtest"
 )
 
 // uriRecorder is a real upstream that records the request-target of every
@@ -43,28 +38,6 @@ func (u *uriRecorder) take() []string {
 	got := u.uris
 	u.uris = nil
 	return got
-}
-
-// rawGet sends a GET for target exactly as written, over a raw connection,
-// so that no client library cleans or re-escapes the path.
-func rawGet(t testing.TB, addr, target string) *http.Response {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: shop.example.com\r\nConnection: close\r\n\r\n", target); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp
 }
 
 // pathSpellings are request-targets that reach a protected route by way of
@@ -110,30 +83,18 @@ var pathSpellings = []struct {
 func TestGatewayPathSpellingsCannotBypassARoute(t *testing.T) {
 	t.Parallel()
 	up := newURIRecorder(t)
-	gw, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := routes.Parse("r.yaml", []byte(`version: 1
+	fx := newTestGateway(t, `version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "`+up.URL+`"}
 routes:
   - {name: admin, match: {prefix: /admin}, to: legacy, auth: {policy: oauth2}}
   - {name: console, match: {path: /console}, to: legacy, auth: {policy: oauth2}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Load(f); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://")
+`)
+	addr := fx.srv.Listener.Addr().String()
 	for _, tt := range pathSpellings {
 		t.Run(tt.target, func(t *testing.T) {
-			resp := rawGet(t, addr, tt.target)
+			resp, _ := rawtest.Get(t, addr, "shop.example.com", tt.target) // no client library cleans or re-escapes it
 			got := up.take()
 			if resp.StatusCode != tt.status {
 				t.Fatalf("GET %s: %d, want %d (upstream received %q)", tt.target, resp.StatusCode, tt.status, got)
@@ -153,27 +114,15 @@ routes:
 func TestStripPrefixAppliesToEverySpellingTheRouteMatches(t *testing.T) {
 	t.Parallel()
 	up := newURIRecorder(t)
-	gw, err := New(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := routes.Parse("r.yaml", []byte(`version: 1
+	fx := newTestGateway(t, `version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "http://127.0.0.1:1"}
   orders: {url: "`+up.URL+`/base"}
 routes:
   - {name: orders, match: {prefix: /api/orders}, to: orders, rewrite: {strip_prefix: /api, add_prefix: /v2}}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := gw.Load(f); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gw)
-	t.Cleanup(srv.Close)
-	addr := strings.TrimPrefix(srv.URL, "http://")
+`)
+	addr := fx.srv.Listener.Addr().String()
 	for _, tt := range []struct{ target, forwarded string }{
 		{"/api/orders/7", "/base/v2/orders/7"},
 		{"/API/Orders/7", "/base/v2/Orders/7"},
@@ -181,7 +130,7 @@ routes:
 		{"/x/..;/api/orders;v=1/7", "/base/v2/orders;v=1/7"},
 		{"/api/.;/orders", "/base/v2/orders"},
 	} {
-		resp := rawGet(t, addr, tt.target)
+		resp, _ := rawtest.Get(t, addr, "shop.example.com", tt.target) // no client library cleans or re-escapes it
 		if got := up.take(); resp.StatusCode != 200 || len(got) != 1 || got[0] != tt.forwarded {
 			t.Errorf("GET %s: %d, the service received %q; want %q", tt.target, resp.StatusCode, got, tt.forwarded)
 		}

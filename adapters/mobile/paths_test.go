@@ -1,16 +1,12 @@
 package mobile_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/idp"
@@ -18,6 +14,7 @@ import (
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/rawtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
 )
 
@@ -85,20 +82,9 @@ routes:
 		{"/m/.%2E;x/catalog/items", 401, ""},
 	} {
 		t.Run(tt.target, func(t *testing.T) {
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: api.example.com\r\nX-App-Key: app-key-0123456789abcdef\r\nX-Device-Id: dev-1\r\nConnection: close\r\n\r\n", tt.target)
-			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer resp.Body.Close()
+			resp, body := rawtest.Get(t, addr, "api.example.com", tt.target, "X-App-Key: app-key-0123456789abcdef", "X-Device-Id: dev-1")
 			var got map[string]string
-			_ = json.NewDecoder(resp.Body).Decode(&got)
+			_ = json.Unmarshal(body, &got)
 			if resp.StatusCode != tt.want || got["path"] != tt.forwarded {
 				t.Fatalf("GET %s with an app key: %d %v; want %d and the service to receive %q", tt.target, resp.StatusCode, got, tt.want, tt.forwarded)
 			}

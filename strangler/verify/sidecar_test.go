@@ -1,10 +1,7 @@
 package verify_test
 
 import (
-	"bufio"
-	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -12,30 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/rawtest"
 	"github.com/ficus-gw/ficus/strangler/verify"
 )
-
-// rawGet sends a GET for target exactly as written, over a raw connection,
-// so that no client library cleans or re-escapes the path.
-func rawGet(t *testing.T, addr, target, auth string) int {
-	t.Helper()
-	c, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(c, "GET %s HTTP/1.1\r\nHost: svc\r\nAuthorization: %s\r\nConnection: close\r\n\r\n", target, auth); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("GET %s: %v", target, err)
-	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode
-}
 
 // Issue 8, item 5: the sidecar judges a path exactly as the gateway does —
 // the same normaliser, the same segment matching — and forwards the path it
@@ -85,7 +61,8 @@ func TestSidecarScopeRulesSeeEverySpelling(t *testing.T) {
 		{"/orders/./7", reader, 200, "/orders/7"},
 	} {
 		t.Run(tt.target, func(t *testing.T) {
-			code := rawGet(t, addr, tt.target, tt.auth)
+			resp, _ := rawtest.Get(t, addr, "svc", tt.target, "Authorization: "+tt.auth) // as written: no client library cleans it
+			code := resp.StatusCode
 			// The service records the request before it answers, so
 			// whatever it received is in the channel by now.
 			forwarded := ""
