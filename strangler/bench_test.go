@@ -29,23 +29,14 @@ func BenchmarkRoundTrip(b *testing.B) {
 	})
 	defer minimal.Close()
 
-	gw, _ := New(Options{})
-	f, err := routes.Parse("bench.yaml", []byte(strings.ReplaceAll(`version: 1
+	ficus := serveRules(b, strings.ReplaceAll(`version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "UP"}
   svc: {url: "UP"}
 routes:
   - {name: split, match: {prefix: /split}, split: [{to: svc, weight: 50}, {to: legacy, weight: 50}], sticky: {header: X-User}}
-`, "UP", upstream.URL)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gw.Load(f); err != nil {
-		b.Fatal(err)
-	}
-	ficus := httptest.NewServer(gw)
-	defer ficus.Close()
+`, "UP", upstream.URL))
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 	for _, c := range []struct{ name, url string }{
@@ -118,20 +109,11 @@ func BenchmarkPassThroughBody(b *testing.B) {
 		io.WriteString(w, payload)
 	}))
 	defer upstream.Close()
-	gw, _ := New(Options{})
-	f, err := routes.Parse("bench.yaml", []byte(`version: 1
+	ficus := serveRules(b, `version: 1
 monolith: legacy
 upstreams:
   legacy: {url: "`+upstream.URL+`"}
-`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := gw.Load(f); err != nil {
-		b.Fatal(err)
-	}
-	ficus := httptest.NewServer(gw)
-	defer ficus.Close()
+`)
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64, DisableCompression: true}}
 	for _, c := range []struct{ name, url string }{
 		{"direct-length", upstream.URL + "/length"},

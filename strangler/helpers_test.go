@@ -125,6 +125,26 @@ func newTestGateway(t testing.TB, rules string, opts ...func(*Options)) *fixture
 	return fx
 }
 
+// serveRules serves a Gateway with the default Options and the rule file
+// text as it is (no template, no test upstreams): what benchmarks measure.
+func serveRules(tb testing.TB, rules string) *httptest.Server {
+	tb.Helper()
+	gw, err := New(Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := routes.Parse("rules.yaml", []byte(rules))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := gw.Load(f); err != nil {
+		tb.Fatal(err)
+	}
+	srv := httptest.NewServer(gw)
+	tb.Cleanup(srv.Close)
+	return srv
+}
+
 func (fx *fixture) render(t testing.TB, rules string) []byte {
 	t.Helper()
 	tpl := template.Must(template.New("rules").Parse(rules))
