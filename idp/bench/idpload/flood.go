@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -142,17 +141,7 @@ func runFlood(client *http.Client, base string, o floodOpts) {
 	close(stop)
 	sampler.Wait()
 
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	n := func(code int) int64 {
 		if v, ok := byStatus.Load(code); ok {
 			return v.(*atomic.Int64).Load()

@@ -159,17 +159,7 @@ func main() {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	pct := func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
-	}
+	pct := percentiles(lat)
 	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
 }
 
@@ -194,4 +184,20 @@ func postHook(client *http.Client, u, secret, id string) error {
 		return fmt.Errorf("%d", resp.StatusCode)
 	}
 	return nil
+}
+
+// percentiles merges the workers' latencies and returns p → that
+// percentile in milliseconds (0 when nothing was measured).
+func percentiles(lat [][]time.Duration) func(p float64) float64 {
+	var all []time.Duration
+	for _, l := range lat {
+		all = append(all, l...)
+	}
+	slices.Sort(all)
+	return func(p float64) float64 {
+		if len(all) == 0 {
+			return 0
+		}
+		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
+	}
 }
