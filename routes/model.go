@@ -214,7 +214,7 @@ type Rewrite struct {
 
 // Auth is a route's auth policy. The gateway auth stage enforces it.
 type Auth struct {
-	Policy    string   `yaml:"policy" validate:"required,oneof=passthrough oauth2 optional jwt"`
+	Policy    string   `yaml:"policy" validate:"required,oneof=passthrough oauth2 optional jwt session bridge"`
 	ScopesAll []string `yaml:"scopes_all" validate:"dive,required"`
 	ScopesAny []string `yaml:"scopes_any" validate:"dive,required"`
 	Levels    []string `yaml:"levels" validate:"dive,oneof=anonymous returning logged_on"`

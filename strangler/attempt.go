@@ -46,9 +46,9 @@ type attempt struct {
 	tg   *target
 	w    *responseWriter
 	body *clientBody // nil when the request has no body
-	// credential puts the caller's identity in place of the client's token
-	// for a new upstream ("" for none).
-	credHeader, credValue string
+	// cred puts the caller's identity in place of the client's token for a
+	// new upstream (nil for none); shared, never changed.
+	cred http.Header
 	// err is why no answer came, as the reverse proxy reported it.
 	err   error
 	proxy httputil.ReverseProxy
@@ -119,9 +119,11 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 		pr.SetXForwarded()
 	}
 	h[hdrRequestID] = []string{rq.id}
-	if a.credHeader != "" {
+	if a.cred != nil {
 		delete(h, "Authorization")
-		h.Set(a.credHeader, a.credValue)
+		for k, v := range a.cred {
+			h[k] = v
+		}
 	}
 }
 
@@ -138,6 +140,11 @@ func (a *attempt) clientFault() bool {
 }
 
 func (a *attempt) modifyResponse(resp *http.Response) error {
+	if rg, ok := a.rq.grant.(ResponseGrant); ok && !a.tg.up.monolith {
+		if err := rg.UpstreamResponse(resp); err != nil {
+			return err
+		}
+	}
 	if a.tg.rewriteResponses {
 		if err := a.tg.rewriteResponse(resp); err != nil {
 			return err

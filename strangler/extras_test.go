@@ -132,8 +132,8 @@ func (s subjectClaims) Claim(name string) string {
 	return ""
 }
 
-func (s subjectClaims) Credential(context.Context, string) (string, string, error) {
-	return "Authorization", "Bearer jwt-for-" + string(s), nil
+func (s subjectClaims) Credential(context.Context, string) (http.Header, error) {
+	return http.Header{"Authorization": {"Bearer jwt-for-" + string(s)}}, nil
 }
 
 func (claimAuth) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Route) (Grant, bool) {

@@ -59,13 +59,24 @@ type Grant interface {
 	// Claim returns a claim's value as a string, or "" when absent; sticky
 	// cohorts keyed by a claim read it.
 	Claim(name string) string
-	// Credential returns the header and value that carry the caller's
-	// identity to a new upstream with the given JWT audience (a JWT minted
-	// for it). The gateway puts them on that upstream's outbound request in
-	// place of the client's Authorization; the client's request, and what
-	// the monolith receives, stay as the client sent them. An error is
-	// answered 503.
-	Credential(ctx context.Context, audience string) (header, value string, err error)
+	// Credential returns the headers that carry the caller's identity to a
+	// new upstream with the given JWT audience (a JWT minted for it, and
+	// for a web session the user context). The gateway sets them on that
+	// upstream's outbound request in place of the client's Authorization
+	// and of any client copy of those headers; the client's request, and
+	// what the monolith receives, stay as the client sent them. The
+	// returned header may be shared between requests: callers must not
+	// change it. An error is answered 503.
+	Credential(ctx context.Context, audience string) (http.Header, error)
+}
+
+// ResponseGrant is a Grant that sees a new upstream's response before the
+// client does (the web session layer takes the context updates a web app
+// sends back, and removes them). An error is answered 502, as a response
+// ficus cannot pass on.
+type ResponseGrant interface {
+	Grant
+	UpstreamResponse(resp *http.Response) error
 }
 
 // Claims is the part of a Grant that cohorts read.
@@ -289,7 +300,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			// New upstreams get a JWT for their audience, never the
 			// client's token; the monolith gets what its clients send.
 			var err error
-			if a.credHeader, a.credValue, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
+			if a.cred, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
 				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
 				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
 				return

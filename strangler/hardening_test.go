@@ -162,8 +162,8 @@ type swapGrant struct{}
 
 func (swapGrant) Claim(string) string { return "" }
 
-func (swapGrant) Credential(_ context.Context, audience string) (string, string, error) {
-	return "Authorization", "Bearer jwt-for-" + audience, nil
+func (swapGrant) Credential(_ context.Context, audience string) (http.Header, error) {
+	return http.Header{"Authorization": {"Bearer jwt-for-" + audience}}, nil
 }
 
 func (tokenSwap) Authorize(w http.ResponseWriter, r *http.Request, _ *routes.Route) (Grant, bool) {

@@ -79,6 +79,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.
 	Now func() time.Time
+	// Policies are the stages of further policies by name (session,
+	// bridge): a route with one of them is authorized by that stage.
+	Policies map[string]strangler.AuthStage
 }
 
 // Stage is a strangler.AuthStage. Safe for concurrent use.
@@ -102,9 +105,9 @@ type entry struct {
 func newEntry(p *Principal) *entry { return &entry{p: p, scopes: strings.Fields(p.Scope)} }
 
 type minted struct {
-	jwt    string
-	bearer string // "Bearer " + jwt, built once
-	exp    time.Time
+	jwt  string
+	cred http.Header // the header that carries it, built once
+	exp  time.Time
 }
 
 // New returns a Stage.
@@ -213,6 +216,9 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	if a == nil {
 		return nil, true
 	}
+	if st, ok := s.o.Policies[a.Policy]; ok {
+		return st.Authorize(w, r, route)
+	}
 	header := "Authorization"
 	if a.Header != "" {
 		header = textproto.CanonicalMIMEHeaderKey(a.Header)
@@ -304,22 +310,23 @@ func (g *grant) Claim(name string) string {
 // the gateway puts on the new upstream's request in place of the client's
 // token (and a client's copy of that header). Minted JWTs are reused until
 // shortly before they expire.
-func (g *grant) Credential(ctx context.Context, audience string) (string, string, error) {
-	m, err := g.e.jwtFor(ctx, g.s, audience)
+func (g *grant) Credential(ctx context.Context, audience string) (http.Header, error) {
+	m, err := g.e.jwtFor(ctx, g.s, audience, g.header)
 	if err != nil {
-		return "", "", err
+		return nil, err
 	}
-	if g.header == "Authorization" {
-		return g.header, m.bearer, nil
-	}
-	return g.header, m.jwt, nil
+	return m.cred, nil
 }
 
-func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, error) {
+func (e *entry) jwtFor(ctx context.Context, s *Stage, audience, header string) (minted, error) {
 	now := s.o.Now()
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if m, ok := e.jwts[audience]; ok && now.Add(s.o.ReuseMargin).Before(m.exp) {
+	key := audience
+	if header != "Authorization" {
+		key = header + " " + audience
+	}
+	if m, ok := e.jwts[key]; ok && now.Add(s.o.ReuseMargin).Before(m.exp) {
 		return m, nil
 	}
 	jwt, exp, err := s.o.Issuer.Mint(ctx, e.p, audience)
@@ -329,8 +336,13 @@ func (e *entry) jwtFor(ctx context.Context, s *Stage, audience string) (minted, 
 	if e.jwts == nil {
 		e.jwts = map[string]minted{}
 	}
-	m := minted{jwt: jwt, bearer: "Bearer " + jwt, exp: exp}
-	e.jwts[audience] = m
+	m := minted{jwt: jwt, exp: exp}
+	if header == "Authorization" {
+		m.cred = http.Header{header: {"Bearer " + jwt}}
+	} else {
+		m.cred = http.Header{header: {jwt}}
+	}
+	e.jwts[key] = m
 	return m, nil
 }
 

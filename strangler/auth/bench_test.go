@@ -36,7 +36,7 @@ func BenchmarkCacheHitExchange(b *testing.B) {
 		if !ok {
 			b.Fatal("refused")
 		}
-		if _, _, err := g.Credential(req.Context(), "orders-svc"); err != nil {
+		if _, err := g.Credential(req.Context(), "orders-svc"); err != nil {
 			b.Fatal(err)
 		}
 	}
