@@ -1,0 +1,211 @@
+// Package session is the web session layer's core: browser sessions held
+// by random cookies (only their hashes are stored), their levels
+// (anonymous, returning, logged_on) and lifetimes, login and logout
+// through the identity provider, revocation on every instance, and the
+// JPT — the short, JWT-shaped token a web app receives for its session.
+//
+// The gateway stage, the cookies on responses and the login/logout
+// endpoints live in strangler/session, on top of this package.
+package session
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/revocation"
+	"github.com/ficus-gw/ficus/idp/store"
+)
+
+// Levels of a session: the same strings as idp/store.
+const (
+	LevelAnonymous = store.LevelAnonymous
+	LevelReturning = store.LevelReturning
+	LevelLoggedOn  = store.LevelLoggedOn
+)
+
+// Session is one browser session. It never holds a cookie value: ID is
+// the hash of the session cookie's value.
+type Session struct {
+	// ID is the hash (idp/tokenhash) of the session cookie's value.
+	ID string
+	// VisitorID is the hash of the returning-visitor cookie's value, ""
+	// if none.
+	VisitorID string
+	// Level is anonymous, returning or logged_on.
+	Level string
+	// UserID is the ficus user id: "" while anonymous; for returning, the
+	// user last logged on with this visitor cookie.
+	UserID         string
+	CustomerNumber string
+	// LoginAt is zero unless logged_on.
+	LoginAt   time.Time
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// IdleExpires is when the session ends unless it is seen again.
+	IdleExpires time.Time
+	// Expires is the absolute end (logged_on: at most LoginAt+LoggedOnMax).
+	Expires time.Time
+	// Attrs are the session attributes the web app set (only configured
+	// keys).
+	Attrs map[string]string
+}
+
+// Users is what the session layer needs from the identity provider;
+// *idp.Provider satisfies it.
+type Users interface {
+	// CheckPassword checks a user's credentials (with the provider's login
+	// rate limits, lazy migration and audit) and returns the user.
+	CheckPassword(ctx context.Context, username, password, remoteIP string) (*store.User, error)
+	// GetUser returns the user with this id.
+	GetUser(ctx context.Context, id string) (*store.User, error)
+}
+
+// Options configure a Manager. Zero durations take the defaults.
+type Options struct {
+	// Store keeps sessions and visitors: idp/store/memory and
+	// idp/store/postgres implement it.
+	Store Storage
+	// Users is the identity provider.
+	Users Users
+	// Keys sign JPTs: a key manager of their own, over its own key
+	// storage, never published in the JWKS.
+	Keys *idp.KeyManager
+	// Issuer is the iss of JPTs.
+	Issuer string
+	// Audience is the aud of JPTs. Default "ficus-gateway".
+	Audience string
+	// JPTTTL is a JPT's lifetime. Default 5m.
+	JPTTTL time.Duration
+	// LoggedOnMax ends a logged-on session this long after login, active
+	// or not. Default 4h.
+	LoggedOnMax time.Duration
+	// Idle ends a session not seen for this long. Default 30m.
+	Idle time.Duration
+	// AnonymousTTL is the absolute lifetime of a session that is not
+	// logged on. Default 24h.
+	AnonymousTTL time.Duration
+	// VisitorTTL is the lifetime of a returning-visitor cookie, extended on
+	// each visit. Default 7 days.
+	VisitorTTL time.Duration
+	// CacheTTL bounds how long a looked-up session is kept in process.
+	// Default 5s; revocation notices clear entries on every instance.
+	CacheTTL time.Duration
+	// Notices carry session ends to other instances (the same channel as
+	// token revocation). Nil when alone.
+	Notices revocation.Notices
+	// Logger receives failures. Nil discards them.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Errors of the session layer.
+var (
+	// ErrNoSession: the cookie names no live session (unknown, expired or
+	// ended).
+	ErrNoSession = errors.New("no such session")
+	// ErrLoginFailed wraps the identity provider's error for refused
+	// credentials.
+	ErrLoginFailed = errors.New("login failed")
+	// ErrRateLimited: too many login attempts; see RateLimitError for
+	// when to retry.
+	ErrRateLimited = errors.New("too many login attempts")
+)
+
+var errNotYet = errors.New("not yet")
+
+// Manager runs the sessions. It is safe for concurrent use.
+type Manager struct {
+	o Options
+}
+
+// New returns a Manager.
+func New(o Options) (*Manager, error) {
+	return &Manager{o: o}, errNotYet
+}
+
+// Lookup returns the live session of a session cookie's value, or
+// ErrNoSession. It marks the session as seen (written at most once a
+// minute per session).
+func (m *Manager) Lookup(ctx context.Context, sessionCookie string) (*Session, error) {
+	return nil, errNotYet
+}
+
+// Start begins a new anonymous session; a known visitor cookie makes it
+// returning. newVisitorCookie is the visitor cookie to set: a fresh one
+// when absent or unknown, else the same value (extended).
+func (m *Manager) Start(ctx context.Context, visitorCookie string) (s *Session, sessionCookie, newVisitorCookie string, err error) {
+	return nil, "", "", errNotYet
+}
+
+// Login checks credentials with the identity provider and replaces s with
+// a new logged-on session under a new id (s ends: no fixation).
+func (m *Manager) Login(ctx context.Context, s *Session, username, password, remoteIP string) (ns *Session, sessionCookie string, err error) {
+	return nil, "", errNotYet
+}
+
+// Logout ends s on every instance; its visitor stays returning.
+func (m *Manager) Logout(ctx context.Context, s *Session) error {
+	return errNotYet
+}
+
+// Update sets attributes of s (an empty value clears one). The caller has
+// checked the keys and the size.
+func (m *Manager) Update(ctx context.Context, s *Session, attrs map[string]string) error {
+	return errNotYet
+}
+
+// EndUser ends every session of a user (password change, disabled user).
+func (m *Manager) EndUser(ctx context.Context, userID, why string) error {
+	return errNotYet
+}
+
+// JPT returns a JPT for s, reused until 30s before it expires.
+func (m *Manager) JPT(ctx context.Context, s *Session) (jpt string, exp time.Time, err error) {
+	return "", time.Time{}, errNotYet
+}
+
+// VerifyJPT checks a JPT and returns its session, which must still be
+// live.
+func (m *Manager) VerifyJPT(ctx context.Context, jpt string) (*Session, error) {
+	return nil, errNotYet
+}
+
+// Invalidate drops the cached sessions with these hashes (revocation.Cache).
+func (m *Manager) Invalidate(hashes []string) {}
+
+// Flush drops every cached session (revocation.Cache).
+func (m *Manager) Flush() {}
+
+// Storage keeps sessions and visitors. idp/store/memory and
+// idp/store/postgres implement it; idp/store/storetest checks both.
+type Storage interface {
+	// CreateSession stores a new session (store.ErrExists if its ID is
+	// taken).
+	CreateSession(ctx context.Context, s *Session) error
+	// GetSession returns the session with this hash, or store.ErrNotFound.
+	GetSession(ctx context.Context, hash string) (*Session, error)
+	// ReplaceSession deletes the session oldHash and creates ns, at once
+	// (store.ErrNotFound if oldHash is gone).
+	ReplaceSession(ctx context.Context, oldHash string, ns *Session) error
+	// TouchSession records that a session was seen.
+	TouchSession(ctx context.Context, hash string, lastSeen, idleExpires time.Time) error
+	// UpdateSessionAttrs replaces a session's attributes.
+	UpdateSessionAttrs(ctx context.Context, hash string, attrs map[string]string) error
+	// DeleteSession deletes a session (no error if it is gone).
+	DeleteSession(ctx context.Context, hash string) error
+	// DeleteUserSessions deletes every session of a user and returns their
+	// hashes.
+	DeleteUserSessions(ctx context.Context, userID string) ([]string, error)
+	// PutVisitor stores or replaces a returning visitor.
+	PutVisitor(ctx context.Context, hash, userID string, expires time.Time) error
+	// GetVisitor returns the user of a live visitor ("" if not yet known by
+	// a login), or store.ErrNotFound.
+	GetVisitor(ctx context.Context, hash string, now time.Time) (userID string, err error)
+	// DeleteExpiredSessions deletes up to limit sessions (and visitors)
+	// expired at now, and returns how many it deleted.
+	DeleteExpiredSessions(ctx context.Context, now time.Time, limit int) (int, error)
+}
