@@ -11,6 +11,7 @@ package session
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -114,6 +115,20 @@ var (
 	// when to retry.
 	ErrRateLimited = errors.New("too many login attempts")
 )
+
+// RateLimitError refuses a login attempt over the rate limits;
+// errors.Is(err, ErrRateLimited) holds for it.
+type RateLimitError struct {
+	// RetryAfter is how long to wait before trying again.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%s: retry after %s", ErrRateLimited, e.RetryAfter)
+}
+
+// Is matches ErrRateLimited.
+func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
 
 var errNotYet = errors.New("not yet")
 
