@@ -27,32 +27,9 @@ const (
 	LevelLoggedOn  = store.LevelLoggedOn
 )
 
-// Session is one browser session. It never holds a cookie value: ID is
-// the hash of the session cookie's value.
-type Session struct {
-	// ID is the hash (idp/tokenhash) of the session cookie's value.
-	ID string
-	// VisitorID is the hash of the returning-visitor cookie's value, ""
-	// if none.
-	VisitorID string
-	// Level is anonymous, returning or logged_on.
-	Level string
-	// UserID is the ficus user id: "" while anonymous; for returning, the
-	// user last logged on with this visitor cookie.
-	UserID         string
-	CustomerNumber string
-	// LoginAt is zero unless logged_on.
-	LoginAt   time.Time
-	CreatedAt time.Time
-	LastSeen  time.Time
-	// IdleExpires is when the session ends unless it is seen again.
-	IdleExpires time.Time
-	// Expires is the absolute end (logged_on: at most LoginAt+LoggedOnMax).
-	Expires time.Time
-	// Attrs are the session attributes the web app set (only configured
-	// keys).
-	Attrs map[string]string
-}
+// Session is one browser session (see store.Session). It never holds a
+// cookie value: ID is the hash of the session cookie's value.
+type Session = store.Session
 
 // Users is what the session layer needs from the identity provider;
 // *idp.Provider satisfies it.
