@@ -61,12 +61,12 @@ func (c *touchCounter) TouchSession(ctx context.Context, hash string, lastSeen, 
 // instance is one ficus process: a provider and a session manager on a
 // shared store.
 type instance struct {
-	p   *idp.Provider
-	m   *session.Manager
+	p *idp.Provider
+	m *session.Manager
 	// jptKeys sign the JPTs of m.
 	jptKeys *idp.KeyManager
-	clk *clock
-	st  backing
+	clk     *clock
+	st      backing
 	// touches counts the LastSeen writes of m.
 	touches *touchCounter
 }
