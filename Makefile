@@ -46,10 +46,11 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./routes
 
-## bench: Go benchmarks, the wrk proxy comparison and the IDP load on PostgreSQL; writes docs/benchmarks.md
+## bench: Go benchmarks, the wrk proxy comparison, the IDP load and route revisions under load on PostgreSQL; writes docs/benchmarks.md
 bench: build
 	.ci/with-postgres.sh strangler/bench/load.sh
 	.ci/with-postgres.sh idp/bench/load.sh
+	.ci/with-postgres.sh routes/revisions/bench/load.sh
 
 clean:
 	rm -rf bin .bench

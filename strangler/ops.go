@@ -9,7 +9,8 @@ import (
 
 // OpsHandler serves the operational listener: /healthz (the process is
 // alive), /readyz (rules are loaded and ready() holds; 503 otherwise, for
-// example while draining) and /metrics. mux, if not nil, receives the
+// example while draining; the body names the rule set served, its File.Name)
+// and /metrics. mux, if not nil, receives the
 // routes so callers can add their own (the admin API).
 func (g *Gateway) OpsHandler(gatherer prometheus.Gatherer, ready func() bool, mux *http.ServeMux) http.Handler {
 	if mux == nil {
@@ -26,7 +27,9 @@ func (g *Gateway) OpsHandler(gatherer prometheus.Gatherer, ready func() bool, mu
 			_, _ = w.Write([]byte("not ready\n"))
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		// The rule set served: a file's path, or "revision 7" from the
+		// rule store.
+		_, _ = w.Write([]byte("ready\nrules: " + g.Rules().Name + "\n"))
 	})
 	if gatherer != nil {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(gatherer, promhttp.HandlerOpts{}))

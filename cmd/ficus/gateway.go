@@ -17,7 +17,8 @@ import (
 )
 
 // newGateway builds the gateway on the auth stage (nil: none) and loads
-// the route file, refusing what would fail on every request. The access
+// the route file (with routes.source file), refusing what would fail on
+// every request. The access
 // log, when on, goes to accessOut; call closeLog once the gateway stopped
 // serving.
 func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, reg prometheus.Registerer,
@@ -41,7 +42,8 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		closeLog = func() { w.Close() }
 		opts.AccessLog = slog.New(slog.NewJSONHandler(w, nil))
 	}
-	if gw, err = strangler.New(opts); err == nil {
+	// With routes.source postgres the rule store's follower loads them.
+	if gw, err = strangler.New(opts); err == nil && !cfg.RoutesFromStore() {
 		err = loadRoutes(cfg, gw, logger)
 	}
 	if err != nil {

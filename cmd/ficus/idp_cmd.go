@@ -15,6 +15,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/routes/revisions"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +63,10 @@ func migrateCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			be.Close()
+			defer be.Close()
+			if err := revisions.Migrate(cmd.Context(), be.pool); err != nil {
+				return fmt.Errorf("route store migrations: %w", err)
+			}
 			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
 			return nil
 		},

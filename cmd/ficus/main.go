@@ -5,6 +5,8 @@
 //	ficus serve --config FILE       the gateway
 //	ficus routes validate FILE...   check rule files
 //	ficus routes diff OLD NEW       what a rule change would change
+//	ficus routes apply FILE         store a revision in the route store
+//	                                (also history, show, rollback, set-weight, state, status)
 //	ficus version
 //
 // This package only parses flags, loads configuration and wires the

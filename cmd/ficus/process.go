@@ -44,6 +44,9 @@ type process struct {
 	gateway  routeReloader
 	watch    bool
 	reloaded func(error)
+	// resync, if set (routes.source postgres, routes empty), is what
+	// SIGHUP does instead: load the live revision now.
+	resync func(context.Context) error
 	// started, if set, is called once both listeners serve.
 	started func(addr, opsAddr string)
 	// shutdownTimeout bounds the drain of in-flight requests.
@@ -121,6 +124,13 @@ loop:
 			result = err
 			break loop
 		case <-hup:
+			if p.resync != nil {
+				p.logger.Info("SIGHUP: loading the live route revision")
+				if err := p.resync(ctx); err != nil {
+					p.logger.Error("route revision not loaded", "error", err.Error())
+				}
+				continue
+			}
 			p.logger.Info("SIGHUP: reloading the route file", "path", p.routes)
 			err := p.gateway.Reload(p.routes)
 			if p.reloaded != nil {

@@ -82,6 +82,10 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	defer closeAccessLog()
+	follower, err := newRouteFollower(ctx, cfg, be, gw, reg, logger)
+	if err != nil {
+		return err
+	}
 
 	ln, opsLn, err := listen(cfg, sio.front)
 	if err != nil {
@@ -115,6 +119,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		started: sio.started, shutdownTimeout: cfg.ShutdownTimeout.Std(0), loops: hooks.loops}
 	if revocations != nil {
 		p.loops = append(p.loops, revocations.Run)
+	}
+	if follower != nil {
+		p.loops, p.resync = append(p.loops, follower.Run), follower.Sync
 	}
 	if provider != nil {
 		p.loops = append(p.loops, idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run)

@@ -148,14 +148,23 @@ type Store struct {
 	MaxConns int32 `yaml:"max_conns" validate:"gte=1,lte=1000"`
 }
 
-// Routes names the rule file.
+// Routes says where the route rules come from.
 type Routes struct {
-	// File is the route rule file; ficus serve needs it (other commands
-	// do not read it).
+	// Source is file (the default: routes.file, on each instance) or
+	// postgres (the numbered revisions of the rule store, applied with
+	// ficus routes apply and followed by every instance; needs
+	// store.driver postgres).
+	Source string `yaml:"source" validate:"omitempty,oneof=file postgres"`
+	// File is the route rule file; ficus serve needs it with source file
+	// (other commands do not read it).
 	File string `yaml:"file"`
 	// Watch reloads the file when it changes. Default true. SIGHUP always
 	// reloads.
 	Watch *bool `yaml:"watch"`
+	// PollInterval is how often an instance on source postgres reads the
+	// live revision number, beside the notices, and records its heartbeat.
+	// Default 5s.
+	PollInterval Duration `yaml:"poll_interval" validate:"gte=0"`
 }
 
 // Limits protect ficus and its upstreams.

@@ -269,3 +269,32 @@ func TestWebhookPathsNormalisedAtLoad(t *testing.T) {
 		t.Fatalf("one path twice: %v", err)
 	}
 }
+
+// Issue 11: routes.source postgres is checked with the rest, each
+// problem with its line.
+func TestRoutesSource(t *testing.T) {
+	t.Parallel()
+	dsn := filepath.Join(t.TempDir(), "dsn")
+	os.WriteFile(dsn, []byte("postgres://127.0.0.1/x"), 0o600)
+	pg := "store: {driver: postgres, dsn: file:" + dsn + "}\n"
+	for _, tc := range []struct{ name, given, want string }{
+		{"memory store", "routes:\n  source: postgres\n", ":2: routes.source: postgres needs store.driver: postgres"},
+		{"a file as well", pg + "routes:\n  source: postgres\n  file: routes.yaml\n", ":4: routes.file: is not read with routes.source postgres"},
+		{"watch", pg + "routes:\n  source: postgres\n  watch: true\n", ":4: routes.watch: is for routes.source file"},
+		{"poll with a file", "routes:\n  file: routes.yaml\n  poll_interval: 1s\n", ":3: routes.poll_interval: is for routes.source postgres"},
+		{"unknown source", "routes: {source: etcd}\n", ":1: routes.source: must be one of file, postgres"},
+		{"negative poll", pg + "routes: {source: postgres, poll_interval: -1s}\n", "routes.poll_interval: must not be negative"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.given, ForServe)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+	// No route file is needed with the store.
+	c, err := load(t, pg+"routes: {source: postgres, poll_interval: 2s}\nidp: {issuer: \"http://ficus.test\"}\n", ForServe)
+	if err != nil || !c.RoutesFromStore() || c.WatchRoutes() {
+		t.Fatalf("postgres source: %v", err)
+	}
+}

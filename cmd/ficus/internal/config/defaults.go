@@ -31,7 +31,13 @@ func Defaults() Config {
 func (c *Config) IDPEnabled() bool { return c.IDP.Enabled == nil || *c.IDP.Enabled }
 
 // WatchRoutes reports whether the route file is watched.
-func (c *Config) WatchRoutes() bool { return c.Routes.Watch == nil || *c.Routes.Watch }
+func (c *Config) WatchRoutes() bool {
+	return !c.RoutesFromStore() && (c.Routes.Watch == nil || *c.Routes.Watch)
+}
+
+// RoutesFromStore reports whether the route rules come from the rule
+// store (routes.source postgres) rather than routes.file.
+func (c *Config) RoutesFromStore() bool { return c.Routes.Source == "postgres" }
 
 // AccessLog reports whether the access log is on.
 func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.AccessLog }

@@ -164,7 +164,7 @@ func TestDerivedDefaults(t *testing.T) {
 
 func TestCheckRules(t *testing.T) {
 	t.Parallel()
-	f := &routes.File{Monolith: "legacy", Routes: []*routes.Route{
+	f := &routes.File{Name: "routes.yaml", Monolith: "legacy", Routes: []*routes.Route{
 		{Name: "legacy-jwt", To: "legacy", Auth: &routes.Auth{Policy: "jwt"}},
 		{Name: "orders-jwt", To: "orders", Auth: &routes.Auth{Policy: "jwt"}},
 		{Name: "anon", To: "orders", Auth: &routes.Auth{Policy: "optional"}},

@@ -38,7 +38,7 @@ func (c *Config) CheckRules(f *routes.File) (shadowed []string, err error) {
 		}
 	}
 	if len(errs) > 0 {
-		return shadowed, fmt.Errorf("%s: every request on these routes would fail:\n%s", c.Routes.File, strings.Join(errs, "\n"))
+		return shadowed, fmt.Errorf("%s: every request on these routes would fail:\n%s", f.Name, strings.Join(errs, "\n"))
 	}
 	return shadowed, nil
 }

@@ -87,10 +87,24 @@ func (c *Config) validate(p Purpose) Errors {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}
 
+	if c.RoutesFromStore() {
+		if c.Store.Driver != "postgres" {
+			add("routes.source", "postgres needs store.driver: postgres")
+		}
+		if c.Routes.File != "" {
+			add("routes.file", "is not read with routes.source postgres (store a file with ficus routes apply FILE)")
+		}
+		if c.Routes.Watch != nil {
+			add("routes.watch", "is for routes.source file; with postgres every instance follows the live revision")
+		}
+	} else if c.Routes.PollInterval != 0 {
+		add("routes.poll_interval", "is for routes.source postgres")
+	}
+
 	if p < ForServe {
 		return errs
 	}
-	if c.Routes.File == "" {
+	if c.Routes.File == "" && !c.RoutesFromStore() {
 		add("routes.file", "is required")
 	}
 	if c.IDPEnabled() && c.IDP.Issuer == "" {
