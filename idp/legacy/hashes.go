@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"golang.org/x/crypto/bcrypt"
 )
@@ -42,7 +43,7 @@ var errUnknownFormat = errors.New("the stored password hash is in no accepted fo
 // verifier checks passwords against stored hashes in the accepted formats.
 type verifier struct {
 	formats []string
-	dummy   string // a hash in the first format, for unknown users
+	dummy   func() string // a hash in the first format, for unknown users
 }
 
 // newVerifier accepts the hash formats named (Formats).
@@ -56,16 +57,13 @@ func newVerifier(formats []string) (*verifier, error) {
 		}
 	}
 	v := &verifier{formats: formats}
-	switch formats[0] {
-	case FormatBcrypt:
-		h, err := bcrypt.GenerateFromPassword([]byte("ficus-dummy-password"), bcrypt.DefaultCost)
-		if err != nil {
-			return nil, err
+	v.dummy = sync.OnceValue(func() string { // made on first use: bcrypt takes a while, more so under -race
+		if formats[0] == FormatBcrypt {
+			h, _ := bcrypt.GenerateFromPassword([]byte("ficus-dummy-password"), bcrypt.DefaultCost)
+			return string(h)
 		}
-		v.dummy = string(h)
-	case FormatDjangoPBKDF2:
-		v.dummy = djangoHash("ficus-dummy-password", "ficusdummysalt", 600_000)
-	}
+		return djangoHash("ficus-dummy-password", "ficusdummysalt", 600_000)
+	})
 	return v, nil
 }
 
@@ -96,7 +94,7 @@ func (v *verifier) accepts(f string) bool { return slices.Contains(v.formats, f)
 
 // burn verifies pw against the dummy hash: an unknown or disabled user
 // costs what a known one does.
-func (v *verifier) burn(pw string) { _, _ = v.verify(v.dummy, pw) }
+func (v *verifier) burn(pw string) { _, _ = v.verify(v.dummy(), pw) }
 
 func verifyDjango(encoded, pw string) (bool, error) {
 	parts := strings.Split(encoded, "$")

@@ -99,8 +99,8 @@ func NewPostgres(dsn string, c SQLConfig, log *slog.Logger) (*Postgres, error) {
 	pc.ConnConfig.RuntimeParams["default_transaction_read_only"] = "on"
 	pc.ConnConfig.RuntimeParams["statement_timeout"] = strconv.FormatInt(timeout.Milliseconds(), 10)
 	pc.ConnConfig.RuntimeParams["application_name"] = "ficus-legacy-login"
-	if pc.ConnConfig.ConnectTimeout == 0 || pc.ConnConfig.ConnectTimeout > timeout {
-		pc.ConnConfig.ConnectTimeout = timeout
+	if pc.ConnConfig.ConnectTimeout == 0 {
+		pc.ConnConfig.ConnectTimeout = 5 * time.Second
 	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), pc)
 	if err != nil {
