@@ -88,6 +88,10 @@ func (p *Provider) migrateUser(ctx context.Context, username, pw, ip string) (*s
 		return nil, ErrUnavailable.WithDescription("too many logins in progress; retry later").WithCause(err).
 			WithRetryAfter(max(int(p.cfg.HashWait.Round(time.Second)/time.Second), 1))
 	case err != nil:
+		p.legacyLog.Do(func() {
+			p.log.Warn("idp: logins of users not yet migrated fail: the legacy system cannot check them (logged at most every 10s)",
+				"error", err.Error())
+		})
 		return nil, ErrUnavailable.WithDescription("the login service is unavailable; retry later").WithCause(err)
 	}
 

@@ -63,6 +63,7 @@ type Provider struct {
 	legacy      LegacyUsers         // nil: no lazy migration
 	legacySem   *semaphore.Weighted // bounds legacy checks in flight
 	legacyLimit *limiters           // failed legacy checks per source address
+	legacyLog   rate.Sometimes
 
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
@@ -124,6 +125,7 @@ func New(o Options) (*Provider, error) {
 		}
 		p.legacy, p.legacySem = o.Legacy, semaphore.NewWeighted(int64(o.LegacyConcurrency))
 		p.legacyLimit = newLimiters(p.cfg.FailureRate, p.cfg.FailureBurst)
+		p.legacyLog = rate.Sometimes{Interval: 10 * time.Second}
 	}
 	p.grants = []GrantHandler{ // the token endpoint's grants, one file each
 		clientCredentialsGrant{grant{p, GrantClientCredentials}},

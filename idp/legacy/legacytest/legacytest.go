@@ -10,10 +10,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/ficus-gw/ficus/strangler/pgtest"
@@ -146,4 +149,24 @@ func (m *Monolith) Add(u User, password string) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.users[u.Username], m.pw[u.Username] = u, password
+}
+
+// DeadAddr is a loopback host:port where nothing listens: a socket bound
+// to it but not listening, so a connection is refused at once and no
+// test running in parallel can take the port until this one ends.
+func DeadAddr(t testing.TB) string {
+	t.Helper()
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { syscall.Close(fd) })
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+		t.Fatal(err)
+	}
+	sa, err := syscall.Getsockname(fd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(sa.(*syscall.SockaddrInet4).Port))
 }
