@@ -22,10 +22,10 @@ import (
 // dedicated internal endpoint is best).
 type HTTPConfig struct {
 	// URL receives the POST. Required; http or https.
-	URL string `yaml:"url" validate:"required"`
+	URL string `yaml:"url"`
 	// Body is form (application/x-www-form-urlencoded, the default) or
 	// json (an object of the two fields).
-	Body string `yaml:"body" validate:"omitempty,oneof=form json"`
+	Body string `yaml:"body"`
 	// UsernameField and PasswordField name the fields. Default username
 	// and password.
 	UsernameField string `yaml:"username_field"`
@@ -35,14 +35,14 @@ type HTTPConfig struct {
 	// against URL, starts with SuccessRedirect means they are right, as
 	// with the form logins of older Java and PHP apps). Redirects are
 	// never followed.
-	Success string `yaml:"success" validate:"omitempty,oneof=status redirect"`
+	Success string `yaml:"success"`
 	// SuccessRedirect is the URL prefix (absolute, or a path on URL's
 	// host) of a successful login's redirect. Required for redirect.
-	SuccessRedirect string `yaml:"success_redirect" validate:"required_if=Success redirect"`
+	SuccessRedirect string `yaml:"success_redirect"`
 	// Timeout bounds one check. Default 5s.
-	Timeout routes.Duration `yaml:"timeout" validate:"gte=0"`
+	Timeout routes.Duration `yaml:"timeout"`
 	// MaxResponse bounds the answer's body that is read. Default 64KiB.
-	MaxResponse routes.ByteSize `yaml:"max_response" validate:"gte=0"`
+	MaxResponse routes.ByteSize `yaml:"max_response"`
 	// UserID, Username and CustomerNumber are JSON pointers (RFC 6901)
 	// into a 2xx JSON answer (success: status only): the monolith's user
 	// id, its spelling of the username, the customer number. Each one set
@@ -147,8 +147,11 @@ func NewHTTP(c HTTPConfig) (*HTTP, error) {
 			h.claims[k] = p
 		}
 	}
-	if c.Timeout < 0 || c.MaxResponse < 0 {
-		bad("timeout, max_response: must not be negative")
+	if c.Timeout < 0 {
+		bad("timeout: must not be negative")
+	}
+	if c.MaxResponse < 0 {
+		bad("max_response: must not be negative")
 	}
 	if len(errs) > 0 {
 		return nil, errors.New(strings.Join(errs, "\n"))

@@ -24,15 +24,15 @@ type SQLConfig struct {
 	// legacy spelling), customer_number and enabled (boolean: false
 	// refuses the login); every other column is a profile claim of its
 	// name. Required.
-	Query string `yaml:"query" validate:"required"`
+	Query string `yaml:"query"`
 	// HashFormats are the formats password_hash may hold: bcrypt,
 	// django_pbkdf2_sha256. A stored hash in another format fails the
 	// login with 503 and a logged error. Required.
-	HashFormats []string `yaml:"hash_formats" validate:"required"`
+	HashFormats []string `yaml:"hash_formats"`
 	// StatementTimeout bounds the query on the server. Default 5s.
-	StatementTimeout routes.Duration `yaml:"statement_timeout" validate:"gte=0"`
+	StatementTimeout routes.Duration `yaml:"statement_timeout"`
 	// MaxConns bounds the pool. Default 4.
-	MaxConns int32 `yaml:"max_conns" validate:"gte=0,lte=100"`
+	MaxConns int32 `yaml:"max_conns"`
 }
 
 // Check checks c without connecting: the query's form and the hash
@@ -48,6 +48,12 @@ func (c SQLConfig) Check() error {
 	}
 	if _, err := newVerifier(c.HashFormats); err != nil {
 		errs = append(errs, err.Error())
+	}
+	if c.StatementTimeout < 0 {
+		errs = append(errs, "statement_timeout: must not be negative")
+	}
+	if c.MaxConns < 0 || c.MaxConns > 100 {
+		errs = append(errs, fmt.Sprintf("max_conns: must be 0 (the default, 4) to 100 (got %d)", c.MaxConns))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "\n"))
