@@ -102,8 +102,8 @@ func Django(pw, salt string) string {
 	return fmt.Sprintf("pbkdf2_sha256$%d$%s$%s", 1000, salt, base64.StdEncoding.EncodeToString(k))
 }
 
-// Monolith is a monolith's JSON login endpoint: POST /api/login with a
-// form of username and password; 200 with
+// Monolith is a monolith's JSON login endpoint (URL; it answers on
+// every path): POST with a form of username and password; 200 with
 // {"user": {"id": ID, "customer": {"number": "..."}}, "email": "..."}
 // when right, 401 when not.
 type Monolith struct {
@@ -122,8 +122,8 @@ func NewMonolith(t testing.TB) *Monolith {
 	m := &Monolith{users: map[string]User{}, pw: map[string]string{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		m.Calls.Add(1)
-		if r.Method != http.MethodPost || r.URL.Path != "/api/login" {
-			http.NotFound(w, r)
+		if r.Method != http.MethodPost {
+			http.Error(w, "POST only", http.StatusMethodNotAllowed)
 			return
 		}
 		name, pw := r.PostFormValue("username"), r.PostFormValue("password")
