@@ -95,7 +95,7 @@ func (p *Provider) IssueCode(ctx context.Context, ar *AuthorizeRequest, username
 	if ok, wait := p.loginLimit.allow("login:"+username+"|"+ip, now); !ok {
 		return "", ErrSlowDown.WithDescription("too many login attempts; try again later").WithRetryAfter(wait)
 	}
-	u, err := p.checkUser(ctx, username, password)
+	u, err := p.checkUser(ctx, username, password, ip)
 	if err != nil {
 		p.auditFail(ctx, ar.Client.ID, "", ip, "bad user credentials (login page)")
 		return "", err

@@ -29,7 +29,7 @@ func (g passwordGrant) Handle(ctx context.Context, c *store.Client, r *Request) 
 		p.auditFail(ctx, c.ID, "", r.RemoteIP, "login rate limited")
 		return nil, ErrSlowDown.WithDescription("too many login attempts; try again later").WithRetryAfter(wait)
 	}
-	u, err := p.checkUser(ctx, username, pw)
+	u, err := p.checkUser(ctx, username, pw, r.RemoteIP)
 	if err != nil {
 		p.auditFail(ctx, c.ID, "", r.RemoteIP, "bad user credentials")
 		return nil, err

@@ -70,6 +70,13 @@ const (
 //	gateway   token exchange and introspection, audiences orders-svc
 func newTestIDP(t *testing.T, pg bool, tune ...func(*idp.Config)) *testIDP {
 	t.Helper()
+	return newTestIDPWith(t, pg, nil, tune...)
+}
+
+// newTestIDPWith is newTestIDP with wire, if not nil, adjusting the
+// provider's Options (a legacy user checker) before it starts.
+func newTestIDPWith(t *testing.T, pg bool, wire func(*idp.Options), tune ...func(*idp.Config)) *testIDP {
+	t.Helper()
 	ctx := context.Background()
 	var st idp.Storage = memory.New()
 	if pg {
@@ -90,8 +97,12 @@ func newTestIDP(t *testing.T, pg bool, tune ...func(*idp.Config)) *testIDP {
 	for _, f := range tune {
 		f(&cfg)
 	}
-	ti.p, err = idp.New(idp.Options{Config: cfg, Store: st, Keys: keys, Now: ti.clock.Now,
-		Logger: slog.New(slog.NewJSONHandler(ti.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	o := idp.Options{Config: cfg, Store: st, Keys: keys, Now: ti.clock.Now,
+		Logger: slog.New(slog.NewJSONHandler(ti.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	if wire != nil {
+		wire(&o)
+	}
+	ti.p, err = idp.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/maypok86/otter/v2"
+	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
 )
@@ -60,6 +61,11 @@ type Provider struct {
 	loginLimit  *limiters
 	clientAddr  *clientaddr.Resolver
 
+	legacy      LegacyUsers         // nil: no lazy migration
+	legacySem   *semaphore.Weighted // bounds legacy checks in flight
+	legacyLimit *limiters           // failed legacy checks per source address
+	legacyLog   rate.Sometimes
+
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
 	// onUserRevoked hears of password changes and disabled users (under
@@ -81,6 +87,16 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Legacy, when set, checks the logins of usernames that are not ficus
+	// users against the legacy system and migrates them on success (see
+	// LegacyUsers). Failed legacy checks are limited per source address
+	// like failed client authentications (Config.FailureRate). Nil: no
+	// lazy migration.
+	Legacy LegacyUsers
+	// LegacyConcurrency bounds the legacy checks in flight at once; a
+	// login that finds no free slot within Config.HashWait is refused with
+	// 503 temporarily_unavailable. Default 8.
+	LegacyConcurrency int
 }
 
 // New returns a Provider. Close it to flush the audit trail.
@@ -107,6 +123,14 @@ func New(o Options) (*Provider, error) {
 	p.clientAddr = clientaddr.New(p.cfg.TrustedProxies)
 	p.loginLimit = newLimiters(p.cfg.LoginRate, p.cfg.LoginBurst)
 	p.audit = newAuditor(p.st, p.log)
+	if o.Legacy != nil {
+		if o.LegacyConcurrency <= 0 {
+			o.LegacyConcurrency = 8
+		}
+		p.legacy, p.legacySem = o.Legacy, semaphore.NewWeighted(int64(o.LegacyConcurrency))
+		p.legacyLimit = newLimiters(p.cfg.FailureRate, p.cfg.FailureBurst)
+		p.legacyLog = rate.Sometimes{Interval: 10 * time.Second}
+	}
 	p.grants = []GrantHandler{ // the token endpoint's grants, one file each
 		clientCredentialsGrant{grant{p, GrantClientCredentials}},
 		passwordGrant{grant{p, GrantPassword}},

@@ -30,14 +30,30 @@ func (p *Provider) UserByName(ctx context.Context, username string) (*store.User
 }
 
 // checkUser verifies a user's credentials in the same time whether or not
-// the user exists.
-func (p *Provider) checkUser(ctx context.Context, username, pw string) (*store.User, error) {
-	u, err := p.st.GetUserByName(ctx, username)
+// the user exists in ficus. A username that is not a ficus user is
+// checked by the legacy system when one is configured (migrateUser), and
+// only then; ip is the caller's address (its limit of failed legacy
+// checks).
+func (p *Provider) checkUser(ctx context.Context, username, pw, ip string) (*store.User, error) {
+	u, err := p.checkFicusUser(ctx, username, pw)
 	if errors.Is(err, store.ErrNotFound) {
+		if p.legacy != nil {
+			return p.migrateUser(ctx, username, pw, ip)
+		}
 		if _, err := p.verifyHash(ctx, p.dummyHash, pw); err != nil {
 			return nil, err
 		}
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
+	}
+	return u, err
+}
+
+// checkFicusUser verifies the credentials of a ficus user; store.ErrNotFound
+// (no hash checked) when there is none.
+func (p *Provider) checkFicusUser(ctx context.Context, username, pw string) (*store.User, error) {
+	u, err := p.st.GetUserByName(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, err
 	}
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
@@ -91,6 +107,9 @@ func (p *Provider) SetUserEnabled(ctx context.Context, userID string, enabled bo
 	return errors.Join(p.revokeUser(ctx, userID, "user disabled"), p.userRevoked(ctx, userID, "user disabled"))
 }
 
+// maxUsername is the longest username, in bytes.
+const maxUsername = 256
+
 // NewUser describes a user to create.
 type NewUser struct {
 	Username, Password, CustomerNumber string
@@ -99,7 +118,7 @@ type NewUser struct {
 
 // CreateUser stores a user with an argon2id password hash and returns its id.
 func (p *Provider) CreateUser(ctx context.Context, n NewUser) (string, error) {
-	if n.Username == "" || len(n.Username) > 256 {
+	if n.Username == "" || len(n.Username) > maxUsername {
 		return "", errors.New("a username of 1 to 256 characters is required")
 	}
 	if len(n.Password) < 8 {

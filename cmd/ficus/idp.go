@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -9,14 +10,16 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"golang.org/x/time/rate"
 )
 
-// newProvider builds the identity provider from the process config.
-func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st idp.Storage, logger *slog.Logger) (*idp.Provider, error) {
+// newProvider builds the identity provider from the process config; legacy,
+// if not nil, checks the logins of users not yet migrated.
+func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st idp.Storage, logger *slog.Logger, legacyUsers idp.LegacyUsers) (*idp.Provider, error) {
 	c := cfg.IDP
 	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{Alg: c.SigningAlg, KEK: sec.KEK,
 		PublishDelay: c.KeyPublishDelay.Std(0), RetainFor: cfg.JWTTTL() + time.Hour})
@@ -39,7 +42,42 @@ func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	if c.LoginPerMinute > 0 {
 		ic.LoginRate, ic.LoginBurst = rate.Limit(c.LoginPerMinute/60), int(c.LoginPerMinute)
 	}
-	return idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Logger: logger})
+	return idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Logger: logger,
+		Legacy: legacyUsers, LegacyConcurrency: c.LegacyLogin.MaxConcurrent})
+}
+
+// newLegacyUsers builds the checker of idp.legacy_login (lazy credential
+// migration); nil when none is configured. A legacy query whose columns
+// are wrong stops the start; a legacy database that cannot be reached is
+// only warned about (its query is checked on first use). close releases it.
+func newLegacyUsers(ctx context.Context, cfg *config.Config, sec *config.Resolved, logger *slog.Logger) (l idp.LegacyUsers, closeFn func(), err error) {
+	switch c := cfg.IDP.LegacyLogin; {
+	case c.HTTP != nil:
+		h, err := legacy.NewHTTP(*c.HTTP)
+		if err != nil {
+			return nil, nil, fmt.Errorf("idp.legacy_login.http: %w", err)
+		}
+		logger.Info("lazy credential migration: logins of users not in ficus are checked by the monolith", "url", c.HTTP.URL)
+		return h, func() {}, nil
+	case c.Postgres != nil:
+		pg, err := legacy.NewPostgres(sec.LegacyDSN, c.Postgres.SQL(), logger)
+		if err != nil {
+			return nil, nil, fmt.Errorf("idp.legacy_login.postgres: %w", err)
+		}
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		switch err := pg.Check(cctx); {
+		case errors.Is(err, legacy.ErrColumns):
+			pg.Close()
+			return nil, nil, fmt.Errorf("idp.legacy_login.postgres.%w", err)
+		case err != nil:
+			logger.Warn("lazy credential migration: the legacy database cannot be reached yet; its query is checked on first use", "error", err.Error())
+		default:
+			logger.Info("lazy credential migration: logins of users not in ficus are checked on the legacy database")
+		}
+		return pg, pg.Close, nil
+	}
+	return nil, func() {}, nil
 }
 
 // idpHandler is the provider's HTTP endpoints; nil without a provider.

@@ -37,7 +37,7 @@ func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p
 		return err
 	}
 	defer be.Close()
-	p, err := newProvider(ctx, cfg, sec, be.idp, logger)
+	p, err := newProvider(ctx, cfg, sec, be.idp, logger, nil) // commands log no one in
 	if err != nil {
 		return err
 	}

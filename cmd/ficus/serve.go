@@ -64,7 +64,12 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	defer be.Close()
 	var provider *idp.Provider
 	if cfg.IDPEnabled() {
-		if provider, err = newProvider(ctx, cfg, sec, be.idp, logger); err != nil {
+		legacyUsers, closeLegacy, err := newLegacyUsers(ctx, cfg, sec, logger)
+		if err != nil {
+			return err
+		}
+		defer closeLegacy()
+		if provider, err = newProvider(ctx, cfg, sec, be.idp, logger, legacyUsers); err != nil {
 			return err
 		}
 		defer provider.Close()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/mobile"
+	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
 	"go.yaml.in/yaml/v3"
 )
@@ -111,6 +112,37 @@ type IDP struct {
 	HashWait Duration `yaml:"hash_wait" validate:"gte=0"`
 	// CleanupInterval runs the expired-token cleanup. Default 30s.
 	CleanupInterval Duration `yaml:"cleanup_interval" validate:"gte=0"`
+	// LegacyLogin, when http or postgres is set, checks the logins of
+	// users who are not ficus users yet against the legacy monolith and
+	// migrates them (lazy credential migration).
+	LegacyLogin LegacyLogin `yaml:"legacy_login"`
+}
+
+// LegacyLogin is the legacy system that checks the passwords of users not
+// yet migrated: exactly one of HTTP and Postgres. See
+// docs/legacy-session-bridge.md.
+type LegacyLogin struct {
+	// MaxConcurrent bounds the legacy checks in flight. Default 8.
+	MaxConcurrent int `yaml:"max_concurrent" validate:"gte=0,lte=1000"`
+	// HTTP is the monolith's login endpoint.
+	HTTP *legacy.HTTPConfig `yaml:"http"`
+	// Postgres is a read-only query on the legacy database.
+	Postgres *LegacyPostgres `yaml:"postgres"`
+}
+
+// LegacyPostgres is the legacy database and the query that finds a user.
+type LegacyPostgres struct {
+	// DSN is the legacy database's URL, as a secret reference.
+	DSN              Secret   `yaml:"dsn" validate:"required"`
+	Query            string   `yaml:"query"`
+	HashFormats      []string `yaml:"hash_formats"`
+	StatementTimeout Duration `yaml:"statement_timeout"`
+	MaxConns         int32    `yaml:"max_conns"`
+}
+
+// SQL is the query's part of p, for package legacy.
+func (p *LegacyPostgres) SQL() legacy.SQLConfig {
+	return legacy.SQLConfig{Query: p.Query, HashFormats: p.HashFormats, StatementTimeout: p.StatementTimeout, MaxConns: p.MaxConns}
 }
 
 // Listen configures the two listeners.

@@ -22,6 +22,9 @@ type Resolved struct {
 	// RemoteIDPSecret is gateway.remote_idp.client_secret's value, for
 	// ForServe; empty when it is not set.
 	RemoteIDPSecret string
+	// LegacyDSN is idp.legacy_login.postgres.dsn's value, for ForServe;
+	// empty when it is not set.
+	LegacyDSN string
 
 	secrets map[string]string // every web-hook and mobile secret read, by reference (ForServe)
 }
@@ -69,6 +72,11 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 			add("idp.key_encryption_key", "must be 32 bytes, base64 (openssl rand -base64 32)")
 		} else {
 			r.KEK = k
+		}
+	}
+	if l := c.IDP.LegacyLogin.Postgres; l != nil && l.DSN != "" && p >= ForServe {
+		if r.LegacyDSN, err = l.DSN.Resolve(); err != nil {
+			add("idp.legacy_login.postgres.dsn", "%v", err)
 		}
 	}
 	if c.Gateway.RemoteIDP.ClientSecret != "" && p >= ForServe {

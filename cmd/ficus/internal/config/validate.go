@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/go-playground/locales/en"
 	ut "github.com/go-playground/universal-translator"
@@ -83,6 +84,20 @@ func (c *Config) validate(p Purpose) Errors {
 			add("mobile.paths", "%s", line)
 		}
 	}
+	switch l := c.IDP.LegacyLogin; {
+	case l.HTTP != nil && l.Postgres != nil:
+		add("idp.legacy_login", "set one of http and postgres, not both")
+	case l.HTTP != nil:
+		if _, err := legacy.NewHTTP(*l.HTTP); err != nil {
+			addKeyed(add, "idp.legacy_login.http", err)
+		}
+	case l.Postgres != nil:
+		if err := l.Postgres.SQL().Check(); err != nil {
+			addKeyed(add, "idp.legacy_login.postgres", err)
+		}
+	case l.MaxConcurrent != 0:
+		add("idp.legacy_login", "set http or postgres (max_concurrent alone does nothing)")
+	}
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}
@@ -113,6 +128,19 @@ func (c *Config) validate(p Purpose) Errors {
 		}
 	}
 	return errs
+}
+
+// addKeyed adds each line of err, "key: reason", as a problem of the key
+// under parent (so it is reported on the key's line).
+func addKeyed(add func(field, format string, args ...any), parent string, err error) {
+	for _, line := range strings.Split(err.Error(), "\n") {
+		key, reason, ok := strings.Cut(line, ": ")
+		if !ok || strings.ContainsAny(key, " ,") {
+			add(parent, "%s", line)
+			continue
+		}
+		add(parent+"."+key, "%s", reason)
+	}
 }
 
 // defaultIssuerWrong says why http://<listen.addr> cannot be the issuer,
