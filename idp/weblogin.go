@@ -40,7 +40,7 @@ func (p *Provider) CheckPassword(ctx context.Context, username, password, remote
 		return nil, ErrSlowDown.WithDescription("too many login attempts; try again later").WithRetryAfter(wait)
 	}
 	defer doneAddr()
-	u, err := p.checkUser(ctx, username, password)
+	u, err := p.checkUser(ctx, username, password, remoteIP)
 	if err != nil {
 		if errors.Is(err, ErrInvalidGrant) {
 			p.loginLimit.charge(userKey, now)
