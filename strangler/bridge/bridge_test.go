@@ -144,14 +144,13 @@ type seenByService struct {
 }
 
 type world struct {
-	mono   *monolith
-	idp    *idptest.Server
-	gw     *httptest.Server
-	gwh    *strangler.Gateway
-	clock  *clock
-	reg    *prometheus.Registry
-	stage  *bridge.Stage
-	issued string
+	mono  *monolith
+	idp   *idptest.Server
+	gw    *httptest.Server
+	gwh   *strangler.Gateway
+	clock *clock
+	reg   *prometheus.Registry
+	stage *bridge.Stage
 }
 
 const rulesYAML = `version: 1
