@@ -45,6 +45,7 @@ test: lint
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./routes
+	$(GO) test -run '^$$' -fuzz '^FuzzReadAnswer$$' -fuzztime $(FUZZTIME) ./strangler/bridge
 
 ## bench: Go benchmarks, the wrk proxy comparison, the IDP load and route revisions under load on PostgreSQL; writes docs/benchmarks.md
 bench: build
