@@ -176,7 +176,7 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 	}
 	st.metrics.logins.WithLabelValues("ok").Inc()
 	st.setSessionCookie(w, r, ns, nc)
-	target, _ := safeTarget(f.ReturnTo)
+	target := st.returnTarget(f.ReturnTo)
 	if f.json {
 		writeJSON(w, http.StatusOK, map[string]string{"level": ns.Level, "user_id": ns.UserID, "return_to": target})
 		return
@@ -214,7 +214,7 @@ func (st *Stage) logout(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	st.setCookie(w, r, st.o.Cookie, "", -1)
-	target, _ := safeTarget(f.ReturnTo)
+	target := st.returnTarget(f.ReturnTo)
 	if f.json {
 		writeJSON(w, http.StatusOK, map[string]any{"logged_out": true, "return_to": target})
 		return
@@ -226,6 +226,26 @@ func (st *Stage) redirect(w http.ResponseWriter, target string) {
 	w.Header().Set("Location", target)
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusSeeOther)
+}
+
+// returnTarget is where a login or logout redirects to: return_to when it
+// is a path of this site (safeTarget) or an http(s) URL on one of the
+// configured redirect hosts, else /.
+func (st *Stage) returnTarget(raw string) string {
+	if t, ok := safeTarget(raw); ok || len(st.o.RedirectHosts) == 0 {
+		return t
+	}
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.User != nil || u.Opaque != "" ||
+		strings.ContainsRune(raw, '\\') || strings.ContainsFunc(raw, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "/"
+	}
+	for _, h := range st.o.RedirectHosts {
+		if strings.EqualFold(u.Host, h) {
+			return u.String()
+		}
+	}
+	return "/"
 }
 
 // safeTarget returns raw as a redirect target when it is a path of this

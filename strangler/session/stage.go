@@ -102,6 +102,10 @@ type Options struct {
 	// AllowedOrigins are origins (scheme://host[:port]) besides the
 	// request's own host whose state-changing requests are accepted.
 	AllowedOrigins []string
+	// RedirectHosts are hosts to which a login or logout may redirect
+	// with an absolute http(s) return_to URL. Empty: only paths of the
+	// site itself.
+	RedirectHosts []string
 	// LoginPath and LogoutPath are the front door's login and logout
 	// endpoints. Defaults /auth/login and /auth/logout.
 	LoginPath, LogoutPath string
