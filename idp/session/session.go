@@ -27,32 +27,9 @@ const (
 	LevelLoggedOn  = store.LevelLoggedOn
 )
 
-// Session is one browser session. It never holds a cookie value: ID is
-// the hash of the session cookie's value.
-type Session struct {
-	// ID is the hash (idp/tokenhash) of the session cookie's value.
-	ID string
-	// VisitorID is the hash of the returning-visitor cookie's value, ""
-	// if none.
-	VisitorID string
-	// Level is anonymous, returning or logged_on.
-	Level string
-	// UserID is the ficus user id: "" while anonymous; for returning, the
-	// user last logged on with this visitor cookie.
-	UserID         string
-	CustomerNumber string
-	// LoginAt is zero unless logged_on.
-	LoginAt   time.Time
-	CreatedAt time.Time
-	LastSeen  time.Time
-	// IdleExpires is when the session ends unless it is seen again.
-	IdleExpires time.Time
-	// Expires is the absolute end (logged_on: at most LoginAt+LoggedOnMax).
-	Expires time.Time
-	// Attrs are the session attributes the web app set (only configured
-	// keys).
-	Attrs map[string]string
-}
+// Session is one browser session (see store.Session). It never holds a
+// cookie value: ID is the hash of the session cookie's value.
+type Session = store.Session
 
 // Users is what the session layer needs from the identity provider;
 // *idp.Provider satisfies it.
@@ -62,7 +39,11 @@ type Users interface {
 	CheckPassword(ctx context.Context, username, password, remoteIP string) (*store.User, error)
 	// GetUser returns the user with this id.
 	GetUser(ctx context.Context, id string) (*store.User, error)
+	// Audit adds an event to the audit trail.
+	Audit(ctx context.Context, e store.AuditEvent)
 }
+
+var _ Users = (*idp.Provider)(nil)
 
 // Options configure a Manager. Zero durations take the defaults.
 type Options struct {
@@ -114,6 +95,9 @@ var (
 	// ErrRateLimited: too many login attempts; see RateLimitError for
 	// when to retry.
 	ErrRateLimited = errors.New("too many login attempts")
+	// ErrInvalidJPT: a JPT that is malformed, forged, expired, or not
+	// for this gateway.
+	ErrInvalidJPT = errors.New("invalid JPT")
 )
 
 // RateLimitError refuses a login attempt over the rate limits;
@@ -129,71 +113,6 @@ func (e *RateLimitError) Error() string {
 
 // Is matches ErrRateLimited.
 func (e *RateLimitError) Is(target error) bool { return target == ErrRateLimited }
-
-var errNotYet = errors.New("not yet")
-
-// Manager runs the sessions. It is safe for concurrent use.
-type Manager struct {
-	o Options
-}
-
-// New returns a Manager.
-func New(o Options) (*Manager, error) {
-	return &Manager{o: o}, errNotYet
-}
-
-// Lookup returns the live session of a session cookie's value, or
-// ErrNoSession. It marks the session as seen (written at most once a
-// minute per session).
-func (m *Manager) Lookup(ctx context.Context, sessionCookie string) (*Session, error) {
-	return nil, errNotYet
-}
-
-// Start begins a new anonymous session; a known visitor cookie makes it
-// returning. newVisitorCookie is the visitor cookie to set: a fresh one
-// when absent or unknown, else the same value (extended).
-func (m *Manager) Start(ctx context.Context, visitorCookie string) (s *Session, sessionCookie, newVisitorCookie string, err error) {
-	return nil, "", "", errNotYet
-}
-
-// Login checks credentials with the identity provider and replaces s with
-// a new logged-on session under a new id (s ends: no fixation).
-func (m *Manager) Login(ctx context.Context, s *Session, username, password, remoteIP string) (ns *Session, sessionCookie string, err error) {
-	return nil, "", errNotYet
-}
-
-// Logout ends s on every instance; its visitor stays returning.
-func (m *Manager) Logout(ctx context.Context, s *Session) error {
-	return errNotYet
-}
-
-// Update sets attributes of s (an empty value clears one). The caller has
-// checked the keys and the size.
-func (m *Manager) Update(ctx context.Context, s *Session, attrs map[string]string) error {
-	return errNotYet
-}
-
-// EndUser ends every session of a user (password change, disabled user).
-func (m *Manager) EndUser(ctx context.Context, userID, why string) error {
-	return errNotYet
-}
-
-// JPT returns a JPT for s, reused until 30s before it expires.
-func (m *Manager) JPT(ctx context.Context, s *Session) (jpt string, exp time.Time, err error) {
-	return "", time.Time{}, errNotYet
-}
-
-// VerifyJPT checks a JPT and returns its session, which must still be
-// live.
-func (m *Manager) VerifyJPT(ctx context.Context, jpt string) (*Session, error) {
-	return nil, errNotYet
-}
-
-// Invalidate drops the cached sessions with these hashes (revocation.Cache).
-func (m *Manager) Invalidate(hashes []string) {}
-
-// Flush drops every cached session (revocation.Cache).
-func (m *Manager) Flush() {}
 
 // Storage keeps sessions and visitors. idp/store/memory and
 // idp/store/postgres implement it; idp/store/storetest checks both.
