@@ -7,13 +7,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp/claims"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 )
 
 // JPTType is the typ header of a JPT. Nothing that accepts access JWTs
 // (typ at+jwt) accepts it, and its keys are never in the JWKS.
-const JPTType = "jpt+jwt"
+const JPTType = claims.SessionTokenType
 
 // maxJPTLen bounds the JPT an anonymous caller can make ficus parse.
 const maxJPTLen = 16 << 10
