@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/tokenhash"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
@@ -408,9 +409,6 @@ func unavailable(w http.ResponseWriter) {
 	idp.ErrUnavailable.WithDescription("the identity provider cannot be reached").WithRetryAfter(1).WriteJSON(w)
 }
 
-// jptType is the typ header of a web session's JPT.
-const jptType = "jpt+jwt"
-
 // isJPT reports whether a Bearer token is JWT-shaped with the typ of a
 // JPT. It verifies nothing: the issuer does.
 func isJPT(tok string) bool {
@@ -425,5 +423,5 @@ func isJPT(tok string) bool {
 	var h struct {
 		Typ string `json:"typ"`
 	}
-	return json.Unmarshal(b, &h) == nil && strings.EqualFold(h.Typ, jptType)
+	return json.Unmarshal(b, &h) == nil && strings.EqualFold(h.Typ, session.JPTType)
 }

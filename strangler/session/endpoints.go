@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	idpsession "github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/routes"
@@ -127,29 +128,17 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 		answer(w, f.json, http.StatusBadRequest, "invalid_request", "username and password are required")
 		return
 	}
-	ip := st.addr.Addr(r).String()
-	var ns *idpsession.Session
-	var nc string
-	for try := 0; ; try++ {
-		if s == nil {
-			// A login without a session starts one first (its visitor
-			// cookie is set; its session cookie is replaced below).
-			var visitor string
-			if s, _, visitor, err = st.m.Start(ctx, cookieValue(r, st.o.VisitorCookie)); err != nil {
-				st.unavailable(w, err)
-				return
-			}
-			if visitor != "" && try == 0 {
-				st.setCookie(w, r, st.o.VisitorCookie, visitor, int(st.o.VisitorTTL.Seconds()))
-			}
+	if s == nil {
+		// A login without a session starts one first, for its visitor
+		// cookie: the browser comes back as this user's returning visitor.
+		var visitor string
+		if s, _, visitor, err = st.m.Start(ctx, cookieValue(r, st.o.VisitorCookie)); err != nil {
+			st.unavailable(w, err)
+			return
 		}
-		ns, nc, err = st.m.Login(ctx, s, f.Username, f.Password, ip)
-		if errors.Is(err, idpsession.ErrNoSession) && try == 0 {
-			s = nil // it ended meanwhile (expired, logged out elsewhere)
-			continue
-		}
-		break
+		st.setCookie(w, r, st.o.VisitorCookie, visitor, int(st.o.VisitorTTL/time.Second))
 	}
+	ns, nc, err := st.m.Login(ctx, s, f.Username, f.Password, st.addr.Addr(r).String())
 	var limited *idpsession.RateLimitError
 	switch {
 	case errors.As(err, &limited) || errors.Is(err, idpsession.ErrRateLimited):
