@@ -97,6 +97,12 @@ func (n sessionEnds) Listen(ctx context.Context, _ func([]string), _ func()) {
 
 func newWorld(t testing.TB, tune ...func(*session.Options)) *world {
 	t.Helper()
+	return buildWorld(t, nil, tune...)
+}
+
+// buildWorld is newWorld with the IDP's configuration tuned too.
+func buildWorld(t testing.TB, idpTune func(*idp.Config), tune ...func(*session.Options)) *world {
+	t.Helper()
 	ctx := context.Background()
 	w := &world{clk: &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, reg: prometheus.NewRegistry()}
 	st := memory.New()
@@ -106,9 +112,12 @@ func newWorld(t testing.TB, tune ...func(*session.Options)) *world {
 	}
 	idpSrv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + idpSrv.Listener.Addr().String()
-	w.p, err = idp.New(idp.Options{Config: idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1},
-		LoginRate: rate.Every(time.Hour), LoginBurst: 100, FailureRate: rate.Every(time.Hour), FailureBurst: 100},
-		Store: st, Keys: keys, Now: w.clk.Now})
+	ic := idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1},
+		LoginRate: rate.Every(time.Hour), LoginBurst: 100, FailureRate: rate.Every(time.Hour), FailureBurst: 100}
+	if idpTune != nil {
+		idpTune(&ic)
+	}
+	w.p, err = idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Now: w.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
