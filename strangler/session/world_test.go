@@ -91,7 +91,10 @@ routes:
 // process's caches at once, then (here) no other instance.
 type sessionEnds struct{ f *revocation.Fanout }
 
-func (n sessionEnds) Publish(_ context.Context, hashes []string) error { n.f.Revoked(hashes); return nil }
+func (n sessionEnds) Publish(_ context.Context, hashes []string) error {
+	n.f.Revoked(hashes)
+	return nil
+}
 func (n sessionEnds) Listen(ctx context.Context, _ func([]string), _ func()) {
 	<-ctx.Done()
 }
