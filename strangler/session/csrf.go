@@ -54,7 +54,7 @@ func (st *Stage) checkCSRF(r *http.Request, cookie, formToken string, noAmbient 
 // refuseCSRF answers 403 and counts the refusal.
 func (st *Stage) refuseCSRF(w http.ResponseWriter, r *http.Request, err error, where string) {
 	st.metrics.csrf.WithLabelValues(where).Inc()
-	st.o.Logger.Info("state-changing request refused (CSRF)", "path", r.URL.Path, "method", r.Method,
+	st.o.Logger.Info("state-changing request refused (CSRF)", "method", r.Method,
 		"origin", r.Header.Get("Origin"), "sec_fetch_site", r.Header.Get("Sec-Fetch-Site"), "reason", err.Error())
 	writeJSON(w, http.StatusForbidden, map[string]string{"error": "csrf", "error_description": err.Error()})
 }

@@ -413,12 +413,12 @@ func (g *grant) UpstreamResponse(resp *http.Response) error {
 	attrs, err := st.parseUpdate(vals, g.s.Attrs)
 	if err != nil {
 		st.metrics.updates.WithLabelValues("refused").Inc()
-		st.o.Logger.Warn("context update refused", "reason", err.Error(), "path", resp.Request.URL.Path)
+		st.o.Logger.Warn("context update refused", "reason", err.Error())
 		return nil
 	}
 	if err := st.m.Update(resp.Request.Context(), g.s, attrs); err != nil {
 		st.metrics.updates.WithLabelValues("failed").Inc()
-		st.o.Logger.Error("context update not stored", "error", err.Error(), "path", resp.Request.URL.Path)
+		st.o.Logger.Error("context update not stored", "error", err.Error())
 		return nil
 	}
 	st.metrics.updates.WithLabelValues("applied").Inc()
