@@ -98,6 +98,7 @@ func (c *Config) validate(p Purpose) Errors {
 	case l.MaxConcurrent != 0:
 		add("idp.legacy_login", "set http or postgres (max_concurrent alone does nothing)")
 	}
+	c.validateSessions(add)
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}
