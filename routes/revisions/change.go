@@ -109,6 +109,9 @@ func (s *Store) ApplyDraft(ctx context.Context, name, text string, parent int64)
 	return Draft{Name: name, Proposal: Proposal{Text: text, Parent: parent, Action: ActionApply}}, nil
 }
 
+// ErrNothingBefore refuses a rollback to the parent of the first revision.
+var ErrNothingBefore = errors.New("there is nothing to roll back to")
+
 // RollbackDraft is the draft of a new revision with the rules of revision
 // to, based on the live one; to 0 means the live revision's parent.
 func (s *Store) RollbackDraft(ctx context.Context, to int64) (Draft, error) {
@@ -118,7 +121,7 @@ func (s *Store) RollbackDraft(ctx context.Context, to int64) (Draft, error) {
 	}
 	if to == 0 {
 		if live.Parent == 0 {
-			return Draft{}, fmt.Errorf("revision %d is the first: there is nothing to roll back to", live.Number)
+			return Draft{}, fmt.Errorf("revision %d is the first: %w", live.Number, ErrNothingBefore)
 		}
 		to = live.Parent
 	}
