@@ -57,6 +57,12 @@ func newAdminSetup(t *testing.T, extraConfig string) *adminSetup {
 // answer's headers and its body.
 func call(t *testing.T, base, method, path, client string, tokens map[string]string, body string) (int, http.Header, string) {
 	t.Helper()
+	return callWith(t, http.DefaultClient, base, method, path, client, tokens, body)
+}
+
+// callWith is call on the HTTP client hc.
+func callWith(t *testing.T, hc *http.Client, base, method, path, client string, tokens map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -70,7 +76,7 @@ func call(t *testing.T, base, method, path, client string, tokens map[string]str
 	} else if body != "" {
 		req.Header.Set("Content-Type", "application/yaml")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,10 +240,13 @@ func TestAdminRoutesAPI(t *testing.T) {
 }
 
 // Issue 11: admin.listen moves the admin API to a listener of its own,
-// with the same token check; the operational listener no longer serves it.
+// over HTTPS with admin.tls, with the same token check (and the scopes
+// configured); the operational listener no longer serves it.
 func TestAdminAPIOnItsOwnListener(t *testing.T) {
 	port := freePort(t)
-	s := newAdminSetup(t, fmt.Sprintf("admin: {listen: \"127.0.0.1:%d\", scope: ops.release, read_scope: ops.view}\n", port))
+	certFile, keyFile, hc := testCert(t, t.TempDir(), "admin.test")
+	s := newAdminSetup(t, fmt.Sprintf("admin: {listen: \"127.0.0.1:%d\", scope: ops.release, read_scope: ops.view, tls: {cert_file: %s, key_file: %s}}\n",
+		port, certFile, keyFile))
 	out := s.cli(t, "idp", "client", "create", "releaser", "--grant", "client_credentials", "--scope", "ops.release")
 	m := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
 	if m == nil {
@@ -248,18 +257,18 @@ func TestAdminAPIOnItsOwnListener(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.tokens["releaser"] = tok.AccessToken
-	admin := fmt.Sprintf("http://127.0.0.1:%d", port)
+	admin := fmt.Sprintf("https://127.0.0.1:%d", port)
 	for _, tc := range []struct {
 		base, client string
 		want         int
 	}{
 		{s.ops, "releaser", 404}, {admin, "", 401}, {admin, "release-bot", 403}, {admin, "releaser", 200},
 	} {
-		if code, _, body := call(t, tc.base, "GET", "/admin/routes/status", tc.client, s.tokens, ""); code != tc.want {
+		if code, _, body := callWith(t, hc, tc.base, "GET", "/admin/routes/status", tc.client, s.tokens, ""); code != tc.want {
 			t.Errorf("%s as %q: %d %s, want %d", tc.base, tc.client, code, body, tc.want)
 		}
 	}
-	if code, _, body := call(t, admin, "POST", "/admin/routes/revisions?reason=first", "releaser", s.tokens, read(t, s.rules(t, "v1.yaml", 0))); code != 201 ||
+	if code, _, body := callWith(t, hc, admin, "POST", "/admin/routes/revisions?reason=first", "releaser", s.tokens, read(t, s.rules(t, "v1.yaml", 0))); code != 201 ||
 		!strings.Contains(body, "by releaser") {
 		t.Fatalf("apply on the admin listener: %d %s", code, body)
 	}
