@@ -20,6 +20,7 @@ var pathReaders = map[string]string{
 	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
 	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",
 	"cmd/ficus/internal/demo/demo.go:Service": "the demo's stand-in service prints the path it received",
+	"strangler/auth/admin.go:Wrap":            "logs the path of an admin change; it guards every path under /admin/ alike (by method, not path)",
 }
 
 // Issue 8, item 5: every component that decides something by a request's

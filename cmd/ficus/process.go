@@ -31,6 +31,11 @@ type process struct {
 	front, ops http.Handler
 	// cert, if set, makes the front door serve HTTPS with it.
 	cert *tls.Certificate
+	// adminLn, if set (admin.listen), serves admin, over HTTPS with
+	// adminCert if set; run closes it.
+	adminLn   net.Listener
+	admin     http.Handler
+	adminCert *tls.Certificate
 	// listen has the front door's timeouts and limits.
 	listen config.Listen
 	// ready turns false when the drain begins.
@@ -79,7 +84,7 @@ func (p *process) run(ctx context.Context) error {
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 2)
+	serveErr := make(chan error, 3)
 	wg.Go(func() {
 		var err error
 		if front.TLSConfig != nil {
@@ -96,6 +101,25 @@ func (p *process) run(ctx context.Context) error {
 			serveErr <- fmt.Errorf("operational listener: %w", err)
 		}
 	})
+	var adminSrv *http.Server
+	if p.adminLn != nil {
+		adminSrv = &http.Server{Handler: p.admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
+		if p.adminCert != nil {
+			adminSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*p.adminCert}, MinVersion: tls.VersionTLS12}
+		}
+		wg.Go(func() {
+			var err error
+			if p.adminCert != nil {
+				err = adminSrv.ServeTLS(p.adminLn, "", "")
+			} else {
+				err = adminSrv.Serve(p.adminLn)
+			}
+			if !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("admin listener: %w", err)
+			}
+		})
+		p.logger.Info("admin API on its own listener", "admin_addr", p.adminLn.Addr().String(), "tls", p.adminCert != nil)
+	}
 	for _, loop := range p.loops {
 		wg.Go(func() { loop(loopCtx) })
 	}
@@ -148,6 +172,9 @@ loop:
 		front.Close()
 	}
 	_ = opsSrv.Shutdown(sctx)
+	if adminSrv != nil {
+		_ = adminSrv.Shutdown(sctx)
+	}
 	stopLoops()
 	wg.Wait()
 	p.logger.Info("stopped")

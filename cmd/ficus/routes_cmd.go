@@ -158,48 +158,31 @@ func defaultAuthor() string {
 	return name + "@" + host
 }
 
-// proposal is a rule set about to be stored: its text and the name its
-// errors carry (the file, or the revision it was made from), its parent,
-// and how it was made.
-type proposal struct {
-	name, text     string
-	parent         int64
-	action, detail string
-}
-
-// store validates p as a whole (rule file, then this configuration's
+// store validates d as a whole (rule file, then this configuration's
 // checks: nothing is stored on any error), prints its changes against the
 // live revision, asks for confirmation unless --yes (refusing when
 // standard input is no terminal), and stores it as the next revision,
-// refused if p.parent is no longer live.
-func (w *change) store(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *revisions.Store, live *revisions.Revision, p proposal) error {
-	f, err := routes.Parse(p.name, []byte(p.text))
+// refused if d's parent is no longer live.
+func (w *change) store(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *revisions.Store, d revisions.Draft) error {
+	plan, err := st.Plan(ctx, d, func(f *routes.File) error { _, err := cfg.CheckRules(f); return err })
 	if err != nil {
 		return fmt.Errorf("nothing stored:\n%w", err)
 	}
-	if _, err := cfg.CheckRules(f); err != nil {
-		return fmt.Errorf("nothing stored:\n%w", err)
-	}
 	out := cmd.OutOrStdout()
-	old, from := &routes.File{}, "no revision yet"
-	var liveNumber int64
-	if live != nil {
-		liveNumber, from = live.Number, live.Name()+" (live)"
-		if old, err = live.Parse(); err != nil {
-			return err
-		}
+	from, liveNumber := "no revision yet", plan.LiveNumber()
+	if plan.Live != nil {
+		from = plan.Live.Name() + " (live)"
 	}
-	fmt.Fprintf(out, "%s -> %s:\n", from, p.name)
-	changes := routes.Diff(old, f)
-	if err := routes.WriteDiff(out, changes); err != nil {
+	fmt.Fprintf(out, "%s -> %s:\n", from, d.Name)
+	if err := routes.WriteDiff(out, plan.Changes); err != nil {
 		return err
 	}
-	if len(changes) == 0 {
+	if len(plan.Changes) == 0 {
 		fmt.Fprintln(out, "nothing stored")
 		return nil
 	}
-	if p.parent != liveNumber {
-		fmt.Fprintf(out, "warning: this change is based on revision %d but revision %d is live: storing it will be refused\n", p.parent, liveNumber)
+	if plan.Stale() {
+		fmt.Fprintf(out, "warning: this change is based on revision %d but revision %d is live: storing it will be refused\n", d.Parent, liveNumber)
 	}
 	if w.dryRun {
 		fmt.Fprintf(out, "dry run: nothing stored (it would be revision %d)\n", liveNumber+1)
@@ -216,15 +199,16 @@ func (w *change) store(ctx context.Context, cmd *cobra.Command, cfg *config.Conf
 			return errors.New("not confirmed: nothing stored")
 		}
 	}
-	author := w.author
-	if author == "" {
-		author = defaultAuthor()
+	p := d.Proposal
+	if p.Author = w.author; p.Author == "" {
+		p.Author = defaultAuthor()
 	}
-	rev, err := st.Apply(ctx, revisions.Proposal{Text: p.text, Parent: p.parent, Author: author, Reason: w.reason, Action: p.action, Detail: p.detail})
+	p.Reason = w.reason
+	rev, err := st.Apply(ctx, p)
 	if err != nil {
 		return fmt.Errorf("nothing stored: %w", err)
 	}
-	fmt.Fprintf(out, "stored revision %d (parent %d, by %s); every instance loads it within a second: ficus routes status\n", rev.Number, rev.Parent, author)
+	fmt.Fprintf(out, "stored revision %d (parent %d, by %s); every instance loads it within a second: ficus routes status\n", rev.Number, rev.Parent, p.Author)
 	return nil
 }
 
@@ -241,15 +225,6 @@ func isTerminal(r io.Reader) bool {
 		return isatty.IsTerminal(v.Fd()) || isatty.IsCygwinTerminal(v.Fd())
 	}
 	return false
-}
-
-// liveOrNone returns the live revision, or nil when there is none yet.
-func liveOrNone(ctx context.Context, st *revisions.Store) (*revisions.Revision, error) {
-	live, err := st.Live(ctx)
-	if errors.Is(err, revisions.ErrNoRevision) {
-		return nil, nil
-	}
-	return live, err
 }
 
 func applyCmd(path *string) *cobra.Command {
@@ -272,16 +247,15 @@ func applyCmd(path *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if !cmd.Flags().Changed("parent") {
+				parent = -1 // the live revision
+			}
 			return withRuleStore(cmd, *path, func(ctx context.Context, cfg *config.Config, st *revisions.Store) error {
-				live, err := liveOrNone(ctx, st)
+				d, err := st.ApplyDraft(ctx, args[0], string(text), parent)
 				if err != nil {
 					return err
 				}
-				p := proposal{name: args[0], text: string(text), parent: parent, action: revisions.ActionApply}
-				if !cmd.Flags().Changed("parent") && live != nil {
-					p.parent = live.Number
-				}
-				return w.store(ctx, cmd, cfg, st, live, p)
+				return w.store(ctx, cmd, cfg, st, d)
 			})
 		},
 	}
@@ -372,26 +346,20 @@ func rollbackCmd(path *string) *cobra.Command {
 			if err := w.check(); err != nil {
 				return err
 			}
+			var to int64
+			if len(args) == 1 {
+				n, err := strconv.ParseInt(args[0], 10, 64)
+				if err != nil || n < 1 {
+					return fmt.Errorf("%q is not a revision number", args[0])
+				}
+				to = n
+			}
 			return withRuleStore(cmd, *path, func(ctx context.Context, cfg *config.Config, st *revisions.Store) error {
-				live, err := st.Live(ctx)
+				d, err := st.RollbackDraft(ctx, to)
 				if err != nil {
 					return err
 				}
-				var to *revisions.Revision
-				switch {
-				case len(args) == 1:
-					if to, err = revisionArg(ctx, st, args[0]); err != nil {
-						return err
-					}
-				case live.Parent == 0:
-					return fmt.Errorf("revision %d is the first: there is nothing to roll back to", live.Number)
-				default:
-					if to, err = st.Get(ctx, live.Parent); err != nil {
-						return err
-					}
-				}
-				return w.store(ctx, cmd, cfg, st, live, proposal{name: to.Name(), text: to.Text, parent: live.Number,
-					action: revisions.ActionRollback, detail: fmt.Sprintf("rollback to %d", to.Number)})
+				return w.store(ctx, cmd, cfg, st, d)
 			})
 		},
 	}
@@ -399,27 +367,23 @@ func rollbackCmd(path *string) *cobra.Command {
 	return c
 }
 
-// flip stores the live revision's text as edited by edit (set-weight,
-// state).
-func (w *change) flip(cmd *cobra.Command, path, action, detail string, edit func(name string, text []byte) ([]byte, error)) error {
+// flip stores the draft that draft makes of the live revision
+// (set-weight, state).
+func (w *change) flip(cmd *cobra.Command, path string, draft func(ctx context.Context, st *revisions.Store) (revisions.Draft, error)) error {
 	if err := w.check(); err != nil {
 		return err
 	}
 	return withRuleStore(cmd, path, func(ctx context.Context, cfg *config.Config, st *revisions.Store) error {
-		live, err := st.Live(ctx)
-		if err != nil {
-			return err
-		}
-		text, err := edit(live.Name(), []byte(live.Text))
-		if errors.Is(err, routes.ErrNoChange) {
-			fmt.Fprintf(cmd.OutOrStdout(), "%s (live) already says so: nothing stored\n", live.Name())
+		d, err := draft(ctx, st)
+		var same *revisions.NoChangeError
+		if errors.As(err, &same) {
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: nothing stored\n", same)
 			return nil
 		}
 		if err != nil {
 			return fmt.Errorf("nothing stored: %w", err)
 		}
-		return w.store(ctx, cmd, cfg, st, live, proposal{name: "the proposed rules", text: string(text), parent: live.Number,
-			action: action, detail: detail})
+		return w.store(ctx, cmd, cfg, st, d)
 	})
 }
 
@@ -434,10 +398,9 @@ func setWeightCmd(path *string) *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("PERCENT must be a whole number from 0 to 100 (got %q)", args[2])
 			}
-			return w.flip(cmd, *path, revisions.ActionSetWeight, fmt.Sprintf("set-weight %s %s %d%%", args[0], args[1], percent),
-				func(name string, text []byte) ([]byte, error) {
-					return routes.SetWeight(name, text, args[0], args[1], percent)
-				})
+			return w.flip(cmd, *path, func(ctx context.Context, st *revisions.Store) (revisions.Draft, error) {
+				return st.SetWeightDraft(ctx, args[0], args[1], percent)
+			})
 		},
 	}
 	w.flags(c)
@@ -457,12 +420,8 @@ func stateCmd(path *string) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			detail := fmt.Sprintf("state %s %s", args[0], st)
-			if percent != 0 {
-				detail += fmt.Sprintf(" %d%%", percent)
-			}
-			return w.flip(cmd, *path, revisions.ActionState, detail, func(name string, text []byte) ([]byte, error) {
-				return routes.SetState(name, text, args[0], st, target, percent)
+			return w.flip(cmd, *path, func(ctx context.Context, rs *revisions.Store) (revisions.Draft, error) {
+				return rs.StateDraft(ctx, args[0], st, target, percent)
 			})
 		},
 	}
@@ -480,38 +439,27 @@ func statusCmd(path *string) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withRuleStore(cmd, *path, func(ctx context.Context, cfg *config.Config, st *revisions.Store) error {
 				out := cmd.OutOrStdout()
-				live, err := liveOrNone(ctx, st)
+				status, err := st.Status(ctx, revisions.SilentAfter(cfg.Routes.PollInterval.Std(0)))
 				if err != nil {
 					return err
 				}
-				var liveNumber int64
-				if live == nil {
+				if live := status.Live; live == nil {
 					fmt.Fprintln(out, "live revision: none yet (ficus routes apply FILE)")
 				} else {
-					liveNumber = live.Number
 					fmt.Fprintf(out, "live revision: %d, %s by %s at %s: %s\n", live.Number, live.Action, live.Author,
 						live.CreatedAt.UTC().Format(time.RFC3339), live.Reason)
 				}
-				ins, now, err := st.Instances(ctx)
-				if err != nil {
-					return err
-				}
-				// An instance sends a heartbeat every poll interval.
-				stale := max(30*time.Second, 3*cfg.Routes.PollInterval.Std(revisions.DefaultPollInterval))
 				tw := tabwriter.NewWriter(out, 2, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "INSTANCE\tHOST\tPID\tREVISION\tSEEN\tSTATE")
-				for _, in := range ins {
-					state := "current"
-					switch age := now.Sub(in.SeenAt); {
-					case age > stale:
-						state = fmt.Sprintf("silent for %s (stopped?)", age.Round(time.Second))
-					case in.Revision != liveNumber:
-						state = "behind"
+				for _, in := range status.Instances {
+					state := in.State
+					if state == revisions.InstanceSilent {
+						state = fmt.Sprintf("silent for %s (stopped?)", in.Silence.Round(time.Second))
 					}
 					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", in.ID, in.Hostname, in.PID, orDash(in.Revision),
 						in.SeenAt.UTC().Format(time.RFC3339), state)
 				}
-				if len(ins) == 0 {
+				if len(status.Instances) == 0 {
 					fmt.Fprintln(tw, "(no instance has reported yet)")
 				}
 				return tw.Flush()

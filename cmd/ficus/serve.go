@@ -117,10 +117,19 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	token := self.tokenEndpoint(cfg)
-	admin := http.NewServeMux()
-	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin)
+	admin := newAdminAPI(cfg, stage, logger)
+	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin.mux)
 	if err != nil {
 		return err
+	}
+	admin.addRouteStore(cfg, be, logger)
+	opsMux := http.NewServeMux()
+	adminLn, adminCert, err := admin.mount(cfg, opsMux)
+	if err != nil {
+		return err
+	}
+	if adminLn != nil {
+		defer adminLn.Close()
 	}
 	gateway, err := withMobile(cfg, sec, token, gw)
 	if err != nil {
@@ -137,7 +146,8 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 
 	ready := &ops.Readiness{Checks: []func(context.Context) error{be.Ping}}
 	p := &process{logger: logger, ln: ln, opsLn: opsLn, cert: self.Cert, listen: cfg.Listen,
-		front: door, ops: gw.OpsHandler(reg, ready.Ready, admin), ready: ready,
+		front: door, ops: gw.OpsHandler(reg, ready.Ready, opsMux), ready: ready,
+		adminLn: adminLn, admin: admin.Handler(), adminCert: adminCert,
 		routes: cfg.Routes.File, gateway: gw, watch: cfg.WatchRoutes(), reloaded: sio.reloaded,
 		started: sio.started, shutdownTimeout: cfg.ShutdownTimeout.Std(0), loops: hooks.loops}
 	if revocations != nil {

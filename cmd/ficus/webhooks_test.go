@@ -17,6 +17,7 @@ import (
 	"github.com/ficus-gw/ficus/strangler/verify"
 	"github.com/ficus-gw/ficus/strangler/waittest"
 	"github.com/stripe/stripe-go/v82/webhook"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
@@ -49,6 +50,12 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		t.Fatal(errs)
 	}
 	t.Setenv("FICUS_TEST_ADAPTER_SECRET", m[1])
+	// The inbox admin API needs a token with the admin scope.
+	_, out, errs = runCLI(t, "idp", "client", "create", "ops", "--grant", "client_credentials", "--scope", "ficus.admin", "--config", cfgFile)
+	opsSecret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if opsSecret == nil {
+		t.Fatal(errs)
+	}
 	front, ops, _ := testServer(t, base+`webhooks:
   adapters:
     - name: stripe
@@ -108,20 +115,30 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	if code, _, _ := runCLI(t, "webhooks", "replay", "stripe", "evt_unknown", "--config", cfgFile); code == 0 {
 		t.Fatal("replaying an unknown event succeeded")
 	}
-	if code, body := get(t, ops+"/admin/webhooks?adapter=stripe"); code != 200 || !strings.Contains(body, `"event_id":"evt_serve_1"`) {
+	tok, err := (&clientcredentials.Config{ClientID: "ops", ClientSecret: opsSecret[1], TokenURL: issuer + "/oauth2/token"}).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{"ops": tok.AccessToken}
+	for _, tc := range []struct{ method, path, client string }{
+		{"GET", "/admin/webhooks", ""}, {"POST", "/admin/webhooks/stripe/evt_serve_1/replay", ""}, {"POST", "/admin/webhooks/purge?older_than=1h", ""},
+	} {
+		if code, hdr, _ := call(t, ops, tc.method, tc.path, tc.client, tokens, ""); code != 401 || hdr.Get("WWW-Authenticate") == "" {
+			t.Fatalf("%s %s without a token: %d", tc.method, tc.path, code)
+		}
+	}
+	if code, _, body := call(t, ops, "GET", "/admin/webhooks?adapter=stripe", "ops", tokens, ""); code != 200 || !strings.Contains(body, `"event_id":"evt_serve_1"`) {
 		t.Fatalf("admin list: %d %s", code, body)
 	}
-	if code, body := get(t, ops+"/admin/webhooks/stripe/evt_serve_1"); code != 200 || !strings.Contains(body, "payment_intent.succeeded") {
+	if code, _, body := call(t, ops, "GET", "/admin/webhooks/stripe/evt_serve_1", "ops", tokens, ""); code != 200 || !strings.Contains(body, "payment_intent.succeeded") {
 		t.Fatalf("admin show: %d %s", code, body)
 	}
-	if code, _ := get(t, ops+"/admin/webhooks/stripe/nope"); code != 404 {
+	if code, _, _ := call(t, ops, "GET", "/admin/webhooks/stripe/nope", "ops", tokens, ""); code != 404 {
 		t.Fatalf("admin show unknown: %d", code)
 	}
-	resp, err := http.Post(ops+"/admin/webhooks/stripe/evt_serve_1/replay", "", nil)
-	if err != nil || resp.StatusCode != 202 {
-		t.Fatalf("admin replay: %v %v", err, resp)
+	if code, _, body := call(t, ops, "POST", "/admin/webhooks/stripe/evt_serve_1/replay", "ops", tokens, ""); code != 202 {
+		t.Fatalf("admin replay: %d %s", code, body)
 	}
-	resp.Body.Close()
 	waittest.For(t, "the admin replay", func() bool { mu.Lock(); defer mu.Unlock(); return len(got["evt_serve_1"]) == 3 })
 	// The deliverer counts a delivery once the target's answer is back,
 	// after the target saw it: poll.

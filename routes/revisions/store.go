@@ -44,19 +44,19 @@ const (
 
 // Revision is one stored rule set.
 type Revision struct {
-	Number int64
+	Number int64 `json:"number"`
 	// Parent is the revision that was live when this one was applied; 0
 	// for the first.
-	Parent int64
+	Parent int64 `json:"parent"`
 	// Text is the rule file as submitted; empty in History's answers.
-	Text   string
-	Author string
-	Reason string
+	Text   string `json:"text,omitempty"`
+	Author string `json:"author"`
+	Reason string `json:"reason"`
 	// Action is how the revision was made (ActionApply, …) and Detail what
 	// it asked, in words ("rollback to 4").
-	Action    string
-	Detail    string
-	CreatedAt time.Time
+	Action    string    `json:"action"`
+	Detail    string    `json:"detail"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // Name names the revision in errors and in what an instance reports it
@@ -296,13 +296,13 @@ func (s *Store) History(ctx context.Context, limit int) ([]Revision, error) {
 
 // Instance is one running ficus instance as its heartbeat describes it.
 type Instance struct {
-	ID       string
-	Hostname string
-	PID      int
+	ID       string `json:"id"`
+	Hostname string `json:"hostname"`
+	PID      int    `json:"pid"`
 	// Revision is the revision it serves; 0 when it serves none yet.
-	Revision  int64
-	StartedAt time.Time
-	SeenAt    time.Time
+	Revision  int64     `json:"revision"`
+	StartedAt time.Time `json:"started_at"`
+	SeenAt    time.Time `json:"seen_at"`
 }
 
 // instanceRetention is how long the row of an instance that stopped

@@ -48,6 +48,24 @@ type Config struct {
 	Mobile mobile.Config `yaml:"mobile"`
 	// Sessions is the web session layer; see docs/web-sessions.md.
 	Sessions Sessions `yaml:"sessions"`
+	// Admin configures the admin API; see docs/operations.md.
+	Admin Admin `yaml:"admin"`
+}
+
+// Admin configures the admin API (route revisions, web-hook inbox): where
+// it is served and the scopes its callers' tokens need.
+type Admin struct {
+	// Listen, when set, serves the admin API on its own listener, and no
+	// longer on listen.ops_addr. Empty: on listen.ops_addr.
+	Listen string `yaml:"listen" validate:"omitempty,listenaddr"`
+	// TLS serves that listener over HTTPS when both files are set.
+	TLS TLS `yaml:"tls"`
+	// Scope is the scope a token needs for every admin request. Default
+	// ficus.admin.
+	Scope string `yaml:"scope"`
+	// ReadScope is enough for requests that only read (GET). Default
+	// ficus.admin.read.
+	ReadScope string `yaml:"read_scope"`
 }
 
 // Gateway configures the auth stage of the proxy.

@@ -304,3 +304,27 @@ func TestRoutesSource(t *testing.T) {
 		t.Fatalf("postgres source: %v", err)
 	}
 }
+
+// Issue 11: the admin API's keys are checked with the rest.
+func TestAdminKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, given, want string }{
+		{"bad address", "admin:\n  listen: nowhere\n", ":2: admin.listen: must be host:port"},
+		{"the ops listener", "listen: {ops_addr: \"127.0.0.1:9191\"}\nadmin:\n  listen: 127.0.0.1:9191\n", ":3: admin.listen: must differ from listen.addr and listen.ops_addr"},
+		{"TLS without a listener", "admin:\n  tls: {cert_file: a.crt, key_file: a.key}\n", ":2: admin.tls: is for admin.listen"},
+		{"half the TLS pair", "admin:\n  listen: 127.0.0.1:9443\n  tls: {cert_file: a.crt}\n", "admin.tls.key_file: is required when admin.tls.cert_file is set"},
+		{"two scopes", "admin:\n  scope: ficus.admin other\n", `:2: admin.scope: must be one scope: printable ASCII without spaces, quotes or backslashes (got "ficus.admin other")`},
+		{"a quote", "admin:\n  read_scope: 'a\"b'\n", `:2: admin.read_scope: must be one scope`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.given, ForCheck)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+	c, err := load(t, "admin: {listen: \"127.0.0.1:0\", scope: release.manage}\n", ForCheck)
+	if err != nil || c.Admin.Listen != "127.0.0.1:0" || c.Admin.Scope != "release.manage" {
+		t.Fatalf("%v %+v", err, c)
+	}
+}

@@ -99,6 +99,8 @@ func Load(path string, p Purpose) (*Config, *Resolved, error) {
 	c.Routes.File = relTo(dir, c.Routes.File)
 	c.Listen.TLS.CertFile = relTo(dir, c.Listen.TLS.CertFile)
 	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
+	c.Admin.TLS.CertFile = relTo(dir, c.Admin.TLS.CertFile)
+	c.Admin.TLS.KeyFile = relTo(dir, c.Admin.TLS.KeyFile)
 	normalizeHookPaths(c)
 	decodeErrs := errs
 	r, resolveErrs := c.resolve(p)

@@ -126,7 +126,8 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 		owner[key] = app.Name
 	}
 	for _, f := range []struct{ field, path string }{{"routes.file", c.Routes.File},
-		{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile}} {
+		{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile},
+		{"admin.tls.cert_file", c.Admin.TLS.CertFile}, {"admin.tls.key_file", c.Admin.TLS.KeyFile}} {
 		if f.path != "" {
 			if _, err := os.Stat(f.path); err != nil {
 				add(f.field, "%v", err)

@@ -49,6 +49,18 @@ func (c *Config) validate(p Purpose) Errors {
 	if c.Listen.Addr == c.Listen.OpsAddr && !strings.HasSuffix(c.Listen.Addr, ":0") {
 		add("listen.ops_addr", "must differ from listen.addr")
 	}
+	if a := c.Admin.Listen; a != "" && !strings.HasSuffix(a, ":0") && (a == c.Listen.Addr || a == c.Listen.OpsAddr) {
+		add("admin.listen", "must differ from listen.addr and listen.ops_addr")
+	}
+	for _, f := range [][2]string{{"admin.scope", c.Admin.Scope}, {"admin.read_scope", c.Admin.ReadScope}} {
+		field, sc := f[0], f[1]
+		if strings.ContainsFunc(sc, func(r rune) bool { return r <= ' ' || r > '~' || r == '"' || r == '\\' }) {
+			add(field, "must be one scope: printable ASCII without spaces, quotes or backslashes (got %q)", sc)
+		}
+	}
+	if c.Admin.Listen == "" && c.Admin.TLS.CertFile != "" {
+		add("admin.tls", "is for admin.listen (the admin API's own listener)")
+	}
 
 	names, paths := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Webhooks.Adapters {

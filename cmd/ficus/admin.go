@@ -1,0 +1,74 @@
+package main
+
+import (
+	"crypto/tls"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/routes/revisions"
+	"github.com/ficus-gw/ficus/strangler/auth"
+)
+
+// adminAPI is the admin API: its routes are added to mux (the web-hook
+// inbox by newWebhooks, the rule store by addRouteStore); Handler serves
+// them behind the token check.
+type adminAPI struct {
+	mux   *http.ServeMux
+	guard auth.AdminGuard
+}
+
+// newAdminAPI returns the admin API, its tokens checked by stage (nil:
+// every request 503) with admin.scope and admin.read_scope.
+func newAdminAPI(cfg *config.Config, stage *auth.Stage, logger *slog.Logger) *adminAPI {
+	if stage == nil {
+		logger.Warn("admin API: no identity provider (idp.enabled or gateway.remote_idp) to check its tokens; every admin request is refused")
+	}
+	return &adminAPI{mux: http.NewServeMux(),
+		guard: auth.AdminGuard{Stage: stage, Scope: cfg.Admin.Scope, ReadScope: cfg.Admin.ReadScope, Logger: logger}}
+}
+
+// addRouteStore adds the rule store's API (routes.source postgres): the
+// changes are checked against cfg as ficus routes apply checks them, and
+// the author is the token's holder.
+func (a *adminAPI) addRouteStore(cfg *config.Config, be *backend, logger *slog.Logger) {
+	if !cfg.RoutesFromStore() {
+		return
+	}
+	revisions.AdminRoutes(a.mux, revisions.AdminOptions{
+		Store:       revisions.New(be.pool),
+		Check:       func(f *routes.File) error { _, err := cfg.CheckRules(f); return err },
+		Caller:      func(r *http.Request) (string, bool) { return auth.AdminCaller(r.Context()) },
+		SilentAfter: revisions.SilentAfter(cfg.Routes.PollInterval.Std(0)),
+		Logger:      logger,
+	})
+}
+
+// Handler is the admin API behind the token check.
+func (a *adminAPI) Handler() http.Handler { return a.guard.Wrap(a.mux) }
+
+// mount puts the admin API under /admin/ on the operational listener's
+// mux, unless admin.listen gives it a listener of its own, which it binds
+// and returns with the certificate of admin.tls (nil: plain HTTP).
+func (a *adminAPI) mount(cfg *config.Config, ops *http.ServeMux) (net.Listener, *tls.Certificate, error) {
+	if cfg.Admin.Listen == "" {
+		ops.Handle("/admin/", a.Handler())
+		return nil, nil, nil
+	}
+	var cert *tls.Certificate
+	if c := cfg.Admin.TLS; c.CertFile != "" {
+		kp, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("admin.tls: %w", err)
+		}
+		cert = &kp
+	}
+	ln, err := net.Listen("tcp", cfg.Admin.Listen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("admin.listen: %w", err)
+	}
+	return ln, cert, nil
+}
