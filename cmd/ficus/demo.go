@@ -66,7 +66,12 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--dir: %w", err)
 	}
-	up, err := demo.StartUpstreams(dir, sio.stdout)
+	// The demo user's password, the same on the monolith and in the IDP.
+	password, _, err := readPassword(nil, false)
+	if err != nil {
+		return err
+	}
+	up, err := demo.StartUpstreams(dir, password, sio.stdout)
 	if err != nil {
 		return err
 	}
@@ -107,10 +112,6 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		} else {
 			fmt.Fprintln(sio.stdout, "ficus demo: route file rejected (errors above); the previous rules keep serving")
 		}
-	}
-	password, _, err := readPassword(nil, false)
-	if err != nil {
-		return err
 	}
 	var creds demo.Credentials
 	var seedErr error

@@ -35,8 +35,9 @@ func Routes(monolithURL, ordersURL string) ([]byte, error) {
 	return b.Bytes(), err
 }
 
-// Monolith is go-httpbin standing in for a legacy monolith.
-func Monolith() http.Handler { return httpbin.New() }
+// Httpbin is go-httpbin standing in for the API side of a legacy
+// monolith.
+func Httpbin() http.Handler { return httpbin.New() }
 
 // Service is the demo "new service": it answers with JSON saying it served
 // the request and what it received, so the routing is visible with curl.

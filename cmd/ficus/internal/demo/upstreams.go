@@ -26,8 +26,9 @@ type Upstreams struct {
 // and writes the demo route file, dir/routes.yaml, for them. An existing
 // route file (an edit from an earlier run) is kept, and the upstreams
 // listen where it says, if they can; this is said on out, where the
-// orders service also reports web-hook deliveries.
-func StartUpstreams(dir string, out io.Writer) (*Upstreams, error) {
+// orders service also reports web-hook deliveries. DemoUser logs on to
+// the monolith's legacy web application with password.
+func StartUpstreams(dir, password string, out io.Writer) (*Upstreams, error) {
 	u := &Upstreams{RoutesFile: filepath.Join(dir, "routes.yaml")}
 	monoAddr, ordersAddr := "127.0.0.1:0", "127.0.0.1:0"
 	_, err := os.Stat(u.RoutesFile)
@@ -38,7 +39,7 @@ func StartUpstreams(dir string, out io.Writer) (*Upstreams, error) {
 		}
 		fmt.Fprintf(out, "ficus demo: keeping the existing route file %s (delete it to start from the demo's)\n", u.RoutesFile)
 	}
-	monoURL, mono, err := Listen(monoAddr, Monolith())
+	monoURL, mono, err := Listen(monoAddr, Monolith(password))
 	if err != nil {
 		return nil, fmt.Errorf("the demo monolith on %s (named in %s): %w", monoAddr, u.RoutesFile, err)
 	}
