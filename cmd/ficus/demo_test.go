@@ -15,13 +15,20 @@ import (
 // startDemo runs the demo with its route file in dir until stop is called.
 func startDemo(t *testing.T, dir string) (front string, out *lockedBuffer, stop func()) {
 	t.Helper()
+	return startDemoWith(t, demoOptions{dir: dir})
+}
+
+// startDemoWith runs the demo with o (on free loopback ports, hints for
+// bin/ficus) until stop is called.
+func startDemoWith(t *testing.T, o demoOptions) (front string, out *lockedBuffer, stop func()) {
+	t.Helper()
+	o.addr, o.opsAddr, o.prog = "127.0.0.1:0", "127.0.0.1:0", "bin/ficus"
 	ctx, cancel := context.WithCancel(context.Background())
 	out = &lockedBuffer{}
 	done := make(chan error, 1)
 	started := make(chan string, 1)
 	go func() {
-		done <- runDemo(ctx, demoOptions{addr: "127.0.0.1:0", opsAddr: "127.0.0.1:0", dir: dir, prog: "bin/ficus"},
-			serverIO{stdout: out, stderr: out, started: func(a, _ string) { started <- a }})
+		done <- runDemo(ctx, o, serverIO{stdout: out, stderr: out, started: func(a, _ string) { started <- a }})
 	}()
 	select {
 	case a := <-started:
