@@ -66,26 +66,30 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--dir: %w", err)
 	}
-	// The demo user's password, the same on the monolith and in the IDP.
-	password, _, err := readPassword(nil, false)
-	if err != nil {
-		return err
-	}
-	up, err := demo.StartUpstreams(dir, password, sio.stdout)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
-	routesFile := up.RoutesFile
-
 	// The front door is bound first, so the issuer (http:// and its
-	// address) is right even for --addr 127.0.0.1:0.
+	// address) is right even for --addr 127.0.0.1:0, and the orders
+	// service knows where to fetch the keys of its JWTs.
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
 	defer ln.Close()
 	sio.front = ln
+	// The demo user's password, the same on the monolith and in the IDP.
+	password, _, err := readPassword(nil, false)
+	if err != nil {
+		return err
+	}
+	cfg := demo.Config(ln.Addr().String(), o.opsAddr, o.issuer, "", o.accessLog)
+	up, err := demo.StartUpstreams(demo.Setup{Dir: dir, Password: password, Issuer: cfg.Issuer(),
+		JWKSURL: "http://" + ln.Addr().String() + "/.well-known/jwks.json"}, sio.stdout)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	routesFile := up.RoutesFile
+	cfg.Routes.File = routesFile
+
 	// The Stripe web-hook adapter's secrets are made up now and passed to
 	// the config as references, like real ones.
 	whsec, _, _ := readPassword(nil, false)
@@ -93,7 +97,6 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	whsec = "whsec_demo_" + whsec
 	os.Setenv(demo.WebhookSecretEnv, whsec)
 	os.Setenv(demo.AdapterSecretEnv, adapterSecret)
-	cfg := demo.Config(ln.Addr().String(), o.opsAddr, o.issuer, routesFile, o.accessLog)
 	if err := cfg.Validate(config.ForServe); err != nil {
 		if strings.Contains(err.Error(), "idp.issuer") {
 			return fmt.Errorf("%w\n(set it with --issuer)", err)

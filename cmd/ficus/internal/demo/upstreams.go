@@ -22,14 +22,28 @@ type Upstreams struct {
 	servers []*http.Server
 }
 
+// OrdersAudience is the audience of the JWTs the demo's orders service
+// accepts, as the demo route file names it.
+const OrdersAudience = "orders-svc"
+
+// Setup is what the demo's upstreams start with.
+type Setup struct {
+	// Dir holds the route file.
+	Dir string
+	// Password is DemoUser's on the monolith's legacy web application.
+	Password string
+	// JWKSURL and Issuer are ficus's IDP, whose JWTs the orders service
+	// verifies (audience OrdersAudience).
+	JWKSURL, Issuer string
+}
+
 // StartUpstreams starts the monolith and the orders service on loopback
 // and writes the demo route file, dir/routes.yaml, for them. An existing
 // route file (an edit from an earlier run) is kept, and the upstreams
 // listen where it says, if they can; this is said on out, where the
-// orders service also reports web-hook deliveries. DemoUser logs on to
-// the monolith's legacy web application with password.
-func StartUpstreams(dir, password string, out io.Writer) (*Upstreams, error) {
-	u := &Upstreams{RoutesFile: filepath.Join(dir, "routes.yaml")}
+// orders service also reports web-hook deliveries.
+func StartUpstreams(s Setup, out io.Writer) (*Upstreams, error) {
+	u := &Upstreams{RoutesFile: filepath.Join(s.Dir, "routes.yaml")}
 	monoAddr, ordersAddr := "127.0.0.1:0", "127.0.0.1:0"
 	_, err := os.Stat(u.RoutesFile)
 	kept := err == nil
@@ -39,12 +53,12 @@ func StartUpstreams(dir, password string, out io.Writer) (*Upstreams, error) {
 		}
 		fmt.Fprintf(out, "ficus demo: keeping the existing route file %s (delete it to start from the demo's)\n", u.RoutesFile)
 	}
-	monoURL, mono, err := Listen(monoAddr, Monolith(password))
+	monoURL, mono, err := Listen(monoAddr, Monolith(s.Password))
 	if err != nil {
 		return nil, fmt.Errorf("the demo monolith on %s (named in %s): %w", monoAddr, u.RoutesFile, err)
 	}
 	u.Monolith, u.servers = monoURL, append(u.servers, mono)
-	ordersURL, orders, err := Listen(ordersAddr, Service("orders", out))
+	ordersURL, orders, err := Listen(ordersAddr, Service("orders", Trust{JWKSURL: s.JWKSURL, Issuer: s.Issuer, Audience: OrdersAudience}, out))
 	if err != nil {
 		u.Close()
 		return nil, fmt.Errorf("the demo orders service on %s (named in %s): %w", ordersAddr, u.RoutesFile, err)
