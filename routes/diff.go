@@ -24,7 +24,7 @@ const (
 // Change is one difference between two rule files.
 type Change struct {
 	Kind ChangeKind `json:"kind"`
-	// What is "route", "upstream" or "monolith".
+	// What is "route", "upstream", "bridge" or "monolith".
 	What string `json:"what"`
 	Name string `json:"name"`
 	// Details say, for a changed item, what changed, one line each (e.g.
@@ -32,8 +32,8 @@ type Change struct {
 	Details []string `json:"details,omitempty"`
 }
 
-// Diff lists the differences from old to new: upstreams first, then routes,
-// each by name.
+// Diff lists the differences from old to new: upstreams first, then
+// bridges, then routes, each by name.
 func Diff(old, new *File) []Change {
 	var out []Change
 	if old.Monolith != new.Monolith {
@@ -49,6 +49,21 @@ func Diff(old, new *File) []Change {
 			out = append(out, Change{Kind: Removed, What: "upstream", Name: name})
 		case !reflect.DeepEqual(o, n):
 			out = append(out, Change{Kind: Changed, What: "upstream", Name: name, Details: fieldDiff(o, n)})
+		}
+	}
+	for _, name := range unionKeys(old.Bridges, new.Bridges) {
+		o, n := old.Bridges[name], new.Bridges[name]
+		switch {
+		case o == nil:
+			out = append(out, Change{Kind: Added, What: "bridge", Name: name, Details: []string{"cookie: " + n.Cookie}})
+		case n == nil:
+			out = append(out, Change{Kind: Removed, What: "bridge", Name: name})
+		case !reflect.DeepEqual(o, n):
+			d := fieldDiff(o, n)
+			if o.whoamiURL != n.whoamiURL {
+				d = append(d, fmt.Sprintf("whoami url: %s -> %s", o.whoamiURL, n.whoamiURL))
+			}
+			out = append(out, Change{Kind: Changed, What: "bridge", Name: name, Details: d})
 		}
 	}
 	oldRoutes, newRoutes := routesByName(old), routesByName(new)
@@ -135,9 +150,21 @@ func routeDiff(o, n *Route) []string {
 			}
 		}
 	}
-	rest := func(r *Route) Route { c := *r; c.Match, c.To, c.Split = Match{}, "", nil; return c }
+	rest := func(r *Route) Route {
+		c := *r
+		c.Match, c.To, c.Split = Match{}, "", nil
+		if c.Auth != nil {
+			a := *c.Auth
+			a.bridge = nil // a changed bridge is a bridge's change, named below
+			c.Auth = &a
+		}
+		return c
+	}
 	ro, rn := rest(o), rest(n)
 	out = append(out, fieldDiff(&ro, &rn)...)
+	if ob, nb := o.Auth.BridgeRule(), n.Auth.BridgeRule(); ob != nil && nb != nil && ob.name == nb.name && !reflect.DeepEqual(ob, nb) {
+		out = append(out, "bridge "+nb.name+" changed")
+	}
 	return out
 }
 

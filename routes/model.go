@@ -21,6 +21,9 @@ type File struct {
 	Upstreams map[string]*Upstream `yaml:"upstreams" validate:"required,min=1,dive,keys,upstreamname,endkeys,required"`
 	// Routes are the rules, in any order: the most specific match wins.
 	Routes []*Route `yaml:"routes" validate:"dive,required"`
+	// Bridges maps a name to a legacy session bridge, which routes with
+	// auth policy bridge use. Nil means none.
+	Bridges map[string]*Bridge `yaml:"bridges" validate:"dive,keys,upstreamname,endkeys,required"`
 
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
@@ -223,6 +226,121 @@ type Auth struct {
 	Client string `yaml:"client"`
 	// Header carries the JWT to the upstream. Empty means Authorization.
 	Header string `yaml:"header"`
+	// Bridge names the legacy session bridge of policy bridge (a key of
+	// the file's bridges).
+	Bridge string `yaml:"bridge"`
+	// RequireLogin (policy bridge) refuses callers without a logged-on
+	// monolith session: 401, or a redirect to the bridge's login_url.
+	// False lets them through to the new service with no identity.
+	RequireLogin bool `yaml:"require_login"`
+
+	bridge *Bridge // the file's Bridges[Bridge], set by validation
+}
+
+// BridgeRule returns the legacy session bridge a route of policy bridge
+// uses, or nil.
+func (a *Auth) BridgeRule() *Bridge {
+	if a == nil {
+		return nil
+	}
+	return a.bridge
+}
+
+// Bridge is a legacy session bridge: on a request that carries the
+// monolith's session cookie, the gateway asks the monolith's "who am I"
+// endpoint whose session it is and gives new services a JWT for that
+// user. The monolith keeps its cookie.
+type Bridge struct {
+	// Cookie is the monolith's session cookie name (JSESSIONID, PHPSESSID,
+	// _myapp_session).
+	Cookie string `yaml:"cookie" validate:"required"`
+	// Whoami is the monolith endpoint that says whose session it is.
+	Whoami Whoami `yaml:"whoami"`
+	// CacheTTL is how long an answer (logged on or not) is reused for one
+	// cookie value; a logout on the monolith reaches new services within
+	// it. Zero means 10s; at most 5m.
+	CacheTTL Duration `yaml:"cache_ttl" validate:"gte=0"`
+	// Mapping says where in the answer's JSON the user's data is.
+	Mapping BridgeMapping `yaml:"mapping"`
+	// Client is the OAuth2 client id the minted JWTs name as client_id.
+	Client string `yaml:"client" validate:"required"`
+	// Scope is the scope of the minted JWTs (space-separated). Empty
+	// means none.
+	Scope string `yaml:"scope"`
+	// SubjectPrefix is put in front of the monolith's user id in the JWT's
+	// sub (e.g. "legacy:"), so that it never equals a ficus user id.
+	// Empty means none.
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// LoginURL, if set, is where a route with require_login redirects
+	// (302) a browser that is not logged on (GET or HEAD accepting
+	// text/html); others get 401. Empty means always 401.
+	LoginURL string `yaml:"login_url"`
+
+	name, whoamiURL string // set by validation
+}
+
+// Name returns the bridge's key in the rule file.
+func (b *Bridge) Name() string { return b.name }
+
+// WhoamiURL returns the absolute URL of the bridge's "who am I" endpoint:
+// its upstream's URL joined with its path.
+func (b *Bridge) WhoamiURL() string { return b.whoamiURL }
+
+// Whoami is a monolith's "who am I" endpoint.
+type Whoami struct {
+	// Upstream is the upstream that answers. Empty means the monolith.
+	Upstream string `yaml:"upstream"`
+	// Path is the endpoint's path (with a query, if it needs one), joined
+	// to the upstream's URL.
+	Path string `yaml:"path" validate:"required"`
+	// Method is GET or POST (with no body). Empty means GET.
+	Method string `yaml:"method" validate:"omitempty,oneof=GET POST"`
+	// Timeout bounds the call. Zero means 2s; at most 30s.
+	Timeout Duration `yaml:"timeout" validate:"gte=0"`
+}
+
+// BridgeMapping locates the user's data in a "who am I" answer by JSON
+// pointers (RFC 6901, e.g. /user/id).
+type BridgeMapping struct {
+	// UserID is the user's id: a string or an integer. Required.
+	UserID string `yaml:"user_id" validate:"required"`
+	// CustomerNumber is the customer number (string or integer). Empty
+	// means none.
+	CustomerNumber string `yaml:"customer_number"`
+	// LoggedOn says whether the session is logged on. Nil means it is
+	// when the user id is present and not null or "".
+	LoggedOn *LoggedOn `yaml:"logged_on"`
+	// Claims are further JWT claims: claim name → pointer to a string,
+	// number or boolean. Absent or null values are left out.
+	Claims map[string]string `yaml:"claims"`
+}
+
+// LoggedOn is where an answer says it is logged on: a boolean, or, with
+// Equals, a value compared with it. In YAML, `logged_on: /pointer` is
+// shorthand for {pointer: /pointer}.
+type LoggedOn struct {
+	Pointer string `yaml:"pointer" validate:"required"`
+	// Equals, if set, is the value (string, number or boolean, written as
+	// text) that means logged on; any other means not.
+	Equals *string `yaml:"equals"`
+}
+
+// UnmarshalYAML reads {pointer: P, equals: V} or the shorthand P.
+func (l *LoggedOn) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = LoggedOn{Pointer: n.Value}
+		return nil
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if k := n.Content[i]; k.Value != "pointer" && k.Value != "equals" {
+				return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in mapping.logged_on (pointer, equals)", k.Line, k.Value)}}
+			}
+		}
+		type plain LoggedOn // without this method
+		return n.Decode((*plain)(l))
+	}
+	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: mapping.logged_on must be a JSON pointer or {pointer: P, equals: VALUE}", n.Line)}}
 }
 
 // Shadow mirrors requests to another upstream and discards its answers.

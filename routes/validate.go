@@ -42,13 +42,13 @@ func fieldRules() *validator.Validate {
 	return validate
 }
 
-var mapIndexRE = regexp.MustCompile(`^upstreams\[([^\]]*)\]`)
+var mapIndexRE = regexp.MustCompile(`^(upstreams|bridges)\[([^\]]*)\]`)
 
 // fieldPath turns a validator namespace (File.upstreams[x].url) into our
 // field path (upstreams.x.url).
 func fieldPath(ns string) string {
 	_, p, _ := strings.Cut(ns, ".")
-	return mapIndexRE.ReplaceAllString(p, "upstreams.$1")
+	return mapIndexRE.ReplaceAllString(p, "$1.$2")
 }
 
 func ruleReason(fe validator.FieldError) string {
@@ -93,6 +93,11 @@ func (f *File) validate() Errors {
 	for _, name := range sortedKeys(f.Upstreams) {
 		if u := f.Upstreams[name]; u != nil {
 			errs = append(errs, f.checkUpstream(name, u)...)
+		}
+	}
+	for _, name := range sortedKeys(f.Bridges) {
+		if b := f.Bridges[name]; b != nil {
+			errs = append(errs, f.checkBridge(name, b)...)
 		}
 	}
 	seen := map[string]int{}
@@ -253,6 +258,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if a.Header != "" && !tokenRE.MatchString(a.Header) {
 			add(".auth.header", "invalid header name %q", a.Header)
 		}
+		errs = append(errs, f.checkRouteBridge(p, a)...)
 	}
 	if s := r.Shadow; s != nil {
 		known(".shadow.to", s.To)

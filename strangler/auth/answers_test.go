@@ -94,3 +94,21 @@ func TestRefusalsAreOAuth2JSON(t *testing.T) {
 		})
 	}
 }
+
+// A route whose policy (session, bridge) has no stage registered is
+// refused, never read as oauth2: a valid bearer token does not pass it.
+func TestPolicyWithoutStageFailsClosed(t *testing.T) {
+	t.Parallel()
+	st, err := auth.New(auth.Options{Issuer: issuerFunc{nil}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, policy := range []string{"bridge", "session"} {
+		rec := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodGet, "/orders", nil)
+		r.Header.Set("Authorization", "Bearer ficus_at_x")
+		if _, ok := st.Authorize(rec, r, &routes.Route{Name: "r", Auth: &routes.Auth{Policy: policy}}); ok || rec.Code != http.StatusUnauthorized {
+			t.Fatalf("policy %s: admitted %v, status %d", policy, ok, rec.Code)
+		}
+	}
+}

@@ -219,6 +219,15 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	if st, ok := s.o.Policies[a.Policy]; ok {
 		return st.Authorize(w, r, route)
 	}
+	switch a.Policy {
+	case "oauth2", "optional", "jwt", "passthrough":
+	default:
+		// A further policy (session, bridge) whose stage this process
+		// lacks: fail closed, never read it as oauth2.
+		s.o.Logger.Error("route policy has no stage in this process; refusing", "route", route.Name, "policy", a.Policy)
+		challenge(w, http.StatusUnauthorized, "", "authentication required", "")
+		return nil, false
+	}
 	header := "Authorization"
 	if a.Header != "" {
 		header = textproto.CanonicalMIMEHeaderKey(a.Header)
