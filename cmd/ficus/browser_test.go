@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -50,15 +48,11 @@ func startBrowser(t *testing.T, timeout time.Duration) context.Context {
 }
 
 // Issue 10: a real browser logs in on the demo's legacy page, opens the
-// "my orders" page, sees its name, logs out and sees it gone.
-func TestBrowserLegacyLoginAndMyOrders(t *testing.T) {
+// "my orders" page, which moved to the orders service through the session
+// bridge, sees its name there, logs out and sees it gone.
+func TestBrowserLegacyLoginAndMovedPage(t *testing.T) {
 	t.Parallel()
-	creds := filepath.Join(t.TempDir(), "creds.json")
-	front, _, _ := startDemoWith(t, demoOptions{dir: t.TempDir(), credsFile: creds})
-	var c demo.Credentials
-	if b, err := os.ReadFile(creds); err != nil || json.Unmarshal(b, &c) != nil {
-		t.Fatalf("the demo credentials: %v %s", err, b)
-	}
+	front, c := startDemoWithCredentials(t)
 	ctx := startBrowser(t, time.Minute)
 
 	// step runs the actions of one step of the walk, and fails the test
@@ -90,7 +84,9 @@ func TestBrowserLegacyLoginAndMyOrders(t *testing.T) {
 	if name := text("name"); name != demo.DemoUser.Name {
 		t.Fatalf("my orders shows %q, want %q", name, demo.DemoUser.Name)
 	}
-	t.Logf("my orders: %s", text("served-by"))
+	if by := text("served-by"); !strings.Contains(by, "served by the orders service") {
+		t.Fatalf("my orders is %q, not the moved page", by)
+	}
 	step("log out", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("message")))
 	if msg := text("message"); !strings.Contains(msg, "logged out") {
 		t.Fatalf("after logout: %q", msg)

@@ -69,4 +69,10 @@ The exchange (opaque token in, JWT to the service):
   (post it twice: one delivery; change the body: 401; the orders service reports each delivery below)
 
 `, h.Addr, h.WebhookSecret)
+	fmt.Fprintf(w, `In a browser (user %[2]s, password %[3]s):
+  %[1]s%[4]s   the legacy web app on the monolith: log in (cookie %[6]s)
+  %[1]s%[5]s  my orders: moved to the orders service through the session bridge;
+                 the page looks the same and says who served it; log out there, and it is gone
+
+`, "http://"+h.Addr, c.Username, c.Password, LegacyLoginPath, LegacyOrdersPath, LegacySessionCookie)
 }
