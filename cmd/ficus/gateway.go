@@ -17,11 +17,12 @@ import (
 )
 
 // newGateway builds the gateway on the auth stage (nil: none) and loads
-// the route file, refusing what would fail on every request. The access
-// log, when on, goes to accessOut; call closeLog once the gateway stopped
-// serving.
+// the route file, refusing what would fail on every request (checks are
+// further checks of every rule file, such as the bridges' clients). The
+// access log, when on, goes to accessOut; call closeLog once the gateway
+// stopped serving.
 func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, reg prometheus.Registerer,
-	logger *slog.Logger, accessOut io.Writer) (gw *strangler.Gateway, closeLog func(), err error) {
+	logger *slog.Logger, accessOut io.Writer, checks ...func(*routes.File) error) (gw *strangler.Gateway, closeLog func(), err error) {
 	opts := strangler.Options{
 		Logger:         logger,
 		Registerer:     reg,
@@ -30,7 +31,17 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
 		// At start and at every reload: what would fail on every request
 		// with this configuration is refused, the live rules stay.
-		Check: func(f *routes.File) error { _, err := cfg.CheckRules(f); return err },
+		Check: func(f *routes.File) error {
+			if _, err := cfg.CheckRules(f); err != nil {
+				return err
+			}
+			for _, check := range checks {
+				if err := check(f); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 	}
 	if stage != nil {
 		opts.Auth = stage

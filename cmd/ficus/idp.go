@@ -11,6 +11,7 @@ import (
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	"golang.org/x/time/rate"
 )
@@ -52,9 +53,11 @@ func idpHandler(p *idp.Provider) http.Handler {
 
 // newStage builds the gateway auth stage: on a remote IDP when configured,
 // else on the IDP of this process; nil when there is neither (routes with
-// an auth policy then refuse every request).
-func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, logger *slog.Logger) (*auth.Stage, error) {
-	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.CacheTTL()}
+// an auth policy then refuse every request). policies are the stages of
+// further policies (bridge).
+func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, logger *slog.Logger,
+	policies map[string]strangler.AuthStage) (*auth.Stage, error) {
+	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.CacheTTL(), Policies: policies}
 	switch r := cfg.Gateway.RemoteIDP; {
 	case r.Issuer != "":
 		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: sec.RemoteIDPSecret, JWTAudience: cfg.Gateway.JWTAudience})

@@ -72,12 +72,16 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 			sio.provider(provider)
 		}
 	}
-	stage, err := newStage(ctx, cfg, sec, provider, logger)
+	policies, err := newPolicies(provider, reg, logger)
+	if err != nil {
+		return err
+	}
+	stage, err := newStage(ctx, cfg, sec, provider, logger, policies)
 	if err != nil {
 		return err
 	}
 	revocations := newRevocations(provider, stage, be, logger)
-	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout)
+	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout, bridgeClients(provider))
 	if err != nil {
 		return err
 	}

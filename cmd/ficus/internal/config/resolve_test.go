@@ -169,6 +169,7 @@ func TestCheckRules(t *testing.T) {
 		{Name: "orders-jwt", To: "orders", Auth: &routes.Auth{Policy: "jwt"}},
 		{Name: "anon", To: "orders", Auth: &routes.Auth{Policy: "optional"}},
 		{Name: "cart", To: "legacy", Shadow: &routes.Shadow{To: "orders"}},
+		{Name: "bridged", To: "orders", Auth: &routes.Auth{Policy: "bridge", Bridge: "web"}},
 	}}
 	c := Defaults()
 	c.Routes.File = "routes.yaml"
@@ -179,7 +180,8 @@ func TestCheckRules(t *testing.T) {
 	c.Gateway.RemoteIDP.Issuer = "https://idp.example.com"
 	shadowed, err = c.CheckRules(f)
 	if err == nil || !reflect.DeepEqual(shadowed, []string{"cart"}) || !strings.HasPrefix(err.Error(), "routes.yaml: every request on these routes would fail:") ||
-		!strings.Contains(err.Error(), "route orders-jwt: policy jwt") || !strings.Contains(err.Error(), "route anon: policy optional") || strings.Contains(err.Error(), "legacy-jwt") {
+		!strings.Contains(err.Error(), "route orders-jwt: policy jwt") || !strings.Contains(err.Error(), "route anon: policy optional") ||
+		!strings.Contains(err.Error(), "route bridged: policy bridge needs the IDP in this process") || strings.Contains(err.Error(), "legacy-jwt") {
 		t.Fatalf("with a remote IDP: %v %v", shadowed, err)
 	}
 }

@@ -35,6 +35,9 @@ func (c *Config) CheckRules(f *routes.File) (shadowed []string, err error) {
 		case "optional":
 			errs = append(errs, fmt.Sprintf("route %s: policy optional needs the IDP in this process to mint application tokens for anonymous callers; "+
 				"gateway.remote_idp is set", r.Name))
+		case "bridge":
+			errs = append(errs, fmt.Sprintf("route %s: policy bridge needs the IDP in this process to mint JWTs for the monolith's users; "+
+				"gateway.remote_idp is set", r.Name))
 		}
 	}
 	if len(errs) > 0 {
