@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"sync"
@@ -61,6 +62,9 @@ type Provider struct {
 
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
+	// onUserRevoked hears of password changes and disabled users (under
+	// onRevokeMu too).
+	onUserRevoked []func(ctx context.Context, userID, why string) error
 }
 
 // Options wire a Provider.

@@ -76,7 +76,7 @@ func (p *Provider) SetPassword(ctx context.Context, userID, password string) err
 	if err := p.st.SetUserPassword(ctx, userID, h); err != nil {
 		return err
 	}
-	return p.revokeUser(ctx, userID, "password changed")
+	return errors.Join(p.revokeUser(ctx, userID, "password changed"), p.userRevoked(ctx, userID, "password changed"))
 }
 
 // SetUserEnabled enables or disables a user; disabling revokes all their
@@ -88,7 +88,7 @@ func (p *Provider) SetUserEnabled(ctx context.Context, userID string, enabled bo
 	if enabled {
 		return nil
 	}
-	return p.revokeUser(ctx, userID, "user disabled")
+	return errors.Join(p.revokeUser(ctx, userID, "user disabled"), p.userRevoked(ctx, userID, "user disabled"))
 }
 
 // NewUser describes a user to create.

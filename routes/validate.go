@@ -250,7 +250,20 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 	}
 	if a := r.Auth; a != nil {
 		if a.Policy == "passthrough" && (len(a.ScopesAll)+len(a.ScopesAny)+len(a.Levels) > 0) {
-			add(".auth", "scopes and levels need policy oauth2, optional or jwt")
+			add(".auth", "scopes and levels need policy oauth2, optional, jwt or session")
+		}
+		if a.Policy == "session" {
+			// A web session carries no scopes and no OAuth2 client, and its
+			// headers to the web app are the process's (sessions.headers).
+			if len(a.ScopesAll)+len(a.ScopesAny) > 0 {
+				add(".auth", "policy session has no scopes (a browser session is not an OAuth2 token); use levels")
+			}
+			if a.Client != "" {
+				add(".auth.client", "policy session takes no client (that is for policy optional)")
+			}
+			if a.Header != "" {
+				add(".auth.header", "policy session sends the user context and the JPT in the headers set by sessions.headers in the process configuration, not in auth.header")
+			}
 		}
 		if a.Policy == "optional" && a.Client == "" {
 			add(".auth.client", "policy optional needs the client whose token anonymous callers get")

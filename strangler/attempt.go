@@ -86,6 +86,7 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, rq.route.overrideHeader) // a control header for ficus
 	}
 	stripForgeable(h, rq.trusted)
+	stripCookies(h, a.g.cookies)
 	if out.Body != nil && a.body != nil {
 		out.Body = a.body
 	}

@@ -34,6 +34,10 @@ type Options struct {
 	// OwnedHeaders are headers, besides X-Ficus-*, that ficus sets for
 	// upstreams; clients' copies are removed before matching.
 	OwnedHeaders []string
+	// OwnedCookies are cookies that ficus sets for itself (the web
+	// session's): bearer credentials no upstream needs, removed from the
+	// Cookie header of every outbound request, to the monolith too.
+	OwnedCookies []string
 	// MaxRequestBody refuses larger request bodies with 413. Zero means no
 	// limit (bodies are streamed, never buffered).
 	MaxRequestBody int64
@@ -93,6 +97,7 @@ type Gateway struct {
 	metrics *Metrics
 	trusted []netip.Prefix
 	owned   []string
+	cookies []string
 	maxBody int64
 	auth    AuthStage
 	check   func(*routes.File) error
@@ -106,6 +111,7 @@ func New(o Options) (*Gateway, error) {
 		access:  o.AccessLog,
 		metrics: newMetrics(o.Registerer),
 		trusted: o.TrustedProxies,
+		cookies: o.OwnedCookies,
 		maxBody: o.MaxRequestBody,
 		auth:    o.Auth,
 		check:   o.Check,

@@ -3,6 +3,7 @@ package strangler
 import (
 	"net/http"
 	"net/netip"
+	"slices"
 	"strings"
 
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
@@ -57,6 +58,62 @@ func stripForgeable(h http.Header, trustedPeer bool) {
 			delete(h, k)
 		}
 	}
+}
+
+// stripCookies removes the cookies named in names from h's Cookie
+// headers (h is an outbound request's header). A Cookie line without one
+// of them is left byte for byte as the client sent it; a line with one
+// keeps its other cookies in their order, and goes when none is left.
+func stripCookies(h http.Header, names []string) {
+	lines := h["Cookie"]
+	if len(names) == 0 || len(lines) == 0 {
+		return
+	}
+	out := lines[:0:0]
+	changed := false
+	for _, line := range lines {
+		if !hasCookie(line, names) {
+			out = append(out, line)
+			continue
+		}
+		var kept []string
+		removed := false
+		for _, pair := range strings.Split(line, ";") {
+			pair = strings.TrimSpace(pair)
+			name, _, _ := strings.Cut(pair, "=")
+			switch {
+			case slices.Contains(names, strings.TrimSpace(name)):
+				removed = true
+			case pair != "":
+				kept = append(kept, pair)
+			}
+		}
+		switch {
+		case !removed:
+			out = append(out, line)
+		case len(kept) > 0:
+			out = append(out, strings.Join(kept, "; "))
+		}
+		changed = changed || removed
+	}
+	switch {
+	case !changed:
+	case len(out) == 0:
+		delete(h, "Cookie")
+	default:
+		h["Cookie"] = out
+	}
+}
+
+// hasCookie reports whether a Cookie line may hold one of names (a cheap
+// test that lets most lines pass untouched).
+func hasCookie(line string, names []string) bool {
+	for _, n := range names {
+		if strings.Contains(line, n) {
+			return true
+		}
+	}
+	return false
 }
 
 // hasOwned reports whether h holds a header that stripOwned removes.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -18,6 +19,10 @@ import (
 type backend struct {
 	pool *pgxpool.Pool // nil on the memory store
 	idp  idp.Storage
+	// sessions and jptKeys are the web session layer's: its sessions and
+	// visitors, and the keys that sign JPTs (apart from the JWKS keys).
+	sessions session.Storage
+	jptKeys  idp.KeyStorage
 }
 
 func (b *backend) Close() {
@@ -38,7 +43,8 @@ func (b *backend) Ping(ctx context.Context) error {
 func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, logger *slog.Logger) (*backend, error) {
 	if cfg.Store.Driver != "postgres" {
 		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
-		return &backend{idp: memory.New()}, nil
+		st := memory.New()
+		return &backend{idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
 	}
 	pcfg, err := pgxpool.ParseConfig(sec.DSN)
 	if err != nil {
@@ -60,5 +66,6 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
 	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
-	return &backend{pool: pool, idp: postgres.New(pool)}, nil
+	st := postgres.New(pool)
+	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
 }

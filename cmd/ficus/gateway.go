@@ -46,6 +46,7 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 	if stage != nil {
 		opts.Auth = stage
 	}
+	sessionOwned(cfg, &opts)
 	closeLog = func() {}
 	if cfg.AccessLog() {
 		w := strangler.NewLogWriter(accessOut, 200*time.Millisecond)

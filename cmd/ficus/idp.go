@@ -10,9 +10,11 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/revocation"
+	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	websession "github.com/ficus-gw/ficus/strangler/session"
 	"golang.org/x/time/rate"
 )
 
@@ -55,9 +57,17 @@ func idpHandler(p *idp.Provider) http.Handler {
 // else on the IDP of this process; nil when there is neither (routes with
 // an auth policy then refuse every request). policies are the stages of
 // further policies (bridge).
-func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, logger *slog.Logger,
-	policies map[string]strangler.AuthStage) (*auth.Stage, error) {
+// With the web session layer (sessions and web), JPTs are swapped on
+// oauth2 routes and `policy: session` routes go to web.
+func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, sessions *session.Manager,
+	web *websession.Stage, logger *slog.Logger, policies map[string]strangler.AuthStage) (*auth.Stage, error) {
 	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.CacheTTL(), Policies: policies}
+	if web != nil {
+		if o.Policies == nil {
+			o.Policies = map[string]strangler.AuthStage{}
+		}
+		o.Policies["session"] = web
+	}
 	switch r := cfg.Gateway.RemoteIDP; {
 	case r.Issuer != "":
 		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: sec.RemoteIDPSecret, JWTAudience: cfg.Gateway.JWTAudience})
@@ -69,21 +79,27 @@ func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *
 		}
 		o.Issuer = remote
 	case p != nil:
-		o.Issuer = auth.Local{P: p}
+		o.Issuer = auth.Local{P: p, Sessions: sessions, SessionScope: cfg.Sessions.ServiceScope}
 	default:
 		return nil, nil
 	}
 	return auth.New(o)
 }
 
-// newRevocations spreads the provider's revocations to the auth stage and,
-// on PostgreSQL, to the other instances; nil without both.
-func newRevocations(p *idp.Provider, stage *auth.Stage, be *backend, logger *slog.Logger) *revocation.Fanout {
+// newRevocations fills f, which spreads the provider's revocations and
+// the session manager's ends of sessions to the auth stage and, on
+// PostgreSQL, to the other instances; nil when there is nothing to
+// spread.
+func newRevocations(f *revocation.Fanout, p *idp.Provider, stage *auth.Stage, sessions *session.Manager, be *backend, logger *slog.Logger) *revocation.Fanout {
 	if p == nil || stage == nil {
 		return nil
 	}
-	f := &revocation.Fanout{Local: []revocation.Cache{stage}, Logger: logger,
-		Remote: []revocation.Cache{stage, revocation.Funcs{InvalidateFunc: p.ForgetTokens, FlushFunc: p.ForgetAll}}}
+	f.Logger = logger
+	f.Local = []revocation.Cache{stage}
+	f.Remote = []revocation.Cache{stage, revocation.Funcs{InvalidateFunc: p.ForgetTokens, FlushFunc: p.ForgetAll}}
+	if sessions != nil {
+		f.Remote = append(f.Remote, sessions)
+	}
 	if be.pool != nil {
 		f.Notices = postgres.Notices{Pool: be.pool, Logger: logger}
 	}

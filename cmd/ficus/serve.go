@@ -10,6 +10,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/strangler/ops"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -76,11 +77,20 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	stage, err := newStage(ctx, cfg, sec, provider, logger, policies)
+	fan := &revocation.Fanout{Logger: logger}
+	sessions, err := newSessionManager(ctx, cfg, sec, provider, be, fan, logger)
 	if err != nil {
 		return err
 	}
-	revocations := newRevocations(provider, stage, be, logger)
+	web, err := newWebSessions(cfg, sessions, trusted, reg, logger)
+	if err != nil {
+		return err
+	}
+	stage, err := newStage(ctx, cfg, sec, provider, sessions, web, logger, policies)
+	if err != nil {
+		return err
+	}
+	revocations := newRevocations(fan, provider, stage, sessions, be, logger)
 	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout, bridgeClients(provider))
 	if err != nil {
 		return err
@@ -107,7 +117,11 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	door, err := frontdoor.New(frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks.hooks})
+	fo := frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks.hooks}
+	if web != nil {
+		fo.Sessions, fo.SessionPaths = web.Endpoints(), web.Paths()
+	}
+	door, err := frontdoor.New(fo)
 	if err != nil {
 		return err
 	}
@@ -122,6 +136,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	if provider != nil {
 		p.loops = append(p.loops, idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run)
+	}
+	if sessions != nil {
+		p.loops = append(p.loops, sessions.Run)
 	}
 	return p.run(ctx)
 }

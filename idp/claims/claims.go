@@ -14,6 +14,11 @@ import (
 // AccessTokenType is the typ header of a ficus access JWT (RFC 9068 2.1).
 const AccessTokenType = "at+jwt"
 
+// SessionTokenType is the typ header of a web session's JPT (idp/session):
+// a token for the gateway only, which nothing that takes access tokens
+// accepts.
+const SessionTokenType = "jpt+jwt"
+
 // Access are the claims of a ficus access JWT. The zero value is an empty
 // claim set.
 type Access struct {

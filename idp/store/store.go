@@ -158,3 +158,36 @@ type AuditEvent struct {
 	Reason   string
 	RemoteIP string
 }
+
+// Session is one browser session of the web session layer (idp/session).
+// It never holds a cookie value: ID is the hash of the session cookie's
+// value (idp/tokenhash).
+type Session struct {
+	// ID is the hash of the session cookie's value.
+	ID string
+	// VisitorID is the hash of the returning-visitor cookie's value, ""
+	// if none.
+	VisitorID string
+	// Level is anonymous, returning or logged_on.
+	Level string
+	// UserID is the ficus user id: "" while anonymous; for returning, the
+	// user last logged on with this visitor cookie ("" if none did).
+	UserID         string
+	CustomerNumber string
+	// LoginAt is zero unless logged_on.
+	LoginAt   time.Time
+	CreatedAt time.Time
+	LastSeen  time.Time
+	// IdleExpires is when the session ends unless it is seen again.
+	IdleExpires time.Time
+	// Expires is the absolute end (logged_on: at most login + 4 h).
+	Expires time.Time
+	// Attrs are the session attributes the web app set.
+	Attrs map[string]string
+}
+
+// Live reports whether the session may be used at now: before both its
+// idle and its absolute end.
+func (s *Session) Live(now time.Time) bool {
+	return now.Before(s.IdleExpires) && now.Before(s.Expires)
+}

@@ -7,6 +7,8 @@ package auth
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -17,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/tokenhash"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
@@ -58,6 +61,18 @@ type Issuer interface {
 	Mint(ctx context.Context, p *Principal, audience string) (jwt string, exp time.Time, err error)
 }
 
+// JPTIssuer is an Issuer that also takes the JPTs of web sessions: on
+// oauth2 routes a Bearer token that is a JPT (typ jpt+jwt) is swapped for
+// a JWT for the upstream like an opaque token, and cached by its hash
+// until its session ends. Without it, a JPT is refused (401).
+type JPTIssuer interface {
+	Issuer
+	// ResolveJPT verifies a JPT and returns the principal of its session
+	// and the session's hash, which the notices of its end name; or
+	// ErrInvalidToken when the JPT is not valid or its session ended.
+	ResolveJPT(ctx context.Context, jpt string) (p *Principal, sessionHash string, err error)
+}
+
 // Options configure a Stage.
 type Options struct {
 	Issuer Issuer
@@ -90,7 +105,11 @@ type Stage struct {
 	cache *otter.Cache[string, *entry]
 	neg   *otter.Cache[string, struct{}]
 	anon  *otter.Cache[string, *entry]
-	sf    singleflight.Group
+	// jpts finds the cached JPTs of a session by the session's hash, so
+	// that the notice of its end drops them; an entry lives as long as
+	// the cache keeps a JPT.
+	jpts *otter.Cache[string, []string]
+	sf   singleflight.Group
 }
 
 var _ strangler.AuthStage = (*Stage)(nil)
@@ -140,13 +159,21 @@ func New(o Options) (*Stage, error) {
 	s.cache = otter.Must(&otter.Options[string, *entry]{MaximumSize: o.CacheSize, ExpiryCalculator: otter.ExpiryWriting[string, *entry](o.MaxCacheTTL)})
 	s.neg = otter.Must(&otter.Options[string, struct{}]{MaximumSize: o.CacheSize, ExpiryCalculator: otter.ExpiryWriting[string, struct{}](o.NegativeTTL)})
 	s.anon = otter.Must(&otter.Options[string, *entry]{MaximumSize: 10000, ExpiryCalculator: otter.ExpiryWriting[string, *entry](o.MaxCacheTTL)})
+	s.jpts = otter.Must(&otter.Options[string, []string]{MaximumSize: o.CacheSize, ExpiryCalculator: otter.ExpiryWriting[string, []string](o.MaxCacheTTL)})
 	return s, nil
 }
 
-// Invalidate drops cached exchanges of revoked tokens, by hash.
+// Invalidate drops cached exchanges of revoked tokens, by hash, and the
+// cached JPTs of ended sessions, by the session's hash.
 func (s *Stage) Invalidate(hashes []string) {
 	for _, h := range hashes {
 		s.cache.Invalidate(h)
+		if js, ok := s.jpts.GetIfPresent(h); ok {
+			for _, j := range js {
+				s.cache.Invalidate(j)
+			}
+			s.jpts.Invalidate(h)
+		}
 	}
 }
 
@@ -155,10 +182,12 @@ func (s *Stage) Invalidate(hashes []string) {
 func (s *Stage) Flush() {
 	s.cache.InvalidateAll()
 	s.anon.InvalidateAll()
+	s.jpts.InvalidateAll()
 }
 
-// resolve finds the principal of an opaque token: from the cache, else
-// from the issuer, with concurrent look-ups of one token collapsed.
+// resolve finds the principal of an opaque token or a JPT: from the
+// cache, else from the issuer, with concurrent look-ups of one token
+// collapsed.
 func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
 	h := tokenhash.Sum(tok) // the IDP's stored hash: revocation notices find the entry
 	now := s.o.Now()
@@ -173,7 +202,18 @@ func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
 		return nil, ErrInvalidToken
 	}
 	v, err, _ := s.sf.Do(h, func() (any, error) {
-		p, err := s.o.Issuer.Resolve(ctx, tok)
+		var p *Principal
+		var sid string
+		var err error
+		if isJPT(tok) {
+			if ji, ok := s.o.Issuer.(JPTIssuer); ok {
+				p, sid, err = ji.ResolveJPT(ctx, tok)
+			} else {
+				err = ErrInvalidToken // no session layer here
+			}
+		} else {
+			p, err = s.o.Issuer.Resolve(ctx, tok)
+		}
 		if errors.Is(err, ErrInvalidToken) {
 			s.neg.Set(h, struct{}{})
 			return nil, err
@@ -183,6 +223,12 @@ func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
 		}
 		e := newEntry(p)
 		s.cache.Set(h, e)
+		if sid != "" {
+			s.jpts.Compute(sid, func(js []string, _ bool) ([]string, otter.ComputeOp) {
+				// A session's JPT is reused for minutes: a handful at most.
+				return append(slices.Clip(js[max(0, len(js)-7):]), h), otter.WriteOp
+			})
+		}
 		return e, nil
 	})
 	if err != nil {
@@ -370,4 +416,21 @@ func challenge(w http.ResponseWriter, status int, code, desc, scope string) {
 // client may retry in a second.
 func unavailable(w http.ResponseWriter) {
 	idp.ErrUnavailable.WithDescription("the identity provider cannot be reached").WithRetryAfter(1).WriteJSON(w)
+}
+
+// isJPT reports whether a Bearer token is JWT-shaped with the typ of a
+// JPT. It verifies nothing: the issuer does.
+func isJPT(tok string) bool {
+	i := strings.IndexByte(tok, '.')
+	if i <= 0 || i > 1024 || strings.Count(tok, ".") != 2 {
+		return false
+	}
+	b, err := base64.RawURLEncoding.DecodeString(tok[:i])
+	if err != nil {
+		return false
+	}
+	var h struct {
+		Typ string `json:"typ"`
+	}
+	return json.Unmarshal(b, &h) == nil && strings.EqualFold(h.Typ, session.JPTType)
 }

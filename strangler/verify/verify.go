@@ -115,9 +115,15 @@ func (v *Verifier) verify(ctx context.Context, raw string) (*Claims, error) {
 	if v.o.Issuer != "" {
 		opts = append(opts, jwt.WithIssuer(v.o.Issuer))
 	}
-	_, err := jwt.ParseWithClaims(raw, &c, v.Keyfunc(ctx), opts...)
+	t, err := jwt.ParseWithClaims(raw, &c, v.Keyfunc(ctx), opts...)
 	if err != nil {
 		return nil, err
+	}
+	// A session's JPT is never an access token, whoever signed it (its
+	// keys are not in the JWKS either). Other typ values stay accepted: a
+	// remote IDP may not set at+jwt.
+	if typ, _ := t.Header["typ"].(string); strings.EqualFold(strings.TrimPrefix(strings.ToLower(typ), "application/"), claims.SessionTokenType) {
+		return nil, fmt.Errorf("verify: a %s is not an access token", claims.SessionTokenType)
 	}
 	return &c, nil
 }

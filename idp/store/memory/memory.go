@@ -23,6 +23,10 @@ type Store struct {
 	codes   map[string]*store.AuthCode
 	keys    map[string]*store.SigningKey
 	audit   []store.AuditEvent
+
+	sessions map[string]*store.Session // by hash
+	visitors map[string]visitor        // by hash
+	jptKeys  map[string]*store.SigningKey
 }
 
 // New returns an empty store.
@@ -30,6 +34,7 @@ func New() *Store {
 	return &Store{
 		clients: map[string]*store.Client{}, users: map[string]*store.User{}, byName: map[string]string{},
 		tokens: map[string]*store.Token{}, codes: map[string]*store.AuthCode{}, keys: map[string]*store.SigningKey{},
+		sessions: map[string]*store.Session{}, visitors: map[string]visitor{}, jptKeys: map[string]*store.SigningKey{},
 	}
 }
 
@@ -318,23 +323,31 @@ func (s *Store) ConsumeCode(_ context.Context, hash string, now time.Time) (*sto
 func (s *Store) PutKey(_ context.Context, k *store.SigningKey) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	putKey(s.keys, k)
+	return nil
+}
+
+func putKey(keys map[string]*store.SigningKey, k *store.SigningKey) {
 	d := *k
 	d.Private = slices.Clone(k.Private)
-	s.keys[k.ID] = &d
-	return nil
+	keys[k.ID] = &d
 }
 
 func (s *Store) ListKeys(context.Context) ([]*store.SigningKey, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*store.SigningKey, 0, len(s.keys))
-	for _, k := range s.keys {
+	return listKeys(s.keys), nil
+}
+
+func listKeys(keys map[string]*store.SigningKey) []*store.SigningKey {
+	out := make([]*store.SigningKey, 0, len(keys))
+	for _, k := range keys {
 		d := *k
 		d.Private = slices.Clone(k.Private)
 		out = append(out, &d)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
-	return out, nil
+	return out
 }
 
 func (s *Store) Audit(_ context.Context, events ...store.AuditEvent) error {

@@ -13,3 +13,8 @@ func TestConformance(t *testing.T) {
 
 // Both stores implement every storage interface of the IDP.
 var _ storetest.Store = (*memory.Store)(nil)
+
+func TestJPTKeysApart(t *testing.T) {
+	s := memory.New()
+	storetest.KeysApart(t, s, s.JPTKeys())
+}

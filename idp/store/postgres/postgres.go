@@ -388,15 +388,24 @@ func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (*s
 }
 
 func (s *Store) PutKey(ctx context.Context, k *store.SigningKey) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO idp_keys (id, alg, private, sealed, created_at, active_at, retired_at, expires_at)
+	return putKey(ctx, s.db, "idp_keys", k)
+}
+
+func (s *Store) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
+	return listKeys(ctx, s.db, "idp_keys")
+}
+
+// putKey and listKeys serve idp_keys (JWTs) and idp_jpt_keys (JPTs).
+func putKey(ctx context.Context, db *pgxpool.Pool, table string, k *store.SigningKey) error {
+	_, err := db.Exec(ctx, `INSERT INTO `+table+` (id, alg, private, sealed, created_at, active_at, retired_at, expires_at)
 		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)
 		ON CONFLICT (id) DO UPDATE SET retired_at = excluded.retired_at, expires_at = excluded.expires_at, active_at = excluded.active_at`,
 		k.ID, k.Alg, k.Private, k.Sealed, k.CreatedAt, k.ActiveAt, nullTime(k.RetiredAt), nullTime(k.ExpiresAt))
 	return err
 }
 
-func (s *Store) ListKeys(ctx context.Context) ([]*store.SigningKey, error) {
-	rows, err := s.db.Query(ctx, `SELECT id, alg, private, sealed, created_at, active_at, retired_at, expires_at FROM idp_keys ORDER BY created_at, id`)
+func listKeys(ctx context.Context, db *pgxpool.Pool, table string) ([]*store.SigningKey, error) {
+	rows, err := db.Query(ctx, `SELECT id, alg, private, sealed, created_at, active_at, retired_at, expires_at FROM `+table+` ORDER BY created_at, id`)
 	if err != nil {
 		return nil, err
 	}

@@ -19,6 +19,15 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestJPTKeysApart(t *testing.T) {
+	pool := pgtest.NewPool(t)
+	if err := postgres.Migrate(context.Background(), pool); err != nil {
+		t.Fatal(err)
+	}
+	s := postgres.New(pool)
+	storetest.KeysApart(t, s, s.JPTKeys())
+}
+
 func TestMigrateTwiceConcurrently(t *testing.T) {
 	pool := pgtest.NewPool(t)
 	errs := make(chan error, 3)

@@ -11,14 +11,17 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store"
 )
 
 // Store is what the suite checks: every storage interface of the
-// identity provider (idp.Storage, each part declared beside its user) and
-// Ping.
+// identity provider (idp.Storage, each part declared beside its user), the
+// web sessions' (session.Storage) and Ping.
 type Store interface {
 	idp.Storage
+	// session.Storage keeps the web sessions.
+	session.Storage
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -283,6 +286,8 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			}
 		}
 	})
+
+	runSessions(t, newStore, now)
 
 	t.Run("audit and ping", func(t *testing.T) {
 		s := newStore(t)

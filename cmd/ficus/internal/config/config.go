@@ -45,6 +45,8 @@ type Config struct {
 	Webhooks adapters.Webhooks `yaml:"webhooks"`
 	// Mobile is the app-key adapter for early mobile apps; see docs/mobile.md.
 	Mobile mobile.Config `yaml:"mobile"`
+	// Sessions is the web session layer; see docs/web-sessions.md.
+	Sessions Sessions `yaml:"sessions"`
 }
 
 // Gateway configures the auth stage of the proxy.

@@ -59,3 +59,21 @@ func (c *Config) CacheTTL() time.Duration {
 	}
 	return c.Gateway.CacheTTL.Std(0)
 }
+
+// SessionCookies are the names of the session and returning-visitor
+// cookies: sessions.cookie and sessions.visitor_cookie, or their
+// defaults, ficus_session and ficus_visitor.
+func (c *Config) SessionCookies() (session, visitor string) {
+	session, visitor = c.Sessions.Cookie, c.Sessions.VisitorCookie
+	if session == "" {
+		session = "ficus_session"
+	}
+	if visitor == "" {
+		visitor = "ficus_visitor"
+	}
+	return session, visitor
+}
+
+// SessionsAlwaysSecure reports whether session cookies are Secure on every
+// response (sessions.secure always); by default, auto, only on HTTPS.
+func (c *Config) SessionsAlwaysSecure() bool { return c.Sessions.Secure == "always" }

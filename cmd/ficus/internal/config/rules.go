@@ -18,6 +18,14 @@ func (c *Config) CheckRules(f *routes.File) (shadowed []string, err error) {
 		if r.Shadow != nil {
 			shadowed = append(shadowed, r.Name)
 		}
+		if r.Policy() == "session" {
+			switch {
+			case remote:
+				errs = append(errs, fmt.Sprintf("route %s: policy session needs the IDP in this process; gateway.remote_idp is set", r.Name))
+			case !c.Sessions.Enabled || !c.IDPEnabled():
+				errs = append(errs, fmt.Sprintf("route %s: policy session needs the session layer: set sessions.enabled (with the IDP in this process)", r.Name))
+			}
+		}
 		if !remote {
 			continue
 		}

@@ -83,6 +83,7 @@ func (c *Config) validate(p Purpose) Errors {
 			add("mobile.paths", "%s", line)
 		}
 	}
+	c.validateSessions(add)
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}

@@ -1,6 +1,7 @@
 // Package frontdoor composes ficus's front door: the one place that
 // decides which handler serves a request that arrives on listen.addr, the
-// IDP's endpoints, a web-hook adapter's endpoint or the gateway, by the
+// IDP's endpoints, a web-hook adapter's endpoint, the web session layer's
+// login and logout, or the gateway, by the
 // request's normalised path (routes.NormalizePath), as routing does.
 package frontdoor
 
@@ -24,12 +25,19 @@ type Options struct {
 	// Hooks are the web-hook adapters' endpoints by their path, matched
 	// exactly after normalisation. Nil: none.
 	Hooks map[string]http.Handler
+	// Sessions, if set, serves the web session layer's login and logout
+	// endpoints: the requests whose normalised path is one of
+	// SessionPaths.
+	Sessions     http.Handler
+	SessionPaths []string
 }
 
 // Door is the front door: an http.Handler.
 type Door struct {
 	gateway, idp http.Handler
 	hooks        map[string]http.Handler
+	sessions     http.Handler
+	sessionPaths map[string]bool
 }
 
 // New returns the front door. A hook path is normalised here; one that
@@ -49,6 +57,21 @@ func New(o Options) (*Door, error) {
 		}
 		d.hooks[n] = h
 	}
+	if o.Sessions != nil {
+		d.sessions, d.sessionPaths = o.Sessions, map[string]bool{}
+		for _, p := range o.SessionPaths {
+			n, err := routes.NormalizePath(p)
+			switch {
+			case err != nil:
+				return nil, fmt.Errorf("frontdoor: session endpoint %q: %w", p, err)
+			case d.hooks[n] != nil:
+				return nil, fmt.Errorf("frontdoor: %s is both a session endpoint and a web-hook path", n)
+			case IsIDPPath(n):
+				return nil, fmt.Errorf("frontdoor: the session endpoint %s is a path of the IDP", n)
+			}
+			d.sessionPaths[n] = true
+		}
+	}
 	return d, nil
 }
 
@@ -58,10 +81,14 @@ func New(o Options) (*Door, error) {
 // that cannot be normalised, to the gateway as it came: the gateway
 // normalises, or refuses, by itself.
 func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if d.idp != nil || len(d.hooks) > 0 {
+	if d.idp != nil || len(d.hooks) > 0 || d.sessions != nil {
 		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil {
 			if h := d.hooks[p]; h != nil {
 				h.ServeHTTP(w, routes.WithPath(r, p))
+				return
+			}
+			if d.sessionPaths[p] {
+				d.sessions.ServeHTTP(w, routes.WithPath(r, p))
 				return
 			}
 			if d.idp != nil && IsIDPPath(p) {

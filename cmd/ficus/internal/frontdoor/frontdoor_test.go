@@ -136,3 +136,41 @@ func TestDoorReachesTheRealIDPOnANormalisedPath(t *testing.T) {
 		t.Errorf("POST /oauth2/./token: %d %s, want the token endpoint's OAuth2 error", rec.Code, rec.Body.String())
 	}
 }
+
+// Issue 10: the session layer's login and logout are claimed by their
+// normalised paths, whatever the spelling; other paths stay the gateway's.
+func TestDoorSendsSessionEndpoints(t *testing.T) {
+	t.Parallel()
+	d, err := frontdoor.New(frontdoor.Options{Gateway: named("gateway"), Sessions: named("sessions"), SessionPaths: []string{"/auth/login", "/auth/logout"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for given, want := range map[string]string{
+		"/auth/login":         "sessions /auth/login",
+		"/auth/./login":       "sessions /auth/login",
+		"/x/../auth//logout":  "sessions /auth/logout",
+		"/auth/%6cogin":       "sessions /auth/login",
+		"/auth/login/":        "gateway /auth/login/",
+		"/auth/loginx":        "gateway /auth/loginx",
+		"/auth":               "gateway /auth",
+		"/auth/login%2f..%2f": "gateway /auth/login%2f..%2f",
+	} {
+		if got := serve(d, given); got != want {
+			t.Errorf("%s: %q, want %q", given, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		paths []string
+		want  string
+	}{
+		{[]string{"/webhooks/stripe"}, "both a session endpoint and a web-hook path"},
+		{[]string{"/oauth2/token"}, "is a path of the IDP"},
+		{[]string{"/a%2fb"}, `session endpoint "/a%2fb"`},
+	} {
+		_, err := frontdoor.New(frontdoor.Options{Gateway: named("gateway"), Hooks: map[string]http.Handler{"/webhooks/stripe": named("stripe")},
+			Sessions: named("sessions"), SessionPaths: tc.paths})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%v: %v, want %q", tc.paths, err, tc.want)
+		}
+	}
+}
