@@ -49,9 +49,10 @@ func Httpbin() http.Handler { return httpbin.New() }
 // from the monolith, it serves as the monolith's HTML page for the user
 // of the JWT it is given, verified as trust says.
 func Service(name string, trust Trust, log io.Writer) http.Handler {
-	page := myOrders(name, trust)
+	page, pagePath := myOrders(name, trust), mustPrefixes(LegacyOrdersPath)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == LegacyOrdersPath {
+		// The moved page is matched as its route matches it.
+		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil && pagePath.Match(p) >= 0 {
 			page.ServeHTTP(w, r)
 			return
 		}

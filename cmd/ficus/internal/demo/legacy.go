@@ -8,8 +8,11 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+
+	"github.com/ficus-gw/ficus/routes"
 )
 
 // The legacy web application's paths on the monolith, under LegacyPrefix.
@@ -92,17 +95,37 @@ func newLegacy(user Person, password string, next http.Handler, now func() time.
 	return &legacy{user: user, password: password, next: next, now: now, sessions: map[[sha256.Size]byte]time.Time{}}
 }
 
+// legacyPaths are the legacy web application's pages, matched as a
+// route's match.prefix is, in the order of legacy.ServeHTTP's cases.
+var legacyPaths = mustPrefixes(LegacyLoginPath, LegacyLogoutPath, LegacyOrdersPath, LegacyWhoamiPath, strings.TrimSuffix(LegacyPrefix, "/"))
+
+// mustPrefixes compiles prefixes that are known to be valid.
+func mustPrefixes(prefixes ...string) *routes.Prefixes {
+	ps, err := routes.CompilePrefixes(prefixes)
+	if err != nil {
+		panic(err)
+	}
+	return ps
+}
+
+// ServeHTTP picks the page by the path as ficus normalises and matches
+// it, so that every spelling ficus sends here is the same page.
 func (l *legacy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	switch r.URL.Path {
-	case LegacyLoginPath:
+	p, err := routes.NormalizePath(r.URL.EscapedPath())
+	if err != nil {
+		http.Error(w, "bad path: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	switch legacyPaths.Match(p) {
+	case 0:
 		l.login(w, r)
-	case LegacyLogoutPath:
+	case 1:
 		l.logout(w, r)
-	case LegacyOrdersPath:
+	case 2:
 		l.orders(w, r)
-	case LegacyWhoamiPath:
+	case 3:
 		l.whoami(w, r)
-	case LegacyPrefix, LegacyPrefix[:len(LegacyPrefix)-1]:
+	case 4:
 		http.Redirect(w, r, LegacyOrdersPath, http.StatusFound)
 	default:
 		l.next.ServeHTTP(w, r)
