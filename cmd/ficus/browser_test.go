@@ -49,8 +49,11 @@ func startBrowser(t *testing.T, timeout time.Duration) context.Context {
 
 // Issue 10: a real browser logs in on the demo's legacy page, opens the
 // "my orders" page, which moved to the orders service through the session
-// bridge, sees its name there, logs out and sees it gone.
-func TestBrowserLegacyLoginAndMovedPage(t *testing.T) {
+// bridge, sees its name there, logs out and sees it gone. Then, in the new
+// web app behind a ficus session, it is greeted as a new visitor, logs in
+// with ficus and is greeted by name (the web app's service call with its
+// JPT says logged_on), logs out and is greeted as a returning visitor.
+func TestBrowserDemo(t *testing.T) {
 	t.Parallel()
 	front, c := startDemoWithCredentials(t)
 	ctx := startBrowser(t, time.Minute)
@@ -98,5 +101,27 @@ func TestBrowserLegacyLoginAndMovedPage(t *testing.T) {
 	}
 	if strings.Contains(page, demo.DemoUser.Name) {
 		t.Fatalf("the name is still shown after logout:\n%s", page)
+	}
+
+	// The new web app, behind a ficus session.
+	step("the web app", chromedp.Navigate(front+demo.WebAppPath), chromedp.WaitVisible(chromedp.ID("greeting")))
+	if g, level := text("greeting"), text("level"); !strings.Contains(g, "new visitor") || level != "anonymous" {
+		t.Fatalf("first visit: %q, level %q", g, level)
+	}
+	step("log in with ficus",
+		chromedp.SendKeys(chromedp.ID("username"), c.Username),
+		chromedp.SendKeys(chromedp.ID("password"), c.Password),
+		chromedp.Click(chromedp.ID("login")),
+		chromedp.WaitVisible(chromedp.ID("logout")),
+	)
+	if g := text("greeting"); !strings.Contains(g, "Hello, "+demo.DemoUser.Name) {
+		t.Fatalf("logged on: %q", g)
+	}
+	if a := text("service-answer"); !strings.Contains(a, "answered 200") || !strings.Contains(a, "level logged_on") {
+		t.Fatalf("the service call with the JPT: %q", a)
+	}
+	step("log out of ficus", chromedp.Click(chromedp.ID("logout")), chromedp.WaitVisible(chromedp.ID("login")))
+	if g, level := text("greeting"), text("level"); !strings.Contains(g, "Welcome back") || level != "returning" {
+		t.Fatalf("after logout: %q, level %q", g, level)
 	}
 }

@@ -81,8 +81,9 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		return err
 	}
 	cfg := demo.Config(ln.Addr().String(), o.opsAddr, o.issuer, "", o.accessLog)
+	front := "http://" + ln.Addr().String()
 	up, err := demo.StartUpstreams(demo.Setup{Dir: dir, Password: password, Issuer: cfg.Issuer(),
-		JWKSURL: "http://" + ln.Addr().String() + "/.well-known/jwks.json"}, sio.stdout)
+		JWKSURL: front + "/.well-known/jwks.json", Front: front}, sio.stdout)
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 				fmt.Fprintln(sio.stderr, "ficus demo: writing the credentials file:", err)
 			}
 		}
-		demo.Hints{Prog: o.prog, Addr: addr, OpsAddr: ops, Monolith: up.Monolith, Orders: up.Orders, RoutesFile: routesFile,
+		demo.Hints{Prog: o.prog, Addr: addr, OpsAddr: ops, Monolith: up.Monolith, Orders: up.Orders, WebApp: up.WebApp, RoutesFile: routesFile,
 			Credentials: creds, WebhookSecret: whsec}.Print(sio.stdout)
 	}
 	return runServer(ctx, &cfg, sec, sio)

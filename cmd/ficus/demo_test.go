@@ -196,3 +196,80 @@ func TestDemoLegacyPageMovedThroughTheBridge(t *testing.T) {
 		return resp.StatusCode == http.StatusFound
 	})
 }
+
+// Issue 10: the demo's new web app behind a ficus session greets a first
+// visit as anonymous, counts page views through context updates, logs in
+// with ficus (form, new session id), calls the orders service with its
+// JPT (the service sees a JWT for the user), and after logout greets a
+// returning visitor.
+func TestDemoWebAppSessionLevels(t *testing.T) {
+	t.Parallel()
+	front, c := startDemoWithCredentials(t)
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	browser := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+	u, _ := url.Parse(front)
+	sessionCookie := func() string {
+		for _, ck := range jar.Cookies(u) {
+			if ck.Name == "ficus_session" {
+				return ck.Value
+			}
+		}
+		return ""
+	}
+	get := func() string {
+		t.Helper()
+		resp, err := browser.Get(front + demo.WebAppPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("X-Ficus-Context-Update") != "" {
+			t.Fatalf("the web app: %d %v\n%s", resp.StatusCode, resp.Header, b)
+		}
+		return string(b)
+	}
+	post := func(path string, form url.Values) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodPost, front+path, strings.NewReader(form.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "same-origin")
+		resp, err := browser.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.Request.URL.Path != demo.WebAppPath {
+			t.Fatalf("%s ended at %s, not back at the web app", path, resp.Request.URL)
+		}
+	}
+
+	body := get()
+	for _, want := range []string{"Welcome, new visitor", `id="level">anonymous<`, `id="visits">1<`, "level anonymous"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("first visit lacks %q:\n%s", want, body)
+		}
+	}
+	if body := get(); !strings.Contains(body, `id="visits">2<`) {
+		t.Fatalf("the context update was not applied:\n%s", body)
+	}
+	anonymous := sessionCookie()
+	post("/auth/login", url.Values{"username": {c.Username}, "password": {c.Password}, "return_to": {demo.WebAppPath}})
+	if s := sessionCookie(); s == "" || s == anonymous {
+		t.Fatal("the login did not rotate the session id")
+	}
+	body = get()
+	for _, want := range []string{"Hello, " + demo.DemoUser.Name, `id="level">logged_on<`, "orders (the new service) answered 200", "level logged_on"} {
+		if !strings.Contains(body, want) {
+			t.Fatalf("logged on, the page lacks %q:\n%s", want, body)
+		}
+	}
+	post("/auth/logout", url.Values{"return_to": {demo.WebAppPath}})
+	body = get()
+	if !strings.Contains(body, "Welcome back") || !strings.Contains(body, `id="level">returning<`) || strings.Contains(body, demo.DemoUser.Name) {
+		t.Fatalf("after logout:\n%s", body)
+	}
+}

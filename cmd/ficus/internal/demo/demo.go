@@ -27,14 +27,14 @@ import (
 //go:embed routes.yaml.tmpl
 var routesTemplate string
 
-// Routes renders the demo route file for the given upstream URLs.
-func Routes(monolithURL, ordersURL string) ([]byte, error) {
+// Routes renders the demo route file for the upstreams' URLs.
+func Routes(u *Upstreams) ([]byte, error) {
 	tpl, err := template.New("routes").Parse(routesTemplate)
 	if err != nil {
 		return nil, err
 	}
 	var b bytes.Buffer
-	err = tpl.Execute(&b, map[string]string{"Monolith": monolithURL, "Orders": ordersURL, "Audience": OrdersAudience})
+	err = tpl.Execute(&b, map[string]string{"Monolith": u.Monolith, "Orders": u.Orders, "WebApp": u.WebApp, "Audience": OrdersAudience})
 	return b.Bytes(), err
 }
 
