@@ -66,3 +66,31 @@ func TestRoutesDocExamplesParse(t *testing.T) {
 		})
 	}
 }
+
+// Issue 10: every whole rule file in docs/legacy-session-bridge.md (a YAML
+// example with version) is valid, and there is one per kind of monolith.
+func TestBridgeDocExamplesParse(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../docs/legacy-session-bridge.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for i, m := range yamlBlock.FindAllStringSubmatch(string(doc), -1) {
+		if !strings.HasPrefix(m[1], "version:") {
+			continue
+		}
+		n++
+		f, err := Parse(fmt.Sprintf("docs/legacy-session-bridge.md example %d", i+1), []byte(m[1]))
+		if err != nil {
+			t.Errorf("%v\nexample:\n%s", err, m[1])
+			continue
+		}
+		if len(f.Bridges) == 0 {
+			t.Errorf("example %d has no bridge", i+1)
+		}
+	}
+	if n < 4 {
+		t.Fatalf("found %d rule files in docs/legacy-session-bridge.md, want the general one and Java, PHP and Rails", n)
+	}
+}

@@ -201,7 +201,7 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	// The new service never sees the monolith's session cookie.
 	g := &grant{s: s, header: header, cookieName: b.Cookie, cookie: rest, strip: found}
 	if len(session) > MaxCookieLen {
-		writeError(w, &idp.Error{Code: "invalid_request", Description: "the session cookie is too long", Status: http.StatusBadRequest})
+		(&idp.Error{Code: "invalid_request", Description: "the session cookie is too long", Status: http.StatusBadRequest}).WriteJSON(w)
 		return nil, false
 	}
 	if session != "" {
@@ -285,10 +285,8 @@ func (s *Stage) loginRequired(w http.ResponseWriter, r *http.Request, b *routes.
 		return
 	}
 	w.Header().Set("WWW-Authenticate", bearer.Challenge("", "log on first", ""))
-	writeError(w, &idp.Error{Code: "login_required", Description: "log on first", Status: http.StatusUnauthorized})
+	(&idp.Error{Code: "login_required", Description: "log on first", Status: http.StatusUnauthorized}).WriteJSON(w)
 }
-
-func writeError(w http.ResponseWriter, e *idp.Error) { e.WriteJSON(w) }
 
 // unavailable answers 503: the request may be repeated shortly.
 func unavailable(w http.ResponseWriter, desc string) {

@@ -144,14 +144,13 @@ type seenByService struct {
 }
 
 type world struct {
-	mono   *monolith
-	idp    *idptest.Server
-	gw     *httptest.Server
-	gwh    *strangler.Gateway
-	clock  *clock
-	reg    *prometheus.Registry
-	stage  *bridge.Stage
-	issued string
+	mono  *monolith
+	idp   *idptest.Server
+	gw    *httptest.Server
+	gwh   *strangler.Gateway
+	clock *clock
+	reg   *prometheus.Registry
+	stage *bridge.Stage
 }
 
 const rulesYAML = `version: 1
@@ -185,7 +184,7 @@ routes:
 // newWorld runs the IDP, a monolith, a new service that verifies every
 // JWT with go-oidc against the IDP's JWKS, and the gateway with the
 // bridge stage in front of them.
-func newWorld(t *testing.T, whoamiTimeout string) *world {
+func newWorld(t *testing.T, whoamiTimeout string, tune ...func(*bridge.Options)) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{mono: newMonolith(t), idp: idptest.Start(t), clock: &clock{t: time.Now()}, reg: prometheus.NewRegistry()}
@@ -210,7 +209,11 @@ func newWorld(t *testing.T, whoamiTimeout string) *world {
 	t.Cleanup(svc.Close)
 
 	var err error
-	w.stage, err = bridge.New(bridge.Options{Minter: w.idp.P, Registerer: w.reg, Now: w.clock.Now})
+	o := bridge.Options{Minter: w.idp.P, Registerer: w.reg, Now: w.clock.Now}
+	for _, f := range tune {
+		f(&o)
+	}
+	w.stage, err = bridge.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -643,4 +646,43 @@ func TestCacheLifetime(t *testing.T) {
 func reloadSame(w *world) string {
 	f := w.gwh.Rules()
 	return strings.NewReplacer("MONO", f.Upstreams["legacy"].URL, "SVC", f.Upstreams["orders"].URL, "TIMEOUT", "2s").Replace(rulesYAML)
+}
+
+// Who-am-I calls in flight are bounded: past the bound, a request with a
+// new cookie value gets 503 without a call (a flood of random cookies
+// cannot pile up on the monolith), while cached answers are still served.
+func TestInflightCallsBounded(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "5s", func(o *bridge.Options) { o.MaxInflight = 1 })
+	sid := w.mono.login("alice")
+	w.service(t, http.DefaultClient, "/orders", "Cookie", "JSESSIONID="+sid) // cached now
+	<-w.mono.whoamiCookie
+	hold := make(chan struct{})
+	w.mono.release.Store(&hold)
+	held := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest(http.MethodGet, w.gw.URL+"/orders", nil)
+		req.Header.Set("Cookie", "JSESSIONID=FIRST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			held <- 0
+			return
+		}
+		resp.Body.Close()
+		held <- resp.StatusCode
+	}()
+	<-w.mono.whoamiCookie // the one call allowed is in flight
+	if resp := w.do(t, http.DefaultClient, http.MethodGet, "/orders", "Cookie", "JSESSIONID=SECOND"); resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("past the bound: %d", resp.StatusCode)
+	}
+	if s := w.service(t, http.DefaultClient, "/orders", "Cookie", "JSESSIONID="+sid); s.Claims["sub"] != "1001" {
+		t.Fatalf("a cached answer while the bound is reached: %+v", s)
+	}
+	close(hold)
+	if code := <-held; code != http.StatusOK {
+		t.Fatalf("the held request: %d", code)
+	}
+	if got, calls := w.outcome("busy"), w.mono.whoamis.Load(); got != 1 || calls != 2 {
+		t.Fatalf("busy %v, who-am-I calls %d", got, calls)
+	}
 }
