@@ -61,10 +61,12 @@ func (c *touchCounter) TouchSession(ctx context.Context, hash string, lastSeen, 
 // instance is one ficus process: a provider and a session manager on a
 // shared store.
 type instance struct {
-	p   *idp.Provider
-	m   *session.Manager
-	clk *clock
-	st  backing
+	p *idp.Provider
+	m *session.Manager
+	// jptKeys sign the JPTs of m.
+	jptKeys *idp.KeyManager
+	clk     *clock
+	st      backing
 	// touches counts the LastSeen writes of m.
 	touches *touchCounter
 }
@@ -74,6 +76,7 @@ type instanceOptions struct {
 	clk     *clock
 	tune    func(*idp.Config)
 	session func(*session.Options)
+	jptAlg  string // the JPT keys' algorithm; default EdDSA
 }
 
 const issuer = "https://ficus.test"
@@ -98,7 +101,8 @@ func newInstance(t testing.TB, st backing, o instanceOptions) *instance {
 		t.Fatal(err)
 	}
 	t.Cleanup(p.Close)
-	jptKeys, err := idp.NewKeyManager(ctx, st.JPTKeysStorage(), idp.KeyOptions{Now: o.clk.Now})
+	ko := idp.KeyOptions{Now: o.clk.Now, Alg: o.jptAlg}
+	jptKeys, err := idp.NewKeyManager(ctx, st.JPTKeysStorage(), ko)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +116,7 @@ func newInstance(t testing.TB, st backing, o instanceOptions) *instance {
 		t.Fatal(err)
 	}
 	p.OnUserRevoked(m.EndUser)
-	return &instance{p: p, m: m, clk: o.clk, st: st, touches: tc}
+	return &instance{p: p, m: m, jptKeys: jptKeys, clk: o.clk, st: st, touches: tc}
 }
 
 func newMemInstance(t testing.TB) *instance {

@@ -132,7 +132,7 @@ func TestCapsHoldAgainstTheStoredRow(t *testing.T) {
 	now := in.clk.Now()
 	far := now.Add(100 * time.Hour)
 	for name, s := range map[string]*store.Session{
-		"logged on 5 h ago": {Level: store.LevelLoggedOn, UserID: "u", LoginAt: now.Add(-5 * time.Hour), CreatedAt: now.Add(-5 * time.Hour)},
+		"logged on 5 h ago":        {Level: store.LevelLoggedOn, UserID: "u", LoginAt: now.Add(-5 * time.Hour), CreatedAt: now.Add(-5 * time.Hour)},
 		"logged on, no login time": {Level: store.LevelLoggedOn, UserID: "u", CreatedAt: now},
 		"anonymous for 2 days":     {Level: store.LevelAnonymous, CreatedAt: now.Add(-48 * time.Hour)},
 	} {

@@ -84,18 +84,28 @@ routes:
   - {name: welcome, match: {prefix: /welcome}, to: web, auth: {policy: session, levels: [anonymous]}}
   - {name: orders, match: {prefix: /api/orders}, to: orders, auth: {policy: oauth2}}
   - {name: legacy-shop, match: {prefix: /legacy}, to: legacy, auth: {policy: session}}
+  - {name: open, match: {prefix: /open}, to: web}
 `
 
 // sessionEnds is how the process wires the ends of sessions: this
 // process's caches at once, then (here) no other instance.
 type sessionEnds struct{ f *revocation.Fanout }
 
-func (n sessionEnds) Publish(_ context.Context, hashes []string) error { n.f.Revoked(hashes); return nil }
+func (n sessionEnds) Publish(_ context.Context, hashes []string) error {
+	n.f.Revoked(hashes)
+	return nil
+}
 func (n sessionEnds) Listen(ctx context.Context, _ func([]string), _ func()) {
 	<-ctx.Done()
 }
 
 func newWorld(t testing.TB, tune ...func(*session.Options)) *world {
+	t.Helper()
+	return buildWorld(t, nil, tune...)
+}
+
+// buildWorld is newWorld with the IDP's configuration tuned too.
+func buildWorld(t testing.TB, idpTune func(*idp.Config), tune ...func(*session.Options)) *world {
 	t.Helper()
 	ctx := context.Background()
 	w := &world{clk: &clock{t: time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)}, reg: prometheus.NewRegistry()}
@@ -106,9 +116,12 @@ func newWorld(t testing.TB, tune ...func(*session.Options)) *world {
 	}
 	idpSrv := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + idpSrv.Listener.Addr().String()
-	w.p, err = idp.New(idp.Options{Config: idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1},
-		LoginRate: rate.Every(time.Hour), LoginBurst: 100, FailureRate: rate.Every(time.Hour), FailureBurst: 100},
-		Store: st, Keys: keys, Now: w.clk.Now})
+	ic := idp.Config{Issuer: issuer, Hashing: idp.HashParams{Time: 1, MemoryKiB: 1024, Threads: 1},
+		LoginRate: rate.Every(time.Hour), LoginBurst: 100, FailureRate: rate.Every(time.Hour), FailureBurst: 100}
+	if idpTune != nil {
+		idpTune(&ic)
+	}
+	w.p, err = idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Now: w.clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -160,6 +173,10 @@ func newWorld(t testing.TB, tune ...func(*session.Options)) *world {
 	front := httptest.NewUnstartedServer(nil)
 	frontURL := "http://" + front.Listener.Addr().String()
 	web := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/bench") {
+			io.WriteString(rw, "ok") // the same small answer on every route
+			return
+		}
 		a := app{Header: r.Header.Clone(), Method: r.Method}
 		switch r.URL.Path {
 		case "/shop/update":
