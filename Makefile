@@ -5,7 +5,7 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 LDFLAGS   := -X main.version=$(VERSION)
 FUZZTIME  ?= 30000x
 
-.PHONY: run test build lint bench fuzz clean
+.PHONY: run test build lint chromium bench fuzz clean
 
 ## run: the all-in-one demo on the embedded in-memory store
 run: build
@@ -36,8 +36,21 @@ lint:
 	out=$$($(GO) tool deadcode -test ./... 2>&1 | $(lint_filter)); \
 	if [ -n "$$out" ]; then echo "$$out"; exit 1; fi
 
-## test: lint, then every test with the race detector against a real PostgreSQL, then short fuzz runs
-test: lint
+## chromium: Debian's chromium, which the browser test drives; installed when missing and make runs as root
+chromium:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "make: installing Debian's chromium for the browser test"; \
+	    apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	  else \
+	    echo "make: the browser test needs Debian's chromium at /usr/bin/chromium and make is not running as root:" >&2; \
+	    echo "  install it (sudo apt-get install chromium) or run make test as root, which installs it" >&2; \
+	    exit 1; \
+	  fi; \
+	fi
+
+## test: lint, chromium, then every test with the race detector against a real PostgreSQL, then short fuzz runs
+test: lint chromium
 	@.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 10m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 

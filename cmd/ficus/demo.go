@@ -66,21 +66,31 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	} else if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("--dir: %w", err)
 	}
-	up, err := demo.StartUpstreams(dir, sio.stdout)
-	if err != nil {
-		return err
-	}
-	defer up.Close()
-	routesFile := up.RoutesFile
-
 	// The front door is bound first, so the issuer (http:// and its
-	// address) is right even for --addr 127.0.0.1:0.
+	// address) is right even for --addr 127.0.0.1:0, and the orders
+	// service knows where to fetch the keys of its JWTs.
 	ln, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("--addr: %w", err)
 	}
 	defer ln.Close()
 	sio.front = ln
+	// The demo user's password, the same on the monolith and in the IDP.
+	password, _, err := readPassword(nil, false)
+	if err != nil {
+		return err
+	}
+	cfg := demo.Config(ln.Addr().String(), o.opsAddr, o.issuer, "", o.accessLog)
+	front := "http://" + ln.Addr().String()
+	up, err := demo.StartUpstreams(demo.Setup{Dir: dir, Password: password, Issuer: cfg.Issuer(),
+		JWKSURL: front + "/.well-known/jwks.json", Front: front}, sio.stdout)
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	routesFile := up.RoutesFile
+	cfg.Routes.File = routesFile
+
 	// The Stripe web-hook adapter's secrets are made up now and passed to
 	// the config as references, like real ones.
 	whsec, _, _ := readPassword(nil, false)
@@ -88,7 +98,6 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 	whsec = "whsec_demo_" + whsec
 	os.Setenv(demo.WebhookSecretEnv, whsec)
 	os.Setenv(demo.AdapterSecretEnv, adapterSecret)
-	cfg := demo.Config(ln.Addr().String(), o.opsAddr, o.issuer, routesFile, o.accessLog)
 	if err := cfg.Validate(config.ForServe); err != nil {
 		if strings.Contains(err.Error(), "idp.issuer") {
 			return fmt.Errorf("%w\n(set it with --issuer)", err)
@@ -107,10 +116,6 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 		} else {
 			fmt.Fprintln(sio.stdout, "ficus demo: route file rejected (errors above); the previous rules keep serving")
 		}
-	}
-	password, _, err := readPassword(nil, false)
-	if err != nil {
-		return err
 	}
 	var creds demo.Credentials
 	var seedErr error
@@ -131,7 +136,7 @@ func runDemo(ctx context.Context, o demoOptions, sio serverIO) error {
 				fmt.Fprintln(sio.stderr, "ficus demo: writing the credentials file:", err)
 			}
 		}
-		demo.Hints{Prog: o.prog, Addr: addr, OpsAddr: ops, Monolith: up.Monolith, Orders: up.Orders, RoutesFile: routesFile,
+		demo.Hints{Prog: o.prog, Addr: addr, OpsAddr: ops, Monolith: up.Monolith, Orders: up.Orders, WebApp: up.WebApp, RoutesFile: routesFile,
 			Credentials: creds, WebhookSecret: whsec}.Print(sio.stdout)
 	}
 	return runServer(ctx, &cfg, sec, sio)

@@ -72,7 +72,7 @@ func TestVersion(t *testing.T) {
 
 func TestDemoRoutesAreValid(t *testing.T) {
 	t.Parallel()
-	b, err := demo.Routes("http://127.0.0.1:1", "http://127.0.0.1:2")
+	b, err := demo.Routes(&demo.Upstreams{Monolith: "http://127.0.0.1:1", Orders: "http://127.0.0.1:2", WebApp: "http://127.0.0.1:3"})
 	if err != nil {
 		t.Fatal(err)
 	}

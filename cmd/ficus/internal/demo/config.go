@@ -18,7 +18,8 @@ const (
 // (bound already, so that the default issuer is right), the operational
 // listener on opsAddr, the IDP (issuer: "" is the default), routesFile,
 // warnings only in text, the access log if accessLog, the password grant,
-// and a Stripe web-hook adapter delivering to the orders service.
+// web sessions for the web app, and a Stripe web-hook adapter delivering
+// to the orders service.
 func Config(addr, opsAddr, issuer, routesFile string, accessLog bool) config.Config {
 	cfg := config.Defaults()
 	cfg.Listen.Addr, cfg.Listen.OpsAddr = addr, opsAddr
@@ -29,6 +30,11 @@ func Config(addr, opsAddr, issuer, routesFile string, accessLog bool) config.Con
 	cfg.Log.Level = "warn"
 	cfg.Log.AccessLog = &accessLog
 	cfg.IDP.AllowPassword = true
+	// Web sessions for the new web app: its JPT becomes a JWT with
+	// orders.read for the orders service; it counts page views.
+	cfg.Sessions.Enabled = true
+	cfg.Sessions.ServiceScope = "orders.read"
+	cfg.Sessions.UpdateKeys = []string{VisitsKey}
 	cfg.Webhooks.Adapters = []adapters.Config{{
 		Name: "stripe", Path: "/webhooks/stripe",
 		Schemes:  []adapters.SchemeConfig{{Type: "stripe", Secrets: []string{"env:" + WebhookSecretEnv}}},

@@ -12,8 +12,8 @@ type Hints struct {
 	Prog string
 	// Addr and OpsAddr are the bound front door and operational listener.
 	Addr, OpsAddr string
-	// Monolith and Orders are the URLs of the stand-in upstreams.
-	Monolith, Orders string
+	// Monolith, Orders and WebApp are the URLs of the stand-in upstreams.
+	Monolith, Orders, WebApp string
 	// RoutesFile is the demo's route file.
 	RoutesFile string
 	// Credentials are the seeded client and user.
@@ -30,8 +30,9 @@ ficus demo is running (in-memory store: NOTHING IS KEPT when it stops; Ctrl-C to
 
   front door     %[1]s
   operations     http://%[2]s   (/healthz /readyz /metrics)
-  monolith       %[3]s   (go-httpbin)
+  monolith       %[3]s   (go-httpbin, and a legacy web app under /legacy/)
   new service    %[4]s   (orders)
+  new web app    %[11]s
   route file     %[5]s
                  edit it and save: ficus reloads it; an invalid edit is rejected, the old rules keep serving
 
@@ -61,7 +62,7 @@ The exchange (opaque token in, JWT to the service):
   curl -s -H "Authorization: Bearer $TOKEN" %[1]s/api/me/orders   # the service prints the JWT claims it got
   curl -s -i %[1]s/api/me/orders                                   # no token: 401 with WWW-Authenticate
 
-`, "http://"+h.Addr, h.OpsAddr, h.Monolith, h.Orders, h.RoutesFile, c.ClientID, c.ClientSecret, c.Username, c.Password, h.Prog)
+`, "http://"+h.Addr, h.OpsAddr, h.Monolith, h.Orders, h.RoutesFile, c.ClientID, c.ClientSecret, c.Username, c.Password, h.Prog, h.WebApp)
 	fmt.Fprintf(w, `A Stripe web-hook adapter (signing secret %[2]s) delivers to the orders service:
   BODY='{"id":"evt_demo_1","type":"payment_intent.succeeded"}'; T=$(date +%%s)
   SIG=$(printf '%%s.%%s' "$T" "$BODY" | openssl dgst -sha256 -hmac '%[2]s' | sed 's/^.* //')
@@ -69,4 +70,12 @@ The exchange (opaque token in, JWT to the service):
   (post it twice: one delivery; change the body: 401; the orders service reports each delivery below)
 
 `, h.Addr, h.WebhookSecret)
+	fmt.Fprintf(w, `In a browser (user %[2]s, password %[3]s):
+  %[1]s%[4]s   the legacy web app on the monolith: log in (cookie %[6]s)
+  %[1]s%[5]s  my orders: moved to the orders service through the session bridge;
+                 the page looks the same and says who served it; log out there, and it is gone
+  %[1]s%[7]s          the new web app behind a ficus session: greets you by level (anonymous,
+                 returning, logged_on), logs in with ficus, calls the orders service with its JPT
+
+`, "http://"+h.Addr, c.Username, c.Password, LegacyLoginPath, LegacyOrdersPath, LegacySessionCookie, WebAppPath)
 }

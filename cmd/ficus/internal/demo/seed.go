@@ -15,8 +15,8 @@ type Credentials struct {
 	TokenURL     string `json:"token_url"`
 }
 
-// Seed creates the demo client (its secret generated), the demo user with
-// password, and the client of the Stripe web-hook adapter with
+// Seed creates the demo client (its secret generated), DemoUser with
+// password (the monolith's password for them), and the client of the Stripe web-hook adapter with
 // adapterSecret. TokenURL is left to the caller, who knows the address.
 func Seed(ctx context.Context, p *idp.Provider, password, adapterSecret string) (Credentials, error) {
 	secret, err := p.CreateClient(ctx, idp.NewClient{ID: "demo-app", Name: "Demo app", FirstParty: true,
@@ -25,13 +25,13 @@ func Seed(ctx context.Context, p *idp.Provider, password, adapterSecret string) 
 	if err != nil {
 		return Credentials{}, err
 	}
-	if _, err := p.CreateUser(ctx, idp.NewUser{Username: "demo", Password: password, CustomerNumber: "C-0001",
-		Claims: map[string]any{"name": "Demo User"}}); err != nil {
+	if _, err := p.CreateUser(ctx, idp.NewUser{Username: DemoUser.Username, Password: password, CustomerNumber: DemoUser.CustomerNumber,
+		Claims: map[string]any{"name": DemoUser.Name}}); err != nil {
 		return Credentials{}, err
 	}
 	if _, err := p.CreateClient(ctx, idp.NewClient{ID: "demo-stripe-adapter", Name: "Stripe web-hook adapter", Secret: adapterSecret,
 		Grants: []string{idp.GrantClientCredentials}, Scopes: []string{"payments.notify"}}); err != nil {
 		return Credentials{}, err
 	}
-	return Credentials{ClientID: "demo-app", ClientSecret: secret, Username: "demo", Password: password}, nil
+	return Credentials{ClientID: "demo-app", ClientSecret: secret, Username: DemoUser.Username, Password: password}, nil
 }
