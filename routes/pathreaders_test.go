@@ -16,13 +16,11 @@ import (
 // them decides anything (routing, auth, scopes, which handler) by it.
 // Functions that call NormalizePath need no entry.
 var pathReaders = map[string]string{
-	"strangler/gateway.go:logAccess":              "writes the path to the access log",
-	"routes/request.go:WithPath":                  "puts a path that its caller normalised on a copy of the request",
-	"strangler/ops/ops.go:WriteError":             "writes the path of a failed admin request to the log",
-	"cmd/ficus/internal/demo/demo.go:Service":     "the demo's stand-in service prints the path it received",
-	"strangler/session/csrf.go:refuseCSRF":        "writes the path of a refused request to the log",
-	"strangler/session/stage.go:UpstreamResponse": "writes the path of a refused or failed context update to the log",
-	"strangler/auth/admin.go:Wrap":                "logs the path of an admin change; it guards every path under /admin/ alike (by method, not path)",
+	"strangler/gateway.go:logAccess":          "writes the path to the access log",
+	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
+	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",
+	"cmd/ficus/internal/demo/demo.go:Service": "the demo's stand-in service prints the path it received",
+	"strangler/auth/admin.go:Wrap":            "logs the path of an admin change; it guards every path under /admin/ alike (by method, not path)",
 }
 
 // Issue 8, item 5: every component that decides something by a request's
