@@ -1,7 +1,6 @@
 package routes
 
 import (
-	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -142,18 +141,4 @@ func (f *File) checkRouteBridge(p string, a *Auth) Errors {
 		add(".auth.client", "policy bridge takes its client from the bridge")
 	}
 	return errs
-}
-
-// checkJSONPointer says what is wrong with an RFC 6901 JSON pointer, or
-// "" when it is valid.
-func checkJSONPointer(p string) string {
-	if p != "" && !strings.HasPrefix(p, "/") {
-		return fmt.Sprintf("%q is not a JSON pointer (RFC 6901: empty, or starting with /)", p)
-	}
-	for i := 0; i < len(p); i++ {
-		if p[i] == '~' && (i+1 == len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
-			return fmt.Sprintf("%q: ~ must be followed by 0 or 1 (RFC 6901)", p)
-		}
-	}
-	return ""
 }

@@ -2,6 +2,7 @@ package legacy
 
 import (
 	"errors"
+	"github.com/ficus-gw/ficus/routes"
 	"strings"
 	"testing"
 
@@ -86,17 +87,17 @@ func TestPointer(t *testing.T) {
 		{"/a/nope", nil, false},
 		{"/a/b~1c/deeper", nil, false},
 	} {
-		p, err := parsePointer(tc.ptr)
+		p, err := routes.ParseJSONPointer(tc.ptr)
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, ok := p.find(doc)
+		got, ok := p.Find(doc)
 		if ok != tc.ok || got != tc.want {
 			t.Errorf("%s: got %v, %v", tc.ptr, got, ok)
 		}
 	}
 	for _, bad := range []string{"a/b", "/a~2", "/a~"} {
-		if _, err := parsePointer(bad); err == nil {
+		if _, err := routes.ParseJSONPointer(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
 	}

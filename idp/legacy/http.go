@@ -63,10 +63,10 @@ type HTTP struct {
 	redirect string // SuccessRedirect, absolute
 	timeout  time.Duration
 	max      int64
-	id       pointer
-	name     pointer
-	customer pointer
-	claims   map[string]pointer
+	id       routes.JSONPointer
+	name     routes.JSONPointer
+	customer routes.JSONPointer
+	claims   map[string]routes.JSONPointer
 	client   *http.Client
 }
 
@@ -77,7 +77,7 @@ var _ idp.LegacyUsers = (*HTTP)(nil)
 func NewHTTP(c HTTPConfig) (*HTTP, error) {
 	var errs []string
 	bad := func(format string, args ...any) { errs = append(errs, fmt.Sprintf(format, args...)) }
-	h := &HTTP{cfg: c, timeout: c.Timeout.Std(5 * time.Second), max: int64(c.MaxResponse), claims: map[string]pointer{}}
+	h := &HTTP{cfg: c, timeout: c.Timeout.Std(5 * time.Second), max: int64(c.MaxResponse), claims: map[string]routes.JSONPointer{}}
 	if h.max == 0 {
 		h.max = 64 << 10
 	}
@@ -122,11 +122,11 @@ func NewHTTP(c HTTPConfig) (*HTTP, error) {
 	default:
 		bad("success: must be status or redirect (got %q)", c.Success)
 	}
-	ptr := func(key, s string) pointer {
+	ptr := func(key, s string) routes.JSONPointer {
 		if s == "" {
 			return nil
 		}
-		p, err := parsePointer(s)
+		p, err := routes.ParseJSONPointer(s)
 		if err != nil {
 			bad("%s: %v", key, err)
 		}
@@ -244,20 +244,20 @@ func (h *HTTP) user(b []byte) (*idp.LegacyUser, error) {
 	}
 	for _, f := range []struct {
 		key string
-		p   pointer
+		p   routes.JSONPointer
 		to  *string
 	}{{"user_id", h.id, &u.ID}, {"username", h.name, &u.Username}, {"customer_number", h.customer, &u.CustomerNumber}} {
 		if f.p == nil {
 			continue
 		}
-		v, ok := f.p.text(doc)
+		v, ok := textAt(f.p, doc)
 		if !ok {
-			return nil, fmt.Errorf("legacy login: the answer has no string or number at %s (%s)", f.key, pointerText(f.p))
+			return nil, fmt.Errorf("legacy login: the answer has no string or number at %s (%s)", f.key, f.p)
 		}
 		*f.to = v
 	}
 	for k, p := range h.claims {
-		if v, ok := p.find(doc); ok && v != nil {
+		if v, ok := p.Find(doc); ok && v != nil {
 			if u.Claims == nil {
 				u.Claims = map[string]any{}
 			}
@@ -267,10 +267,18 @@ func (h *HTTP) user(b []byte) (*idp.LegacyUser, error) {
 	return u, nil
 }
 
-func pointerText(p pointer) string {
-	var b strings.Builder
-	for _, t := range p {
-		b.WriteString("/" + strings.ReplaceAll(strings.ReplaceAll(t, "~", "~0"), "/", "~1"))
+// textAt returns the value at p as a string: a JSON string, or a number
+// as written; false for anything else or nothing.
+func textAt(p routes.JSONPointer, doc any) (string, bool) {
+	v, ok := p.Find(doc)
+	if !ok {
+		return "", false
 	}
-	return b.String()
+	switch v := v.(type) {
+	case string:
+		return v, v != ""
+	case json.Number:
+		return v.String(), true
+	}
+	return "", false
 }

@@ -35,22 +35,28 @@ type identity struct {
 
 // mapping is a bridge's Mapping with its pointers parsed once.
 type mapping struct {
-	userID, customerNumber pointer
-	loggedOn               pointer // nil: logged on when the user id is there
+	userID, customerNumber routes.JSONPointer
+	loggedOn               routes.JSONPointer // nil: logged on when the user id is there
 	equals                 *string
-	claims                 map[string]pointer
+	claims                 map[string]routes.JSONPointer
+}
+
+// mustPointer parses a pointer the rule file's validation has checked.
+func mustPointer(s string) routes.JSONPointer {
+	p, _ := routes.ParseJSONPointer(s)
+	return p
 }
 
 func newMapping(m routes.BridgeMapping) mapping {
-	out := mapping{userID: parsePointer(m.UserID), claims: map[string]pointer{}}
+	out := mapping{userID: mustPointer(m.UserID), claims: map[string]routes.JSONPointer{}}
 	if m.CustomerNumber != "" {
-		out.customerNumber = parsePointer(m.CustomerNumber)
+		out.customerNumber = mustPointer(m.CustomerNumber)
 	}
 	if l := m.LoggedOn; l != nil {
-		out.loggedOn, out.equals = parsePointer(l.Pointer), l.Equals
+		out.loggedOn, out.equals = mustPointer(l.Pointer), l.Equals
 	}
 	for name, p := range m.Claims {
-		out.claims[name] = parsePointer(p)
+		out.claims[name] = mustPointer(p)
 	}
 	return out
 }
@@ -142,7 +148,7 @@ func (m *mapping) read(body []byte) (*identity, error) {
 		}
 	}
 	for name, p := range m.claims {
-		v, ok := p.find(doc)
+		v, ok := p.Find(doc)
 		if !ok || v == nil {
 			continue
 		}
@@ -160,7 +166,7 @@ func (m *mapping) read(body []byte) (*identity, error) {
 // isLoggedOn reads the logged-on flag: a boolean (absent or null is
 // false), or with equals a value compared as text.
 func (m *mapping) isLoggedOn(doc any) (bool, error) {
-	v, ok := m.loggedOn.find(doc)
+	v, ok := m.loggedOn.Find(doc)
 	if !ok || v == nil {
 		return false, nil
 	}
@@ -180,8 +186,8 @@ const maxIDLen = 256
 
 // text reads an id: a string or an integer; absent, null and "" are
 // none. Other types are garbage.
-func text(p pointer, doc any, field string) (string, bool, error) {
-	v, ok := p.find(doc)
+func text(p routes.JSONPointer, doc any, field string) (string, bool, error) {
+	v, ok := p.Find(doc)
 	if !ok || v == nil {
 		return "", false, nil
 	}

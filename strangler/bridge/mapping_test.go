@@ -1,44 +1,12 @@
 package bridge
 
 import (
-	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
 
 	"github.com/ficus-gw/ficus/routes"
 )
-
-// RFC 6901 section 5: every example pointer and what it finds.
-func TestPointerRFC6901Examples(t *testing.T) {
-	t.Parallel()
-	var doc any
-	if err := json.Unmarshal([]byte(`{"foo": ["bar", "baz"], "": 0, "a/b": 1, "c%d": 2, "e^f": 3, "g|h": 4, "i\\j": 5, "k\"l": 6, " ": 7, "m~n": 8}`), &doc); err != nil {
-		t.Fatal(err)
-	}
-	tests := []struct {
-		given string
-		want  string
-	}{
-		{"/foo", `["bar","baz"]`}, {"/foo/0", `"bar"`}, {"/", "0"}, {"/a~1b", "1"}, {"/c%d", "2"}, {"/e^f", "3"},
-		{"/g|h", "4"}, {"/i\\j", "5"}, {"/k\"l", "6"}, {"/ ", "7"}, {"/m~0n", "8"},
-	}
-	for _, tt := range tests {
-		v, ok := parsePointer(tt.given).find(doc)
-		got, _ := json.Marshal(v)
-		if !ok || string(got) != tt.want {
-			t.Errorf("%q: %s, %v; want %s", tt.given, got, ok, tt.want)
-		}
-	}
-	if v, ok := parsePointer("").find(doc); !ok || v == nil {
-		t.Error("the empty pointer is the whole document")
-	}
-	for _, miss := range []string{"/foo/2", "/foo/01", "/foo/-", "/foo/x", "/nope", "/foo/0/deeper", "/~01"} {
-		if _, ok := parsePointer(miss).find(doc); ok {
-			t.Errorf("%q found something", miss)
-		}
-	}
-}
 
 func TestMappingRead(t *testing.T) {
 	t.Parallel()
