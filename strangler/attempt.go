@@ -86,7 +86,6 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, rq.route.overrideHeader) // a control header for ficus
 	}
 	stripForgeable(h, rq.trusted)
-	stripCookies(h, a.g.cookies)
 	if out.Body != nil && a.body != nil {
 		out.Body = a.body
 	}
@@ -126,6 +125,9 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 			h[k] = v
 		}
 	}
+	// Last: a credential may rebuild the Cookie header (the session
+	// bridge does, without the monolith's cookie) from the client's.
+	stripCookies(h, a.g.cookies)
 }
 
 // RoundTrip sends the outbound request through the upstream's pool and

@@ -56,7 +56,7 @@ func newWebSessions(cfg *config.Config, m *idpsession.Manager, trusted []netip.P
 	return websession.New(websession.Options{Manager: m, Cookie: session, VisitorCookie: visitor, AlwaysSecure: cfg.SessionsAlwaysSecure(),
 		VisitorTTL: s.VisitorTTL.Std(0), TrustedProxies: trusted, Headers: sessionHeaders(cfg), UpdateKeys: s.UpdateKeys,
 		MaxUpdateBytes: int(s.MaxUpdateBytes), AllowedOrigins: s.AllowedOrigins, RedirectHosts: s.RedirectHosts,
-		LoginPath: s.LoginPath, LogoutPath: s.LogoutPath, Registerer: reg, Logger: logger})
+		LoginPath: s.LoginPath, LogoutPath: s.LogoutPath, StartsPerMinute: s.StartsPerMinute, Registerer: reg, Logger: logger})
 }
 
 func sessionHeaders(cfg *config.Config) websession.Headers {

@@ -77,7 +77,7 @@ routes:
   - {name: api, match: {prefix: /api}, to: web, auth: {policy: oauth2}}
 `, web.URL)), 0o600)
 	cfgText := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nroutes: {file: %s}\nidp: {issuer: \"http://ficus.test\"}\n"+
-		"sessions: {enabled: true, headers: {user: X-Shop-User}}\n", rf)
+		"sessions: {enabled: true, headers: {user: X-Shop-User}, starts_per_minute: 2}\n", rf)
 	p := filepath.Join(dir, "ficus.yaml")
 	os.WriteFile(p, []byte(cfgText), 0o600)
 	cfg, sec, err := config.Load(p, config.ForServe)
@@ -152,6 +152,16 @@ routes:
 	req.Header.Set("Authorization", "Bearer "+jpt)
 	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
 		t.Fatalf("the JPT after logout: %v %v", err, resp)
+	}
+
+	// sessions.starts_per_minute: this address started one session so
+	// far; the second is its last this minute.
+	for _, want := range []int{http.StatusOK, http.StatusTooManyRequests} {
+		resp, err := http.Get(front + "/shop")
+		if err != nil || resp.StatusCode != want {
+			t.Fatalf("a session start without cookies: %v %v, want %d", err, resp, want)
+		}
+		resp.Body.Close()
 	}
 
 	// Sessions off: the route file is refused at start.

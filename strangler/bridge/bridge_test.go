@@ -10,6 +10,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -192,7 +193,7 @@ func newWorld(t *testing.T, whoamiTimeout string, tune ...func(*bridge.Options))
 	verifier := oidc.NewVerifier(w.idp.Issuer, oidc.NewRemoteKeySet(ctx, w.idp.Issuer+"/.well-known/jwks.json"),
 		&oidc.Config{ClientID: "orders-svc", SupportedSigningAlgs: []string{oidc.EdDSA, oidc.ES256, oidc.RS256}})
 	svc := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
-		s := seenByService{Authorization: r.Header.Get("Authorization"), Cookie: r.Header.Get("Cookie"), Spoofed: r.Header.Get("X-Ficus-User")}
+		s := seenByService{Authorization: r.Header.Get("Authorization"), Cookie: strings.Join(r.Header.Values("Cookie"), "; "), Spoofed: r.Header.Get("X-Ficus-User")}
 		if tok, ok := strings.CutPrefix(s.Authorization, "Bearer "); ok {
 			if it, err := verifier.Verify(r.Context(), tok); err == nil {
 				s.Verified = true
@@ -221,7 +222,9 @@ func newWorld(t *testing.T, whoamiTimeout string, tune ...func(*bridge.Options))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w.gwh, _ = strangler.New(strangler.Options{Auth: st, Registerer: w.reg})
+	// The web session's cookies, as ficus serve declares them when
+	// sessions are on.
+	w.gwh, _ = strangler.New(strangler.Options{Auth: st, Registerer: w.reg, OwnedCookies: []string{"ficus_session", "ficus_visitor"}})
 	w.load(t, strings.NewReplacer("MONO", w.mono.srv.URL, "SVC", svc.URL, "TIMEOUT", whoamiTimeout).Replace(rulesYAML))
 	w.gw = httptest.NewServer(w.gwh)
 	t.Cleanup(w.gw.Close)
@@ -313,6 +316,29 @@ func cookieNames(header string) []string {
 		}
 	}
 	return names
+}
+
+// Issue 10 (attack): ficus's own cookies are bearer credentials of the web
+// session; on a bridged route the Cookie header the new service gets is
+// rebuilt without the monolith's cookie, and it must not bring ficus's
+// cookies back, whichever Cookie line they came in.
+func TestOwnedCookiesStayOffBridgedRoutes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, "2s")
+	sid := w.mono.login("alice")
+	s := w.service(t, http.DefaultClient, "/orders/1", "Cookie", "JSESSIONID="+sid+"; ficus_session=secret1; theme=dark",
+		"Cookie", "ficus_visitor=secret2; lang=de")
+	if !s.Verified {
+		t.Fatalf("no JWT for the logged-on user: %+v", s)
+	}
+	if got := cookieNames(s.Cookie); !slices.Equal(got, []string{"theme", "lang"}) {
+		t.Fatalf("the new service got cookies %q, want theme and lang only", s.Cookie)
+	}
+	// Not logged on: the same.
+	s = w.service(t, http.DefaultClient, "/orders/1", "Cookie", "JSESSIONID=unknown; ficus_session=secret1; theme=dark")
+	if got := cookieNames(s.Cookie); !slices.Equal(got, []string{"theme"}) {
+		t.Fatalf("anonymous: the new service got cookies %q, want theme only", s.Cookie)
+	}
 }
 
 // Issue 10: a cookie-jar client logs on at the monolith, a moved path is

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/strangler/session"
@@ -279,5 +280,69 @@ func TestEndpointAndLevelRefusals(t *testing.T) {
 	resp, body := b.do(t, "GET", "/welcome", nil)
 	if resp.StatusCode != 403 || resp.Header.Get("WWW-Authenticate") != "" {
 		t.Fatalf("a logged-on session on an anonymous-only page: %d %s", resp.StatusCode, body)
+	}
+}
+
+// Issue 10 (attack): every start of a session writes a session and a
+// visitor to the store, and a client that never sends its cookies back
+// (a flood of cookieless requests, of bogus session cookies, of logins
+// without a session) would write a pair of rows per request. Starts are
+// bounded per client address; a browser that keeps its cookie is not.
+func TestSessionStartsBoundedPerAddress(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, func(o *session.Options) { o.StartsPerMinute = 3 })
+	w.user(t, "alice", "")
+	keeper := w.browser(t)
+	if resp, _ := keeper.page(t, "/shop"); resp.StatusCode != 200 {
+		t.Fatalf("first visit: %d", resp.StatusCode)
+	}
+	for i := range 2 {
+		b := w.browser(t)
+		b.setCookie("ficus_session", randomCookie()) // a bogus cookie starts a session too
+		if resp, _ := b.page(t, "/shop"); resp.StatusCode != 200 {
+			t.Fatalf("start %d: %d", i+2, resp.StatusCode)
+		}
+	}
+	started := counter(t, w, "ficus_session_started_total", "anonymous")
+	flood := []struct {
+		name string
+		send func(b *browser) *http.Response
+	}{
+		{"no cookie", func(b *browser) *http.Response { r, _ := b.page(t, "/shop"); return r }},
+		{"bogus cookie", func(b *browser) *http.Response {
+			b.setCookie("ficus_session", randomCookie())
+			r, _ := b.page(t, "/shop")
+			return r
+		}},
+		{"login without a session", func(b *browser) *http.Response { return b.login(t, "alice", "wrong") }},
+		{"form login without a session", func(b *browser) *http.Response {
+			r, _ := b.do(t, "POST", "/auth/login", strings.NewReader("username=alice&password=wrong"),
+				"Content-Type", "application/x-www-form-urlencoded", "Origin", w.front.URL)
+			return r
+		}},
+	}
+	for _, f := range flood {
+		t.Run(f.name, func(t *testing.T) {
+			resp := f.send(w.browser(t))
+			if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+				t.Fatalf("over the limit: %d, Retry-After %q; want 429 with Retry-After", resp.StatusCode, resp.Header.Get("Retry-After"))
+			}
+			if len(resp.Cookies()) != 0 {
+				t.Fatalf("over the limit, cookies were set: %v", resp.Cookies())
+			}
+		})
+	}
+	if n := counter(t, w, "ficus_session_started_total", "anonymous"); n != started {
+		t.Fatalf("%v sessions started over the limit", n-started)
+	}
+	if resp, a := keeper.page(t, "/shop"); resp.StatusCode != 200 || a.Header.Get("X-Ficus-Level") != "anonymous" {
+		t.Fatalf("a browser with its session got %d", resp.StatusCode)
+	}
+	if resp := keeper.login(t, "alice", "password-alice"); resp.StatusCode != 200 {
+		t.Fatalf("a browser with its session could not log in: %d", resp.StatusCode)
+	}
+	w.clk.Add(time.Minute)
+	if resp, _ := w.browser(t).page(t, "/shop"); resp.StatusCode != 200 {
+		t.Fatalf("a minute later: %d", resp.StatusCode)
 	}
 }

@@ -131,6 +131,9 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 	if s == nil {
 		// A login without a session starts one first, for its visitor
 		// cookie: the browser comes back as this user's returning visitor.
+		if !st.mayStart(w, r, !f.json) {
+			return
+		}
 		var visitor string
 		if s, _, visitor, err = st.m.Start(ctx, cookieValue(r, st.o.VisitorCookie)); err != nil {
 			st.unavailable(w, err)

@@ -106,6 +106,11 @@ type Options struct {
 	// with an absolute http(s) return_to URL. Empty: only paths of the
 	// site itself.
 	RedirectHosts []string
+	// StartsPerMinute bounds the new sessions one client address (an IPv6
+	// client by its /64) may start per minute, the burst the same: each
+	// writes a session and a visitor to the store. Past it the request
+	// gets 429 with Retry-After. Default DefaultStartsPerMinute.
+	StartsPerMinute float64
 	// LoginPath and LogoutPath are the front door's login and logout
 	// endpoints. Defaults /auth/login and /auth/logout.
 	LoginPath, LogoutPath string
@@ -127,6 +132,7 @@ type Stage struct {
 	keys    map[string]bool
 	cop     *http.CrossOriginProtection
 	addr    *clientaddr.Resolver
+	starts  *startLimit
 	metrics metrics
 }
 
@@ -153,6 +159,12 @@ func New(o Options) (*Stage, error) {
 	if o.MaxUpdateBytes == 0 {
 		o.MaxUpdateBytes = 4096
 	}
+	if o.StartsPerMinute < 0 {
+		return nil, fmt.Errorf("session: starts per minute must not be negative (got %v)", o.StartsPerMinute)
+	}
+	if o.StartsPerMinute == 0 {
+		o.StartsPerMinute = DefaultStartsPerMinute
+	}
 	if o.LoginPath == "" {
 		o.LoginPath = "/auth/login"
 	}
@@ -176,7 +188,8 @@ func New(o Options) (*Stage, error) {
 		o.Now = time.Now
 	}
 	st := &Stage{o: o, m: o.Manager, h: o.Headers.withDefaults(), keys: map[string]bool{},
-		cop: http.NewCrossOriginProtection(), addr: clientaddr.New(o.TrustedProxies), metrics: newMetrics(o.Registerer)}
+		cop: http.NewCrossOriginProtection(), addr: clientaddr.New(o.TrustedProxies),
+		starts: newStartLimit(o.StartsPerMinute), metrics: newMetrics(o.Registerer)}
 	for _, k := range o.UpdateKeys {
 		st.keys[k] = true
 	}
@@ -212,6 +225,9 @@ func (st *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes
 		}
 	}
 	if s == nil {
+		if !st.mayStart(w, r, false) {
+			return nil, false
+		}
 		if s, cookie, err = st.start(ctx, w, r); err != nil {
 			st.unavailable(w, err)
 			return nil, false
@@ -255,6 +271,19 @@ func (st *Stage) start(ctx context.Context, w http.ResponseWriter, r *http.Reque
 		st.setCookie(w, r, st.o.VisitorCookie, visitor, int(st.o.VisitorTTL/time.Second))
 	}
 	return s, cookie, nil
+}
+
+// mayStart charges the client's address for a new session; over the limit
+// it answers 429 (JSON, or text for a form login) and returns false.
+func (st *Stage) mayStart(w http.ResponseWriter, r *http.Request, text bool) bool {
+	ok, retry := st.starts.allow(st.addr.Addr(r), st.o.Now())
+	if ok {
+		return true
+	}
+	st.metrics.startsLimited.Inc()
+	w.Header().Set("Retry-After", retry)
+	answer(w, !text, http.StatusTooManyRequests, "rate_limited", "too many new sessions from this address; try again later")
+	return false
 }
 
 // setSessionCookie sets the session cookie, living as long as the session
@@ -431,6 +460,9 @@ type metrics struct {
 	csrf         *prometheus.CounterVec
 	updates      *prometheus.CounterVec
 	logins       *prometheus.CounterVec
+	// startsLimited counts requests refused for starting too many sessions
+	// from one address.
+	startsLimited prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) metrics {
@@ -445,9 +477,11 @@ func newMetrics(reg prometheus.Registerer) metrics {
 			Help: "Context updates sent by web apps, by result: applied, refused (invalid), failed (not stored)."}, []string{"result"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "ficus_session_logins_total",
 			Help: "Logins at the front door, by result: ok, failed, rate_limited, error."}, []string{"result"}),
+		startsLimited: prometheus.NewCounter(prometheus.CounterOpts{Name: "ficus_session_starts_limited_total",
+			Help: "Requests refused (429) because their address started too many sessions (sessions.starts_per_minute)."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.started, m.refusedLevel, m.csrf, m.updates, m.logins)
+		reg.MustRegister(m.started, m.refusedLevel, m.csrf, m.updates, m.logins, m.startsLimited)
 	}
 	return m
 }

@@ -59,6 +59,9 @@ type Sessions struct {
 	// with an absolute return_to URL; paths of the request's own host are
 	// always allowed. Default none.
 	RedirectHosts []string `yaml:"redirect_hosts" validate:"dive,hostname_rfc1123"`
+	// StartsPerMinute bounds the new sessions one client address may start
+	// per minute (burst the same); past it, 429. Default 60.
+	StartsPerMinute float64 `yaml:"starts_per_minute" validate:"gte=0"`
 	// ServiceScope is the scope of the JWT a service receives for a web
 	// app's JPT. Default none.
 	ServiceScope string `yaml:"service_scope"`

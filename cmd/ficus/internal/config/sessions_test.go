@@ -20,6 +20,7 @@ func TestSessionsAreChecked(t *testing.T) {
 		{"duplicate header", "sessions:\n  enabled: true\n  headers: {user: X-User, level: x-user}\n", ":3: sessions.headers.level: x-user is also sessions.headers.user"},
 		{"bad header", "sessions:\n  enabled: true\n  headers: {jpt: 'X JPT'}\n", "sessions.headers.jpt: \"X JPT\" is not a header name"},
 		{"bad key", "sessions:\n  enabled: true\n  update_keys: [ok, 'no way']\n", ":3: sessions.update_keys[1]: \"no way\" is not a key"},
+		{"negative start limit", "sessions:\n  enabled: true\n  starts_per_minute: -1\n", ":3: sessions.starts_per_minute: must not be negative"},
 		{"update size", "sessions:\n  enabled: true\n  max_update_bytes: 1MiB\n", ":3: sessions.max_update_bytes: must be between 64 and 64KiB"},
 		{"login path of the IDP", "sessions:\n  enabled: true\n  login_path: /oauth2/login\n", ":3: sessions.login_path: /oauth2/login belongs to the IDP"},
 		{"same paths", "sessions:\n  enabled: true\n  logout_path: /auth/./login\n", ":3: sessions.logout_path: /auth/login is also sessions.login_path"},
