@@ -363,12 +363,13 @@ func (st *Stage) refuseLevel(w http.ResponseWriter, levels []string, level strin
 		"error_description": "this page is for sessions at level " + strings.Join(levels, " or ")})
 }
 
-// unavailable answers 503 when the session store cannot be reached.
+// unavailable answers 503 when the session store, or the IDP behind a
+// login (and the legacy system it may ask), cannot answer now.
 func (st *Stage) unavailable(w http.ResponseWriter, err error) {
 	st.o.Logger.Error("session look-up failed", "error", err.Error())
 	w.Header().Set("Retry-After", "1")
 	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable",
-		"error_description": "sessions cannot be reached"})
+		"error_description": "the session service is unavailable; retry in a moment"})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
