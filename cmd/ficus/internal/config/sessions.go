@@ -104,6 +104,10 @@ func (c *Config) validateSessions(add func(field, format string, args ...any)) {
 		if f.v != "" && !cookieNameRE.MatchString(f.v) {
 			add(f.field, "%q is not a cookie name", f.v)
 		}
+		if (strings.HasPrefix(f.v, "__Host-") || strings.HasPrefix(f.v, "__Secure-")) && s.Secure != "always" {
+			// Browsers drop such a cookie unless it is Secure.
+			add(f.field, "%q needs sessions.secure: always (browsers keep __Host- and __Secure- cookies only when Secure)", f.v)
+		}
 	}
 	if session, visitor := c.SessionCookies(); session == visitor {
 		add("sessions.visitor_cookie", "must differ from sessions.cookie (both %s)", session)

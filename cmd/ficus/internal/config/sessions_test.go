@@ -15,6 +15,7 @@ func TestSessionsAreChecked(t *testing.T) {
 		{"off by default: nothing checked", "sessions: {cookie: 'a b'}\n", ""},
 		{"valid", "sessions:\n  enabled: true\n  update_keys: [cart_id, locale]\n  allowed_origins: [https://shop.example.com]\n  redirect_hosts: [shop.example.com]\n", ""},
 		{"bad cookie name", "sessions:\n  enabled: true\n  cookie: 'a b'\n", ":3: sessions.cookie: \"a b\" is not a cookie name"},
+		{"__Host- cookie without secure always", "sessions:\n  enabled: true\n  cookie: __Host-ficus_session\n", ":3: sessions.cookie: \"__Host-ficus_session\" needs sessions.secure: always"},
 		{"same cookie names", "sessions:\n  enabled: true\n  visitor_cookie: ficus_session\n", ":3: sessions.visitor_cookie: must differ from sessions.cookie"},
 		{"secure", "sessions:\n  enabled: true\n  secure: sometimes\n", ":3: sessions.secure: must be one of auto, always"},
 		{"duplicate header", "sessions:\n  enabled: true\n  headers: {user: X-User, level: x-user}\n", ":3: sessions.headers.level: x-user is also sessions.headers.user"},
