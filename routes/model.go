@@ -27,7 +27,6 @@ type File struct {
 
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
-	pos  positions
 }
 
 // Upstream is one backend: the monolith or a new service.

@@ -447,3 +447,16 @@ func TestExamplesAreValid(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParse10k parses and validates a 10,000-route file: the work of
+// applying a large revision, on every instance.
+func BenchmarkParse10k(b *testing.B) {
+	data := synthetic(10000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("synthetic", data); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
