@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -52,27 +53,124 @@ func fieldPath(ns string) string {
 }
 
 func ruleReason(fe validator.FieldError) string {
-	switch fe.Tag() {
+	return reasonFor(fe.Tag(), fe.Param(), fe.Value())
+}
+
+// reasonFor words the failure of a field rule (a validate tag with its
+// parameter) for value.
+func reasonFor(tag, param string, value any) string {
+	switch tag {
 	case "required":
 		return "is required"
 	case "eq":
-		return fmt.Sprintf("must be %s", fe.Param())
+		return fmt.Sprintf("must be %s", param)
 	case "oneof":
-		return fmt.Sprintf("must be one of: %s (got %q)", strings.ReplaceAll(fe.Param(), " ", ", "), fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("must be one of: %s (got %q)", strings.ReplaceAll(param, " ", ", "), fmt.Sprint(value))
 	case "gte":
-		return fmt.Sprintf("must be at least %s", fe.Param())
+		return fmt.Sprintf("must be at least %s", param)
 	case "lte":
-		return fmt.Sprintf("must be at most %s", fe.Param())
+		return fmt.Sprintf("must be at most %s", param)
 	case "min":
-		return fmt.Sprintf("must have at least %s entries", fe.Param())
+		return fmt.Sprintf("must have at least %s entries", param)
 	case "url":
-		return fmt.Sprintf("is not a valid URL: %q", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("is not a valid URL: %q", fmt.Sprint(value))
 	case "hostname_rfc1123":
-		return fmt.Sprintf("is not a valid host name: %q", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("is not a valid host name: %q", fmt.Sprint(value))
 	case "upstreamname", "routename":
-		return fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63)", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63)", fmt.Sprint(value))
 	}
-	return fmt.Sprintf("fails rule %q", fe.Tag())
+	return fmt.Sprintf("fails rule %q", tag)
+}
+
+// The values of the oneof rules of routes (the validate tags of Auth).
+var (
+	policies = oneOf("passthrough oauth2 optional jwt session bridge")
+	levels   = oneOf("anonymous returning logged_on")
+)
+
+type oneof struct {
+	param string
+	in    map[string]bool
+}
+
+func oneOf(param string) oneof {
+	o := oneof{param: param, in: map[string]bool{}}
+	for _, v := range strings.Fields(param) {
+		o.in[v] = true
+	}
+	return o
+}
+
+// routeRules applies the field rules of one route, the validate tags of
+// Route and of the types under it, by hand and in their field order:
+// go-playground/validator's reflection over thousands of routes cost
+// more than all the other checks together. The tags stay on the types as
+// the statement of the rules; TestRouteRulesMatchTheTags holds the two
+// equal. p is the route's path (routes[3]).
+func (f *File) routeRules(p string, r *Route) Errors {
+	var errs Errors
+	fail := func(field, tag, param string, value any) {
+		errs = append(errs, f.errAt(p+field, "%s", reasonFor(tag, param, value)))
+	}
+	required := func(field, v string) bool {
+		if v == "" {
+			fail(field, "required", "", v)
+			return false
+		}
+		return true
+	}
+	within := func(field string, v, lo, hi int) {
+		switch {
+		case v < lo:
+			fail(field, "gte", strconv.Itoa(lo), v)
+		case v > hi:
+			fail(field, "lte", strconv.Itoa(hi), v)
+		}
+	}
+	each := func(field string, vs []string, check func(field, v string)) {
+		for i, v := range vs {
+			check(field+"["+strconv.Itoa(i)+"]", v)
+		}
+	}
+	if required(".name", r.Name) && !nameRE.MatchString(r.Name) {
+		fail(".name", "routename", "", r.Name)
+	}
+	m := &r.Match
+	if m.Host != "" && fieldRules().Var(m.Host, "hostname_rfc1123") != nil {
+		fail(".match.host", "hostname_rfc1123", "", m.Host)
+	}
+	each(".match.methods", m.Methods, func(field, v string) { required(field, v) })
+	if m.Header != nil {
+		required(".match.header.name", m.Header.Name)
+	}
+	if r.Split != nil && len(r.Split) == 0 { // omitempty,min=1: validator sees split: [] as set
+		fail(".split", "min", "1", r.Split)
+	}
+	for i, s := range r.Split {
+		field := ".split[" + strconv.Itoa(i) + "]"
+		required(field+".to", s.To)
+		within(field+".weight", s.Weight, 0, 100)
+	}
+	if s := r.Sticky; s != nil && s.MaxAge < 0 {
+		fail(".sticky.max_age", "gte", "0", s.MaxAge)
+	}
+	if a := r.Auth; a != nil {
+		if required(".auth.policy", a.Policy) && !policies.in[a.Policy] {
+			fail(".auth.policy", "oneof", policies.param, a.Policy)
+		}
+		each(".auth.scopes_all", a.ScopesAll, func(field, v string) { required(field, v) })
+		each(".auth.scopes_any", a.ScopesAny, func(field, v string) { required(field, v) })
+		each(".auth.levels", a.Levels, func(field, v string) {
+			if !levels.in[v] {
+				fail(field, "oneof", levels.param, v)
+			}
+		})
+	}
+	if s := r.Shadow; s != nil {
+		required(".shadow.to", s.To)
+		within(".shadow.percent", s.Percent, 0, 100)
+	}
+	return errs
 }
 
 // validate checks the whole file and returns every problem.
@@ -87,6 +185,16 @@ func (f *File) validate() Errors {
 			errs = append(errs, f.errAt(fieldPath(fe.Namespace()), "%s", ruleReason(fe)))
 		}
 	}
+	// The routes' field rules, in the place of validator's Routes.
+	routePaths := make([]string, len(f.Routes))
+	for i, r := range f.Routes {
+		routePaths[i] = "routes[" + strconv.Itoa(i) + "]"
+		if r == nil {
+			errs = append(errs, f.errAt(routePaths[i], "%s", reasonFor("required", "", r)))
+			continue
+		}
+		errs = append(errs, f.routeRules(routePaths[i], r)...)
+	}
 	if f.Monolith != "" && f.Upstreams[f.Monolith] == nil {
 		errs = append(errs, f.errAt("monolith", "unknown upstream %q", f.Monolith))
 	}
@@ -100,12 +208,12 @@ func (f *File) validate() Errors {
 			errs = append(errs, f.checkBridge(name, b)...)
 		}
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, len(f.Routes))
 	for i, r := range f.Routes {
 		if r == nil {
 			continue
 		}
-		p := fmt.Sprintf("routes[%d]", i)
+		p := routePaths[i]
 		if j, dup := seen[r.Name]; dup && r.Name != "" {
 			errs = append(errs, f.errAt(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j))
 		} else {
