@@ -29,6 +29,10 @@ type File struct {
 
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
+
+	// matcher is the one validation compiled from routes (see Compile).
+	matcher *Matcher
+	routes  []*Route
 }
 
 // Upstream is one backend: the monolith or a new service.

@@ -3,6 +3,7 @@ package routes
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -70,5 +71,70 @@ func TestRouteRulesMatchTheTags(t *testing.T) {
 			t.Fatalf("%s: %v", src, err)
 		}
 		checkRouteRules(t, &r)
+	}
+}
+
+// The byte-by-byte character classes say what their patterns say.
+func TestCharClassesMatchTheirPatterns(t *testing.T) {
+	t.Parallel()
+	classes := []struct {
+		pattern string
+		check   func(string) bool
+	}{
+		{`^[a-z0-9][a-z0-9_.-]{0,62}$`, validName},
+		{"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$", isToken},
+		{`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`, isLiteral},
+		{`^\{[A-Za-z_][A-Za-z0-9_]*\}$`, isParam},
+	}
+	inputs := []string{"", "{}", "{_}", "{a}", "{a1_b}", "{1a}", "{a-b}", "{a}}", "{{a}", "a{b}", "GET", "get",
+		"x-ficus-side", "Bad Name", "ab.c_d-e", "-ab", ".ab", "é", "a\x00b", "a\nb",
+		strings.Repeat("a", 63), strings.Repeat("a", 64), "0" + strings.Repeat("-", 62)}
+	for b := 0; b < 256; b++ {
+		inputs = append(inputs, string([]byte{byte(b)}), "a"+string([]byte{byte(b)}), "{a"+string([]byte{byte(b)})+"}")
+	}
+	for _, c := range classes {
+		re := regexp.MustCompile(c.pattern)
+		for _, in := range inputs {
+			if got, want := c.check(in), re.MatchString(in); got != want {
+				t.Errorf("%s on %q: %v, the pattern says %v", c.pattern, in, got, want)
+			}
+		}
+	}
+}
+
+func FuzzCharClasses(f *testing.F) {
+	f.Add("{id}")
+	f.Add("orders-v2")
+	names := regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	tokens := regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
+	literal := regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`)
+	param := regexp.MustCompile(`^\{[A-Za-z_][A-Za-z0-9_]*\}$`)
+	f.Fuzz(func(t *testing.T, s string) {
+		if validName(s) != names.MatchString(s) || isToken(s) != tokens.MatchString(s) ||
+			isLiteral(s) != literal.MatchString(s) || isParam(s) != param.MatchString(s) {
+			t.Fatalf("a character class differs from its pattern on %q", s)
+		}
+	})
+}
+
+// A file from Parse is compiled once: Compile returns the matcher that
+// validation built, unless the routes were replaced.
+func TestCompileReusesTheMatcherOfParse(t *testing.T) {
+	t.Parallel()
+	f := mustParse(t, "../testdata/routes/valid.yaml")
+	m1, err := Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2, _ := Compile(f); m1 != m2 || m1 != f.matcher {
+		t.Fatal("Compile compiled a parsed file again")
+	}
+	f.Routes = f.Routes[:len(f.Routes)-1]
+	m3, err := Compile(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m3 == m1 {
+		t.Fatal("Compile returned the matcher of routes that were replaced")
 	}
 }

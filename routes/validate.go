@@ -14,13 +14,6 @@ import (
 )
 
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	tokenRE   = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	literalRE = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`)
-	paramRE   = regexp.MustCompile(`^\{[A-Za-z_][A-Za-z0-9_]*\}$`)
-)
-
-var (
 	validateOnce sync.Once
 	validate     *validator.Validate
 )
@@ -35,7 +28,7 @@ func fieldRules() *validator.Validate {
 			}
 			return name
 		})
-		nameRule := func(fl validator.FieldLevel) bool { return nameRE.MatchString(fl.Field().String()) }
+		nameRule := func(fl validator.FieldLevel) bool { return validName(fl.Field().String()) }
 		_ = v.RegisterValidation("upstreamname", nameRule)
 		_ = v.RegisterValidation("routename", nameRule)
 		validate = v
@@ -132,7 +125,7 @@ func (f *File) routeRules(p string, r *Route) Errors {
 			check(field+"["+strconv.Itoa(i)+"]", v)
 		}
 	}
-	if required(".name", r.Name) && !nameRE.MatchString(r.Name) {
+	if required(".name", r.Name) && !validName(r.Name) {
 		fail(".name", "routename", "", r.Name)
 	}
 	m := &r.Match
@@ -222,7 +215,10 @@ func (f *File) validate() Errors {
 		errs = append(errs, f.checkRoute(p, r)...)
 	}
 	if len(errs) == 0 {
-		if _, err := compile(f); err != nil {
+		m, err := compile(f)
+		if err == nil {
+			f.matcher, f.routes = m, f.Routes
+		} else {
 			var ce Errors
 			if errors.As(err, &ce) {
 				errs = append(errs, ce...)
@@ -277,7 +273,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 	methods := map[string]bool{}
 	for i, meth := range m.Methods {
 		switch {
-		case !tokenRE.MatchString(meth) || strings.ToUpper(meth) != meth:
+		case !isToken(meth) || strings.ToUpper(meth) != meth:
 			add(fmt.Sprintf(".match.methods[%d]", i), "method %q must be an upper-case token", meth)
 		case methods[meth]:
 			add(fmt.Sprintf(".match.methods[%d]", i), "duplicate method %q", meth)
@@ -328,7 +324,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if len(r.Split) == 0 {
 			add(".sticky", "sticky has no effect without a split")
 		}
-		if s.Cookie != "" && !tokenRE.MatchString(s.Cookie) {
+		if s.Cookie != "" && !isToken(s.Cookie) {
 			add(".sticky.cookie", "invalid cookie name %q", s.Cookie)
 		}
 		checkHeader(".sticky.header", s.Header, add)
@@ -338,7 +334,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 			add(".override", "needs a header or a cookie")
 		}
 		checkHeader(".override.header", o.Header, add)
-		if o.Cookie != "" && !tokenRE.MatchString(o.Cookie) {
+		if o.Cookie != "" && !isToken(o.Cookie) {
 			add(".override.cookie", "invalid cookie name %q", o.Cookie)
 		}
 	}
@@ -376,7 +372,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if a.Policy == "optional" && a.Client == "" {
 			add(".auth.client", "policy optional needs the client whose token anonymous callers get")
 		}
-		if a.Header != "" && !tokenRE.MatchString(a.Header) {
+		if a.Header != "" && !isToken(a.Header) {
 			add(".auth.header", "invalid header name %q", a.Header)
 		}
 		errs = append(errs, f.checkRouteBridge(p, a)...)
@@ -399,7 +395,7 @@ const ReservedHeaderPrefix = "x-ficus-"
 func checkHeader(field, name string, add func(field, format string, args ...any)) {
 	switch {
 	case name == "":
-	case !tokenRE.MatchString(name):
+	case !isToken(name):
 		add(field, "invalid header name %q", name)
 	case strings.HasPrefix(strings.ToLower(name), ReservedHeaderPrefix):
 		add(field, "%q: X-Ficus-* headers are reserved for ficus and removed from client requests", name)
@@ -414,7 +410,7 @@ func checkPattern(p string) string {
 	if p == "/" {
 		return ""
 	}
-	params := map[string]bool{}
+	var params map[string]bool // made at the first {parameter}
 	for i, seg := range strings.Split(strings.TrimSuffix(p[1:], "/"), "/") {
 		switch {
 		case seg == "":
@@ -422,14 +418,17 @@ func checkPattern(p string) string {
 		case seg == "." || seg == "..":
 			return fmt.Sprintf("%q has a dot segment", p)
 		case strings.HasPrefix(seg, "{"):
-			if !paramRE.MatchString(seg) {
+			if !isParam(seg) {
 				return fmt.Sprintf("segment %d %q: a parameter is a whole segment like {id}", i+1, seg)
+			}
+			if params == nil {
+				params = map[string]bool{}
 			}
 			if params[seg] {
 				return fmt.Sprintf("parameter %s appears twice", seg)
 			}
 			params[seg] = true
-		case !literalRE.MatchString(seg):
+		case !isLiteral(seg):
 			return fmt.Sprintf("segment %d %q has characters outside A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , = : @ -", i+1, seg)
 		}
 	}
