@@ -58,6 +58,7 @@ test: lint chromium
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzMatch$$' -fuzztime $(FUZZTIME) ./routes
+	$(GO) test -run '^$$' -fuzz '^FuzzCharClasses$$' -fuzztime $(FUZZTIME) ./routes
 	$(GO) test -run '^$$' -fuzz '^FuzzReadAnswer$$' -fuzztime $(FUZZTIME) ./strangler/bridge
 
 ## bench: Go benchmarks, the wrk proxy comparison, the IDP load and route revisions under load on PostgreSQL; writes docs/benchmarks.md

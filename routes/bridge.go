@@ -26,14 +26,12 @@ var reservedClaims = map[string]bool{
 	"src": true, "typ": true, "cnf": true, "act": true, "may_act": true,
 }
 
-var claimNameRE = nameRE // lower-case letters, digits, '.', '_', '-'
-
 func (f *File) checkBridge(name string, b *Bridge) Errors {
 	var errs Errors
 	p := "bridges." + name
 	add := func(field, format string, args ...any) { errs = append(errs, f.errAt(p+field, format, args...)) }
 	b.name = name
-	if b.Cookie != "" && !tokenRE.MatchString(b.Cookie) {
+	if b.Cookie != "" && !isToken(b.Cookie) {
 		add(".cookie", "invalid cookie name %q", b.Cookie)
 	}
 	if time.Duration(b.CacheTTL) > MaxBridgeCacheTTL {
@@ -79,7 +77,7 @@ func (f *File) checkBridge(name string, b *Bridge) Errors {
 	}
 	for _, c := range sortedKeys(m.Claims) {
 		switch {
-		case !claimNameRE.MatchString(c):
+		case !validName(c):
 			add(".mapping.claims."+c, "%q is not a valid claim name (lower-case letters, digits, '.', '_', '-')", c)
 		case reservedClaims[c]:
 			add(".mapping.claims."+c, "claim %q is set by ficus and cannot be mapped", c)
@@ -88,7 +86,7 @@ func (f *File) checkBridge(name string, b *Bridge) Errors {
 		}
 	}
 	for _, sc := range strings.Fields(b.Scope) {
-		if !tokenRE.MatchString(sc) {
+		if !isToken(sc) {
 			add(".scope", "invalid scope %q", sc)
 		}
 	}

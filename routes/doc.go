@@ -1,6 +1,7 @@
 // Package routes owns ficus's rule model: the types of a route file, parsing
 // it from YAML with positions, validating it as a whole (field rules through
-// go-playground/validator plus semantic checks), compiling it into a matcher
+// go-playground/validator, those of routes by hand for speed, plus semantic
+// checks), compiling it into a matcher
 // whose cost does not grow with the number of routes, normalising request
 // paths the one way both matching and forwarding use, and diffing two rule
 // sets.

@@ -174,8 +174,21 @@ func hostOnly(h string) string {
 	return strings.TrimSuffix(strings.TrimPrefix(h, "["), "]")
 }
 
-// Compile builds the matcher of a validated file.
-func Compile(f *File) (*Matcher, error) { return compile(f) }
+// Compile builds the matcher of a validated file. For a file from Parse
+// whose Routes slice was not replaced since, it returns the matcher that
+// validation already built (a Matcher is immutable), so that loading a
+// large rule set compiles it once.
+func Compile(f *File) (*Matcher, error) {
+	if f.matcher != nil && sameRoutes(f.routes, f.Routes) {
+		return f.matcher, nil
+	}
+	return compile(f)
+}
+
+// sameRoutes reports whether a and b are the same slice.
+func sameRoutes(a, b []*Route) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
 
 func compile(f *File) (*Matcher, error) {
 	m := &Matcher{any: &node{}}

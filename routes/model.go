@@ -20,14 +20,19 @@ type File struct {
 	// Upstreams maps a name to an upstream.
 	Upstreams map[string]*Upstream `yaml:"upstreams" validate:"required,min=1,dive,keys,upstreamname,endkeys,required"`
 	// Routes are the rules, in any order: the most specific match wins.
-	Routes []*Route `yaml:"routes" validate:"dive,required"`
+	// Each is required (not null); the field rules of routes are applied
+	// by hand (routeRules), not through validator.
+	Routes []*Route `yaml:"routes" validate:"-"`
 	// Bridges maps a name to a legacy session bridge, which routes with
 	// auth policy bridge use. Nil means none.
 	Bridges map[string]*Bridge `yaml:"bridges" validate:"dive,keys,upstreamname,endkeys,required"`
 
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
-	pos  positions
+
+	// matcher is the one validation compiled from routes (see Compile).
+	matcher *Matcher
+	routes  []*Route
 }
 
 // Upstream is one backend: the monolith or a new service.

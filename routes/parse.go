@@ -35,27 +35,41 @@ func ParseFile(path string) (*File, error) {
 
 // Parse parses and validates a rule file's contents. name is used in errors.
 // On failure the error is an Errors value holding every problem found.
+//
+// A valid file costs one YAML parse: positions for the errors are read
+// from a second parse only when there are errors to place.
 func Parse(name string, data []byte) (*File, error) {
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
-		return nil, yamlErrors(name, err)
-	}
-	if root.Kind == 0 || len(root.Content) == 0 {
-		return nil, Errors{{File: name, Line: 1, Column: 1, Reason: "file is empty"}}
-	}
-	f := &File{Name: name}
+	f := &File{}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
-	if err := dec.Decode(f); err != nil && !errors.Is(err, io.EOF) {
+	if err := dec.Decode(f); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: name, Line: 1, Column: 1, Reason: "file is empty"}}
+		}
 		return nil, yamlErrors(name, err)
 	}
 	f.Name = name
-	f.pos = positions{}
-	f.pos.index("", root.Content[0])
 	if errs := f.validate(); len(errs) > 0 {
-		return nil, errs.sorted()
+		return nil, locate(data, errs).sorted()
 	}
 	return f, nil
+}
+
+// locate gives each error that names a field (from errAt) the line and
+// column of that field, or of its nearest ancestor present in the file.
+func locate(data []byte, errs Errors) Errors {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil || len(root.Content) == 0 {
+		return errs // cannot happen: the same text was decoded
+	}
+	pos := positions{}
+	pos.index("", root.Content[0])
+	for _, e := range errs {
+		if e.Field != "" && e.Line == 0 {
+			e.Line, e.Column = pos.at(e.Field)
+		}
+	}
+	return errs
 }
 
 var yamlLine = regexp.MustCompile(`^(?:yaml: )?line (\d+): (.*)$`)
@@ -127,7 +141,8 @@ func (p positions) at(field string) (line, col int) {
 	}
 }
 
+// errAt reports a problem with field. Its position is filled in by Parse
+// (locate), which holds the text.
 func (f *File) errAt(field, format string, args ...any) *Error {
-	line, col := f.pos.at(field)
-	return &Error{File: f.Name, Line: line, Column: col, Field: field, Reason: fmt.Sprintf(format, args...)}
+	return &Error{File: f.Name, Field: field, Reason: fmt.Sprintf(format, args...)}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func mustParse(t testing.TB, path string) *File {
@@ -363,7 +365,23 @@ func FuzzParse(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
+		var loose File
+		if yaml.Unmarshal(data, &loose) == nil {
+			for _, r := range loose.Routes {
+				if r != nil {
+					checkRouteRules(t, r)
+				}
+			}
+		}
 		file, err := Parse("fuzz.yaml", data)
+		// Parse decodes once, with the strict decoder; text that does not
+		// parse as YAML at all still gets the parser's own errors.
+		var root yaml.Node
+		if perr := yaml.Unmarshal(data, &root); perr != nil {
+			if want := yamlErrors("fuzz.yaml", perr).Error(); err == nil || err.Error() != want {
+				t.Fatalf("not YAML: got %v, want %s", err, want)
+			}
+		}
 		if err != nil {
 			var errs Errors
 			if !errors.As(err, &errs) || len(errs) == 0 {
@@ -444,6 +462,19 @@ func TestExamplesAreValid(t *testing.T) {
 	for _, p := range paths {
 		if _, err := ParseFile(p); err != nil {
 			t.Errorf("%s: %v", p, err)
+		}
+	}
+}
+
+// BenchmarkParse10k parses and validates a 10,000-route file: the work of
+// applying a large revision, on every instance.
+func BenchmarkParse10k(b *testing.B) {
+	data := synthetic(10000)
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Parse("synthetic", data); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

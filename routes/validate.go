@@ -6,17 +6,11 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 
 	"github.com/go-playground/validator/v10"
-)
-
-var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	tokenRE   = regexp.MustCompile("^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
-	literalRE = regexp.MustCompile(`^[A-Za-z0-9._~!$&'()*+,=:@-]+$`)
-	paramRE   = regexp.MustCompile(`^\{[A-Za-z_][A-Za-z0-9_]*\}$`)
 )
 
 var (
@@ -34,7 +28,7 @@ func fieldRules() *validator.Validate {
 			}
 			return name
 		})
-		nameRule := func(fl validator.FieldLevel) bool { return nameRE.MatchString(fl.Field().String()) }
+		nameRule := func(fl validator.FieldLevel) bool { return validName(fl.Field().String()) }
 		_ = v.RegisterValidation("upstreamname", nameRule)
 		_ = v.RegisterValidation("routename", nameRule)
 		validate = v
@@ -52,27 +46,124 @@ func fieldPath(ns string) string {
 }
 
 func ruleReason(fe validator.FieldError) string {
-	switch fe.Tag() {
+	return reasonFor(fe.Tag(), fe.Param(), fe.Value())
+}
+
+// reasonFor words the failure of a field rule (a validate tag with its
+// parameter) for value.
+func reasonFor(tag, param string, value any) string {
+	switch tag {
 	case "required":
 		return "is required"
 	case "eq":
-		return fmt.Sprintf("must be %s", fe.Param())
+		return fmt.Sprintf("must be %s", param)
 	case "oneof":
-		return fmt.Sprintf("must be one of: %s (got %q)", strings.ReplaceAll(fe.Param(), " ", ", "), fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("must be one of: %s (got %q)", strings.ReplaceAll(param, " ", ", "), fmt.Sprint(value))
 	case "gte":
-		return fmt.Sprintf("must be at least %s", fe.Param())
+		return fmt.Sprintf("must be at least %s", param)
 	case "lte":
-		return fmt.Sprintf("must be at most %s", fe.Param())
+		return fmt.Sprintf("must be at most %s", param)
 	case "min":
-		return fmt.Sprintf("must have at least %s entries", fe.Param())
+		return fmt.Sprintf("must have at least %s entries", param)
 	case "url":
-		return fmt.Sprintf("is not a valid URL: %q", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("is not a valid URL: %q", fmt.Sprint(value))
 	case "hostname_rfc1123":
-		return fmt.Sprintf("is not a valid host name: %q", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("is not a valid host name: %q", fmt.Sprint(value))
 	case "upstreamname", "routename":
-		return fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63)", fmt.Sprint(fe.Value()))
+		return fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63)", fmt.Sprint(value))
 	}
-	return fmt.Sprintf("fails rule %q", fe.Tag())
+	return fmt.Sprintf("fails rule %q", tag)
+}
+
+// The values of the oneof rules of routes (the validate tags of Auth).
+var (
+	policies = oneOf("passthrough oauth2 optional jwt session bridge")
+	levels   = oneOf("anonymous returning logged_on")
+)
+
+type oneof struct {
+	param string
+	in    map[string]bool
+}
+
+func oneOf(param string) oneof {
+	o := oneof{param: param, in: map[string]bool{}}
+	for _, v := range strings.Fields(param) {
+		o.in[v] = true
+	}
+	return o
+}
+
+// routeRules applies the field rules of one route, the validate tags of
+// Route and of the types under it, by hand and in their field order:
+// go-playground/validator's reflection over thousands of routes cost
+// more than all the other checks together. The tags stay on the types as
+// the statement of the rules; TestRouteRulesMatchTheTags holds the two
+// equal. p is the route's path (routes[3]).
+func (f *File) routeRules(p string, r *Route) Errors {
+	var errs Errors
+	fail := func(field, tag, param string, value any) {
+		errs = append(errs, f.errAt(p+field, "%s", reasonFor(tag, param, value)))
+	}
+	required := func(field, v string) bool {
+		if v == "" {
+			fail(field, "required", "", v)
+			return false
+		}
+		return true
+	}
+	within := func(field string, v, lo, hi int) {
+		switch {
+		case v < lo:
+			fail(field, "gte", strconv.Itoa(lo), v)
+		case v > hi:
+			fail(field, "lte", strconv.Itoa(hi), v)
+		}
+	}
+	each := func(field string, vs []string, check func(field, v string)) {
+		for i, v := range vs {
+			check(field+"["+strconv.Itoa(i)+"]", v)
+		}
+	}
+	if required(".name", r.Name) && !validName(r.Name) {
+		fail(".name", "routename", "", r.Name)
+	}
+	m := &r.Match
+	if m.Host != "" && fieldRules().Var(m.Host, "hostname_rfc1123") != nil {
+		fail(".match.host", "hostname_rfc1123", "", m.Host)
+	}
+	each(".match.methods", m.Methods, func(field, v string) { required(field, v) })
+	if m.Header != nil {
+		required(".match.header.name", m.Header.Name)
+	}
+	if r.Split != nil && len(r.Split) == 0 { // omitempty,min=1: validator sees split: [] as set
+		fail(".split", "min", "1", r.Split)
+	}
+	for i, s := range r.Split {
+		field := ".split[" + strconv.Itoa(i) + "]"
+		required(field+".to", s.To)
+		within(field+".weight", s.Weight, 0, 100)
+	}
+	if s := r.Sticky; s != nil && s.MaxAge < 0 {
+		fail(".sticky.max_age", "gte", "0", s.MaxAge)
+	}
+	if a := r.Auth; a != nil {
+		if required(".auth.policy", a.Policy) && !policies.in[a.Policy] {
+			fail(".auth.policy", "oneof", policies.param, a.Policy)
+		}
+		each(".auth.scopes_all", a.ScopesAll, func(field, v string) { required(field, v) })
+		each(".auth.scopes_any", a.ScopesAny, func(field, v string) { required(field, v) })
+		each(".auth.levels", a.Levels, func(field, v string) {
+			if !levels.in[v] {
+				fail(field, "oneof", levels.param, v)
+			}
+		})
+	}
+	if s := r.Shadow; s != nil {
+		required(".shadow.to", s.To)
+		within(".shadow.percent", s.Percent, 0, 100)
+	}
+	return errs
 }
 
 // validate checks the whole file and returns every problem.
@@ -87,6 +178,16 @@ func (f *File) validate() Errors {
 			errs = append(errs, f.errAt(fieldPath(fe.Namespace()), "%s", ruleReason(fe)))
 		}
 	}
+	// The routes' field rules, in the place of validator's Routes.
+	routePaths := make([]string, len(f.Routes))
+	for i, r := range f.Routes {
+		routePaths[i] = "routes[" + strconv.Itoa(i) + "]"
+		if r == nil {
+			errs = append(errs, f.errAt(routePaths[i], "%s", reasonFor("required", "", r)))
+			continue
+		}
+		errs = append(errs, f.routeRules(routePaths[i], r)...)
+	}
 	if f.Monolith != "" && f.Upstreams[f.Monolith] == nil {
 		errs = append(errs, f.errAt("monolith", "unknown upstream %q", f.Monolith))
 	}
@@ -100,12 +201,12 @@ func (f *File) validate() Errors {
 			errs = append(errs, f.checkBridge(name, b)...)
 		}
 	}
-	seen := map[string]int{}
+	seen := make(map[string]int, len(f.Routes))
 	for i, r := range f.Routes {
 		if r == nil {
 			continue
 		}
-		p := fmt.Sprintf("routes[%d]", i)
+		p := routePaths[i]
 		if j, dup := seen[r.Name]; dup && r.Name != "" {
 			errs = append(errs, f.errAt(p+".name", "duplicate route name %q (also routes[%d])", r.Name, j))
 		} else {
@@ -114,7 +215,10 @@ func (f *File) validate() Errors {
 		errs = append(errs, f.checkRoute(p, r)...)
 	}
 	if len(errs) == 0 {
-		if _, err := compile(f); err != nil {
+		m, err := compile(f)
+		if err == nil {
+			f.matcher, f.routes = m, f.Routes
+		} else {
 			var ce Errors
 			if errors.As(err, &ce) {
 				errs = append(errs, ce...)
@@ -169,7 +273,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 	methods := map[string]bool{}
 	for i, meth := range m.Methods {
 		switch {
-		case !tokenRE.MatchString(meth) || strings.ToUpper(meth) != meth:
+		case !isToken(meth) || strings.ToUpper(meth) != meth:
 			add(fmt.Sprintf(".match.methods[%d]", i), "method %q must be an upper-case token", meth)
 		case methods[meth]:
 			add(fmt.Sprintf(".match.methods[%d]", i), "duplicate method %q", meth)
@@ -220,7 +324,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if len(r.Split) == 0 {
 			add(".sticky", "sticky has no effect without a split")
 		}
-		if s.Cookie != "" && !tokenRE.MatchString(s.Cookie) {
+		if s.Cookie != "" && !isToken(s.Cookie) {
 			add(".sticky.cookie", "invalid cookie name %q", s.Cookie)
 		}
 		checkHeader(".sticky.header", s.Header, add)
@@ -230,7 +334,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 			add(".override", "needs a header or a cookie")
 		}
 		checkHeader(".override.header", o.Header, add)
-		if o.Cookie != "" && !tokenRE.MatchString(o.Cookie) {
+		if o.Cookie != "" && !isToken(o.Cookie) {
 			add(".override.cookie", "invalid cookie name %q", o.Cookie)
 		}
 	}
@@ -268,7 +372,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		if a.Policy == "optional" && a.Client == "" {
 			add(".auth.client", "policy optional needs the client whose token anonymous callers get")
 		}
-		if a.Header != "" && !tokenRE.MatchString(a.Header) {
+		if a.Header != "" && !isToken(a.Header) {
 			add(".auth.header", "invalid header name %q", a.Header)
 		}
 		errs = append(errs, f.checkRouteBridge(p, a)...)
@@ -291,7 +395,7 @@ const ReservedHeaderPrefix = "x-ficus-"
 func checkHeader(field, name string, add func(field, format string, args ...any)) {
 	switch {
 	case name == "":
-	case !tokenRE.MatchString(name):
+	case !isToken(name):
 		add(field, "invalid header name %q", name)
 	case strings.HasPrefix(strings.ToLower(name), ReservedHeaderPrefix):
 		add(field, "%q: X-Ficus-* headers are reserved for ficus and removed from client requests", name)
@@ -306,7 +410,7 @@ func checkPattern(p string) string {
 	if p == "/" {
 		return ""
 	}
-	params := map[string]bool{}
+	var params map[string]bool // made at the first {parameter}
 	for i, seg := range strings.Split(strings.TrimSuffix(p[1:], "/"), "/") {
 		switch {
 		case seg == "":
@@ -314,14 +418,17 @@ func checkPattern(p string) string {
 		case seg == "." || seg == "..":
 			return fmt.Sprintf("%q has a dot segment", p)
 		case strings.HasPrefix(seg, "{"):
-			if !paramRE.MatchString(seg) {
+			if !isParam(seg) {
 				return fmt.Sprintf("segment %d %q: a parameter is a whole segment like {id}", i+1, seg)
+			}
+			if params == nil {
+				params = map[string]bool{}
 			}
 			if params[seg] {
 				return fmt.Sprintf("parameter %s appears twice", seg)
 			}
 			params[seg] = true
-		case !literalRE.MatchString(seg):
+		case !isLiteral(seg):
 			return fmt.Sprintf("segment %d %q has characters outside A-Z a-z 0-9 . _ ~ ! $ & ' ( ) * + , = : @ -", i+1, seg)
 		}
 	}

@@ -1,6 +1,7 @@
 package strangler
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -135,5 +136,37 @@ upstreams:
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLoad10k is the swap of a 10,000-route revision once it is
+// parsed (routes.BenchmarkParse10k): building the table (upstreams,
+// routes, their metric series) and swapping it in. Two revisions
+// alternate, each route's target changing every time, as in
+// routes/revisions/bench/revload.
+func BenchmarkLoad10k(b *testing.B) {
+	files := make([]*routes.File, 2)
+	for gen := range files {
+		var sb strings.Builder
+		sb.WriteString("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://127.0.0.1:1\"}\n  alt: {url: \"http://127.0.0.1:1\"}\nroutes:\n")
+		for i := range 10000 {
+			to := "legacy"
+			if (i+gen)%2 == 1 {
+				to = "alt"
+			}
+			fmt.Fprintf(&sb, "  - {name: r%d, match: {prefix: /svc/r%d}, to: %s}\n", i, i, to)
+		}
+		f, err := routes.Parse("bench.yaml", []byte(sb.String()))
+		if err != nil {
+			b.Fatal(err)
+		}
+		files[gen] = f
+	}
+	gw, _ := New(Options{})
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if err := gw.Load(files[i%2]); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

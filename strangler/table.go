@@ -98,14 +98,36 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 		t.upstreams[name] = up
 	}
 	mono := t.upstreams[f.Monolith]
-	for _, rc := range f.Routes {
-		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono))
+	// A route that keeps its name keeps its metric series: looking 10,000
+	// routes' series up in the vectors again was most of a reload.
+	var series map[string]*[2]*sideMetrics
+	if prev != nil {
+		series = make(map[string]*[2]*sideMetrics, len(prev.routes))
+		for _, rt := range prev.routes {
+			series[rt.name] = &rt.metrics
+		}
 	}
-	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono)
+	t.routes = make([]*liveRoute, 0, len(f.Routes))
+	for _, rc := range f.Routes {
+		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono, series[rc.Name]))
+	}
+	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono, nil)
 	return t, nil
 }
 
-func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream) *liveRoute {
+// sideSeries returns the series of a route's side: those it had in the
+// previous table (had), or the vectors' own.
+func (g *Gateway) sideSeries(route, side string, had *sideMetrics) *sideMetrics {
+	if had != nil {
+		return had
+	}
+	return g.metrics.forRoute(route, side)
+}
+
+func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream, had *[2]*sideMetrics) *liveRoute {
+	if had == nil {
+		had = &[2]*sideMetrics{}
+	}
 	rt := &liveRoute{name: name, cfg: rc, policy: rc.Policy(), byName: map[string]*target{}}
 	if a := rc.Auth; a != nil && a.Header != "" {
 		if h := textproto.CanonicalMIMEHeaderKey(a.Header); h != "Authorization" {
@@ -117,10 +139,10 @@ func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upst
 	}
 	// Every route can reach the monolith (fallback, overrides); only routes
 	// with a new upstream get series for the new side.
-	rt.metrics[0] = g.metrics.forRoute(name, SideLegacy)
+	rt.metrics[0] = g.sideSeries(name, SideLegacy, had[0])
 	for _, n := range rc.Targets() {
 		if n != mono.name {
-			rt.metrics[1] = g.metrics.forRoute(name, SideNew)
+			rt.metrics[1] = g.sideSeries(name, SideNew, had[1])
 			break
 		}
 	}
