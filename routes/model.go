@@ -116,6 +116,31 @@ type Route struct {
 	Auth *Auth `yaml:"auth"`
 	// Shadow mirrors a share of requests to another upstream.
 	Shadow *Shadow `yaml:"shadow"`
+	// Metrics is "off" for a route that gets no series of its own in
+	// ficus_requests_total, ficus_request_duration_seconds and
+	// ficus_fallbacks_total; "" or "on" gives it series from its first
+	// request on.
+	Metrics string `yaml:"metrics" validate:"omitempty,oneof=on off"`
+	// MetricsGroup reports the route in the series of a group, labelled
+	// route="group:NAME", shared by every route of the group (exclusive
+	// with metrics: off).
+	MetricsGroup string `yaml:"metrics_group" validate:"omitempty,routename"`
+}
+
+// MetricsGroupPrefix begins the route label of a metrics group's series;
+// route names cannot contain its colon.
+const MetricsGroupPrefix = "group:"
+
+// MetricsLabel is the route label of the route's series: its name, its
+// group's label, or "" when its metrics are off.
+func (r *Route) MetricsLabel() string {
+	switch {
+	case r.Metrics == "off":
+		return ""
+	case r.MetricsGroup != "":
+		return MetricsGroupPrefix + r.MetricsGroup
+	}
+	return r.Name
 }
 
 // Match selects requests. Exactly one of Path and Prefix is set.

@@ -121,6 +121,9 @@ func TestParseRejects(t *testing.T) {
 		{"shadow unknown", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: ghost, percent: 5}}\n", `unknown upstream "ghost"`},
 		{"reserved header", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {header: X-Ficus-Side}}\n", "reserved for ficus"},
 		{"override empty", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {}}\n", "needs a header or a cookie"},
+		{"metrics mode", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics: none}\n", "must be one of: on, off"},
+		{"metrics group name", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics_group: \"Shop Pages\"}\n", "is not a valid name"},
+		{"metrics off in a group", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics: off, metrics_group: shop}\n", "exclusive"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -64,6 +64,9 @@ func TestRouteRulesMatchTheTags(t *testing.T) {
 		`{name: a, shadow: {to: b, percent: -1}}`,
 		`{name: a, shadow: {to: b, percent: 100}, override: {}, rewrite: {}, fallback: {disabled: true}}`,
 		`{name: ` + strings.Repeat("x", 64) + `}`,
+		`{name: a, metrics: off, metrics_group: shop}`,
+		`{name: a, metrics: on, metrics_group: "Bad Group"}`,
+		`{name: a, metrics: "no"}`,
 	}
 	for _, src := range routes {
 		var r Route

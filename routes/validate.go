@@ -79,6 +79,8 @@ func reasonFor(tag, param string, value any) string {
 var (
 	policies = oneOf("passthrough oauth2 optional jwt session bridge")
 	levels   = oneOf("anonymous returning logged_on")
+	// metricsModes are the values of Route.Metrics.
+	metricsModes = oneOf("on off")
 )
 
 type oneof struct {
@@ -162,6 +164,12 @@ func (f *File) routeRules(p string, r *Route) Errors {
 	if s := r.Shadow; s != nil {
 		required(".shadow.to", s.To)
 		within(".shadow.percent", s.Percent, 0, 100)
+	}
+	if r.Metrics != "" && !metricsModes.in[r.Metrics] {
+		fail(".metrics", "oneof", metricsModes.param, r.Metrics)
+	}
+	if r.MetricsGroup != "" && !validName(r.MetricsGroup) {
+		fail(".metrics_group", "routename", "", r.MetricsGroup)
 	}
 	return errs
 }
@@ -384,6 +392,9 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 				add(".shadow.to", "shadow target %q is already the route's target", s.To)
 			}
 		}
+	}
+	if r.Metrics == "off" && r.MetricsGroup != "" {
+		add(".metrics_group", "metrics: off and metrics_group are exclusive (a group's routes have metrics)")
 	}
 	return errs
 }
