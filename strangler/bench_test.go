@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -168,5 +169,30 @@ func BenchmarkLoad10k(b *testing.B) {
 		if err := gw.Load(files[i%2]); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkRouteSeries is the per-request cost of a route's series once a
+// first request created them (an atomic load), and in parallel.
+func BenchmarkRouteSeries(b *testing.B) {
+	m := newMetrics(nil)
+	s := &routeSeries{label: "r"}
+	s.get(m, 1)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			s.get(m, 1).codes[2].Inc()
+		}
+	})
+}
+
+// BenchmarkRouteSeriesFirst is the cost of a route's first request: the
+// series' lookup in the vectors.
+func BenchmarkRouteSeriesFirst(b *testing.B) {
+	m := newMetrics(nil)
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		s := &routeSeries{label: "r" + strconv.Itoa(i%10000)}
+		s.get(m, 1)
 	}
 }

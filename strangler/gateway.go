@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/textproto"
 	"net/url"
+	"runtime/metrics"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -137,18 +138,23 @@ func (g *Gateway) Load(f *routes.File) error {
 			return err
 		}
 	}
+	start, allocated := time.Now(), heapAllocated()
 	m, err := routes.Compile(f)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
 		return err
 	}
 	prev := g.table.Load()
-	t, err := g.build(f, m, prev)
+	t, gone, err := g.build(f, m, prev)
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
 		return err
 	}
 	g.table.Store(t)
+	took, bytes := time.Since(start), heapAllocated()-allocated
+	g.metrics.buildSeconds.Set(took.Seconds())
+	g.metrics.buildBytes.Set(float64(bytes))
+	g.log.Info("route table built", "routes", len(t.routes), "build_ms", float64(took.Microseconds())/1000, "alloc_bytes", bytes)
 	g.metrics.reloads.WithLabelValues("ok").Inc()
 	g.metrics.routesLoaded.Set(float64(len(t.routes)))
 	g.metrics.lastReload.SetToCurrentTime()
@@ -173,17 +179,27 @@ func (g *Gateway) Load(f *routes.File) error {
 				}
 			}
 		}
-		live := map[string]bool{}
-		for _, r := range f.Routes {
-			live[r.Name] = true
-		}
-		for _, r := range prev.file.Routes {
-			if !live[r.Name] {
-				g.metrics.forget(r.Name)
-			}
+		// Series of labels that left (a removed route, one that turned its
+		// metrics off or joined a group, an emptied group) go. A request
+		// still in flight on prev for a route that never had series could
+		// create them after this; the next reload does not see them.
+		for _, label := range gone {
+			g.metrics.forget(label)
 		}
 	}
 	return nil
+}
+
+// heapAllocated is the bytes the process has allocated so far (all its
+// goroutines: a build's share is approximate under load). It reads a
+// runtime counter without stopping the world.
+func heapAllocated() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return s[0].Value.Uint64()
 }
 
 // LoadFile parses path and loads it. When the file is invalid the error
@@ -264,7 +280,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 	}
 	rt := t.unmatched
 	if i := t.matcher.Match(r.Host, r.Method, norm, hdr); i >= 0 {
-		rt = t.routes[i]
+		rt = &t.routes[i]
 	}
 	rq.route = rt
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
@@ -317,7 +333,9 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			return
 		}
 		if next := a.fallback(); next != nil {
-			g.metrics.fallbacks.WithLabelValues(rt.name, tg.up.name).Inc()
+			if s := rt.series; s != nil {
+				g.metrics.fallbacks.WithLabelValues(s.label, tg.up.name).Inc()
+			}
 			g.log.Warn("falling back to the monolith", "route", rt.name, "upstream", tg.up.name, "error", a.err.Error(), "request_id", rq.id)
 			tg, rq.fellBack = next, true
 			continue
@@ -331,10 +349,11 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 // there: the upstream cannot have received any of the request, the route
 // allows a fallback for the method, and none of the body was read.
 func (a *attempt) fallback() *target {
-	if !errors.Is(a.err, errNotSent) || !a.tg.canFallback(a.rq.in.Method) || a.body.read() != 0 {
+	rt := a.rq.route
+	if !errors.Is(a.err, errNotSent) || !rt.canFallback(a.tg, a.rq.in.Method) || a.body.read() != 0 {
 		return nil
 	}
-	return a.tg.route.monolith
+	return rt.monolith
 }
 
 // answerFailure answers an attempt that got no answer: 400, 408, 413 or 499
@@ -357,8 +376,8 @@ func (g *Gateway) answerFailure(a *attempt) {
 // account records a finished request in the metrics and the access log.
 func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) {
 	status, served := w.status, rq.served
-	if served != nil {
-		sm := served.route.metrics[served.side()]
+	if served != nil && rq.route.series != nil {
+		sm := rq.route.series.get(g.metrics, served.side())
 		class := status / 100
 		if aborted || class < 1 || class > 5 || status == StatusClientClosedRequest {
 			class = 0

@@ -1,6 +1,8 @@
 package strangler
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sony/gobreaker/v2"
 )
@@ -22,6 +24,8 @@ type Metrics struct {
 	routesLoaded  prometheus.Gauge
 	lastReload    prometheus.Gauge
 	rejectedPaths prometheus.Counter
+	buildSeconds  prometheus.Gauge
+	buildBytes    prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -54,10 +58,16 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		rejectedPaths: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "ficus_rejected_paths_total", Help: "Requests refused with 400 for a path ficus will not normalise.",
 		}),
+		buildSeconds: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ficus_routes_build_seconds", Help: "Time the last rule set took to compile into a route table (from a file or the route store).",
+		}),
+		buildBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ficus_routes_build_bytes", Help: "Bytes the process allocated while it compiled the last route table.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.inflight, m.breakerState, m.fallbacks, m.reloads,
-			m.routesLoaded, m.lastReload, m.rejectedPaths)
+			m.routesLoaded, m.lastReload, m.rejectedPaths, m.buildSeconds, m.buildBytes)
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(r)
@@ -65,11 +75,51 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 	return m
 }
 
-// sideMetrics are one route's collectors for one side, resolved once per
-// rule set so that a request pays no label lookups.
+// sideMetrics are one route's collectors for one side, resolved once so
+// that a request pays no label lookups.
 type sideMetrics struct {
 	codes    [6]prometheus.Counter // index: status / 100 (0 for aborted)
 	duration prometheus.Observer
+}
+
+// sides are the side labels by target.side().
+var sides = [2]string{SideLegacy, SideNew}
+
+// routeSeries are the series of one route label (a route's name, a
+// metrics group's label, "(unmatched)"), per side. A side's series are
+// created by its first request, so a rule set of thousands of routes of
+// which few see traffic has few series.
+type routeSeries struct {
+	label string
+	side  [2]atomic.Pointer[sideMetrics]
+}
+
+// get returns the series of side, creating them on first use. Racing
+// first requests may both look the series up: the vectors hand both the
+// same counters, and one pointer wins.
+func (s *routeSeries) get(m *Metrics, side int) *sideMetrics {
+	if sm := s.side[side].Load(); sm != nil {
+		return sm
+	}
+	sm := m.forRoute(s.label, sides[side])
+	if s.side[side].CompareAndSwap(nil, sm) {
+		return sm
+	}
+	return s.side[side].Load()
+}
+
+// created reports whether any side's series exist.
+func (s *routeSeries) created() bool {
+	return s.side[0].Load() != nil || s.side[1].Load() != nil
+}
+
+// takeOver starts s with the series old created (a reload).
+func (s *routeSeries) takeOver(old *routeSeries) {
+	for i := range s.side {
+		if sm := old.side[i].Load(); sm != nil {
+			s.side[i].Store(sm)
+		}
+	}
 }
 
 func (m *Metrics) forRoute(route, side string) *sideMetrics {
@@ -80,7 +130,7 @@ func (m *Metrics) forRoute(route, side string) *sideMetrics {
 	return sm
 }
 
-// forget drops the series of a route that left the rule set.
+// forget drops the series of a route label that left the rule set.
 func (m *Metrics) forget(route string) {
 	m.requests.DeletePartialMatch(prometheus.Labels{"route": route})
 	m.duration.DeletePartialMatch(prometheus.Labels{"route": route})

@@ -196,33 +196,3 @@ func TestCheckRefusesAReloadAndKeepsOldRules(t *testing.T) {
 		t.Fatalf("reload errors = %v", v)
 	}
 }
-
-// A reload keeps the metric series of routes that keep their name
-// instead of looking them up again (most of the cost of reloading
-// thousands of routes); a route that is new gets its own.
-func TestReloadKeepsTheSeriesOfKeptRoutes(t *testing.T) {
-	t.Parallel()
-	rules := func(to string, extra string) *routes.File {
-		f, err := routes.Parse("r.yaml", []byte("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://127.0.0.1:1\"}\n  svc: {url: \"http://127.0.0.1:2\"}\nroutes:\n"+
-			"  - {name: a, match: {prefix: /a}, to: "+to+"}\n"+extra))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
-	gw, _ := New(Options{})
-	if err := gw.Load(rules("legacy", "")); err != nil {
-		t.Fatal(err)
-	}
-	before := gw.table.Load().routes[0].metrics
-	if err := gw.Load(rules("svc", "  - {name: b, match: {prefix: /b}, to: svc}\n")); err != nil {
-		t.Fatal(err)
-	}
-	after := gw.table.Load().routes
-	if after[0].metrics[0] != before[0] {
-		t.Error("route a looked its legacy series up again")
-	}
-	if after[0].metrics[1] == nil || after[1].metrics[1] == nil || after[1].metrics[0] == nil {
-		t.Error("a route is missing a series it needs")
-	}
-}

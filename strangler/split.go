@@ -58,7 +58,7 @@ func (rt *liveRoute) choose(w http.ResponseWriter, r *http.Request, secure bool,
 			}
 		}
 		if v != "" {
-			if tg := rt.byName[v]; tg != nil {
+			if tg := rt.target(v); tg != nil {
 				return tg
 			}
 		}

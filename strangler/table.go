@@ -15,12 +15,30 @@ const unmatchedRoute = "(unmatched)"
 
 // table is one immutable, compiled rule set with its upstreams.
 type table struct {
-	file      *routes.File
-	matcher   *routes.Matcher
-	routes    []*liveRoute
+	file    *routes.File
+	matcher *routes.Matcher
+	// routes are in file order (the matcher's indexes), in one allocation.
+	routes    []liveRoute
 	unmatched *liveRoute
 	upstreams map[string]*upstream
+	// plain holds, per upstream, the target of every route that sends to
+	// it without a rewrite: nothing in it is route-specific, so 10,000
+	// routes to two upstreams share two targets.
+	plain map[string]*plainTarget
+	// groups are the series of metrics groups, by label.
+	groups map[string]*routeSeries
 }
+
+// plainTarget is an upstream's shared target, with the one-target list
+// of the routes that send everything to it.
+type plainTarget struct {
+	tg   target
+	only []*target
+}
+
+// wholeRange is the bucket bounds of a route with one target; shared,
+// never changed.
+var wholeRange = []int{buckets}
 
 // liveRoute is a route ready to serve.
 type liveRoute struct {
@@ -29,10 +47,15 @@ type liveRoute struct {
 	policy  string
 	targets []*target // new upstreams first, the monolith last
 	bounds  []int     // cumulative bucket ends, aligned with targets
-	byName  map[string]*target
 	// monolith is where requests fall back to; also an override target.
 	monolith *target
-	metrics  [2]*sideMetrics // SideLegacy, SideNew
+	// series are where the route's requests are counted: own, its
+	// group's, or nil when its metrics are off.
+	series *routeSeries
+	own    routeSeries
+	// fallback: when a new upstream cannot take a request, whether
+	// idempotent / other requests go to the monolith.
+	fallback, fallbackUnsafe bool
 	// authHeader is the route's custom JWT header (canonical), whose client
 	// copies are removed; "" for Authorization or no auth.
 	authHeader string
@@ -41,18 +64,15 @@ type liveRoute struct {
 	overrideHeader string
 }
 
-// target is a route's way to one upstream: its rewrites and fallback.
+// target is a way to one upstream: its rewrites. Targets without a
+// rewrite are shared by every route of the table (see table.plain).
 type target struct {
 	up               *upstream
-	route            *liveRoute
 	path             pathRewrite
 	base             string // the upstream URL's path, escaped
 	needsPath        bool   // the outbound path differs from the public one
 	rewriteResponses bool
 	cookieDomain     string
-	// fallback: when this (new) upstream cannot take a request, whether
-	// idempotent / other requests go to the monolith.
-	fallback, fallbackUnsafe bool
 }
 
 func (tg *target) side() int {
@@ -62,23 +82,41 @@ func (tg *target) side() int {
 	return 1
 }
 
-// canFallback reports whether a request with method m may go to the
-// monolith when this target could not be reached.
-func (tg *target) canFallback(m string) bool {
-	if tg.up.monolith || !tg.fallback {
+// canFallback reports whether a request with method m that target tg
+// could not take may go to the route's monolith.
+func (rt *liveRoute) canFallback(tg *target, m string) bool {
+	if tg.up.monolith || !rt.fallback {
 		return false
 	}
 	switch m {
 	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
 		return true
 	}
-	return tg.fallbackUnsafe
+	return rt.fallbackUnsafe
+}
+
+// target returns the route's target for the upstream named name (a tester
+// override), or nil.
+func (rt *liveRoute) target(name string) *target {
+	for _, tg := range rt.targets {
+		if tg.up.name == name {
+			return tg
+		}
+	}
+	if rt.monolith.up.name == name {
+		return rt.monolith
+	}
+	return nil
 }
 
 // build compiles a rule set, keeping the upstreams of prev whose
-// configuration did not change (their pools and breakers live on).
-func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table, error) {
-	t := &table{file: f, matcher: m, upstreams: map[string]*upstream{}}
+// configuration did not change (their pools and breakers live on) and
+// the series that prev's routes created, for the routes, groups and
+// unmatched requests that keep their label. It returns the labels of
+// series that prev created and the new table no longer has.
+func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table, []string, error) {
+	t := &table{file: f, matcher: m, upstreams: make(map[string]*upstream, len(f.Upstreams)),
+		plain: make(map[string]*plainTarget, len(f.Upstreams))}
 	for name, cfg := range f.Upstreams {
 		isMono := name == f.Monolith
 		if prev != nil {
@@ -92,43 +130,86 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 			g.log.Warn("circuit breaker changed state", "upstream", name, "state", to.String())
 		})
 		if err != nil {
-			return nil, fmt.Errorf("upstream %s: %w", name, err)
+			return nil, nil, fmt.Errorf("upstream %s: %w", name, err)
 		}
 		g.metrics.setBreaker(name, gobreaker.StateClosed)
 		t.upstreams[name] = up
 	}
+	for name, up := range t.upstreams {
+		p := &plainTarget{}
+		initTarget(&p.tg, up, nil)
+		p.only = []*target{&p.tg}
+		t.plain[name] = p
+	}
+	// Series are created by a route's first request (routeSeries.get); a
+	// reload hands on those that exist, usually a few among thousands.
+	had := prev.createdSeries()
 	mono := t.upstreams[f.Monolith]
-	// A route that keeps its name keeps its metric series: looking 10,000
-	// routes' series up in the vectors again was most of a reload.
-	var series map[string]*[2]*sideMetrics
-	if prev != nil {
-		series = make(map[string]*[2]*sideMetrics, len(prev.routes))
-		for _, rt := range prev.routes {
-			series[rt.name] = &rt.metrics
+	t.routes = make([]liveRoute, len(f.Routes))
+	for i, rc := range f.Routes {
+		g.initRoute(&t.routes[i], rc.Name, rc, t, mono, had)
+	}
+	t.unmatched = &liveRoute{}
+	g.initRoute(t.unmatched, unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono, had)
+	var gone []string
+	for label := range had {
+		gone = append(gone, label)
+	}
+	return t, gone, nil
+}
+
+// createdSeries returns the series that t's routes created, by label; nil
+// for no table.
+func (t *table) createdSeries() map[string]*routeSeries {
+	if t == nil {
+		return nil
+	}
+	had := map[string]*routeSeries{}
+	add := func(s *routeSeries) {
+		if s != nil && s.created() {
+			had[s.label] = s
 		}
 	}
-	t.routes = make([]*liveRoute, 0, len(f.Routes))
-	for _, rc := range f.Routes {
-		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono, series[rc.Name]))
+	for i := range t.routes {
+		if rt := &t.routes[i]; rt.series == &rt.own {
+			add(rt.series)
+		}
 	}
-	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono, nil)
-	return t, nil
+	for _, s := range t.groups {
+		add(s)
+	}
+	add(t.unmatched.series)
+	return had
 }
 
-// sideSeries returns the series of a route's side: those it had in the
-// previous table (had), or the vectors' own.
-func (g *Gateway) sideSeries(route, side string, had *sideMetrics) *sideMetrics {
-	if had != nil {
-		return had
+// seriesFor returns the series of a route with the given label ("" for
+// none), taking over those of had that exist and removing them from had.
+func (t *table) seriesFor(rt *liveRoute, label string, group bool, had map[string]*routeSeries) *routeSeries {
+	if label == "" {
+		return nil
 	}
-	return g.metrics.forRoute(route, side)
+	s := &rt.own
+	if group {
+		if s = t.groups[label]; s != nil {
+			return s
+		}
+		if t.groups == nil {
+			t.groups = map[string]*routeSeries{}
+		}
+		s = &routeSeries{}
+		t.groups[label] = s
+	}
+	s.label = label
+	if old := had[label]; old != nil {
+		s.takeOver(old)
+		delete(had, label)
+	}
+	return s
 }
 
-func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upstream, had *[2]*sideMetrics) *liveRoute {
-	if had == nil {
-		had = &[2]*sideMetrics{}
-	}
-	rt := &liveRoute{name: name, cfg: rc, policy: rc.Policy(), byName: map[string]*target{}}
+func (g *Gateway) initRoute(rt *liveRoute, name string, rc *routes.Route, t *table, mono *upstream, had map[string]*routeSeries) {
+	rt.name, rt.cfg, rt.policy = name, rc, rc.Policy()
+	rt.fallback, rt.fallbackUnsafe = !rc.Fallback.Disabled, rc.Fallback.NonIdempotent
 	if a := rc.Auth; a != nil && a.Header != "" {
 		if h := textproto.CanonicalMIMEHeaderKey(a.Header); h != "Authorization" {
 			rt.authHeader = h
@@ -137,57 +218,66 @@ func (g *Gateway) buildRoute(name string, rc *routes.Route, t *table, mono *upst
 	if o := rc.Override; o != nil && o.Header != "" {
 		rt.overrideHeader = textproto.CanonicalMIMEHeaderKey(o.Header)
 	}
-	// Every route can reach the monolith (fallback, overrides); only routes
-	// with a new upstream get series for the new side.
-	rt.metrics[0] = g.sideSeries(name, SideLegacy, had[0])
-	for _, n := range rc.Targets() {
-		if n != mono.name {
-			rt.metrics[1] = g.sideSeries(name, SideNew, had[1])
-			break
+	rt.series = t.seriesFor(rt, rc.MetricsLabel(), rc.MetricsGroup != "" && rc.Metrics != "off", had)
+	if rc.To != "" && rc.Rewrite == nil {
+		// The common route: all to one upstream, nothing to rewrite.
+		p := t.plain[rc.To]
+		rt.targets, rt.bounds = p.only, wholeRange
+		if p.tg.up == mono {
+			rt.monolith = &p.tg
+		} else {
+			rt.monolith = &t.plain[mono.name].tg
 		}
-	}
-	weights := map[string]int{}
-	if rc.To != "" {
-		weights[rc.To] = 100
-	}
-	for _, s := range rc.Split {
-		weights[s.To] = s.Weight
+		return
 	}
 	// New upstreams first (in file order), the monolith last: see buckets.
 	order := rc.Targets()
-	var news []string
-	hasMono := false
+	rt.targets = make([]*target, 0, len(order))
+	rt.bounds = make([]int, 0, len(order))
+	end, monoWeight := 0, -1
+	weight := func(n string) int {
+		if rc.To != "" {
+			return 100
+		}
+		for _, s := range rc.Split {
+			if s.To == n {
+				return s.Weight
+			}
+		}
+		return 0
+	}
 	for _, n := range order {
 		if n == mono.name {
-			hasMono = true
-		} else {
-			news = append(news, n)
+			monoWeight = weight(n)
+			continue
 		}
-	}
-	if hasMono {
-		news = append(news, mono.name)
-	}
-	end := 0
-	for _, n := range news {
-		tg := g.newTarget(rt, t.upstreams[n])
-		rt.targets = append(rt.targets, tg)
-		end += weights[n] * (buckets / 100)
+		end += weight(n) * (buckets / 100)
+		rt.targets = append(rt.targets, t.targetFor(rc, t.upstreams[n]))
 		rt.bounds = append(rt.bounds, end)
-		rt.byName[n] = tg
 	}
-	if tg := rt.byName[mono.name]; tg != nil {
-		rt.monolith = tg
-	} else {
-		rt.monolith = g.newTarget(rt, mono)
-		rt.byName[mono.name] = rt.monolith
+	rt.monolith = t.targetFor(rc, mono)
+	if monoWeight >= 0 {
+		end += monoWeight * (buckets / 100)
+		rt.targets = append(rt.targets, rt.monolith)
+		rt.bounds = append(rt.bounds, end)
 	}
-	return rt
 }
 
-func (g *Gateway) newTarget(rt *liveRoute, up *upstream) *target {
-	rc := rt.cfg
-	tg := &target{up: up, route: rt, fallback: !rc.Fallback.Disabled, fallbackUnsafe: rc.Fallback.NonIdempotent}
-	if rw := rc.Rewrite; rw != nil && (!up.monolith || rw.Monolith) {
+// targetFor returns route rc's target for up: the shared one unless the
+// route rewrites what goes to up.
+func (t *table) targetFor(rc *routes.Route, up *upstream) *target {
+	if rw := rc.Rewrite; rw == nil || (up.monolith && !rw.Monolith) {
+		return &t.plain[up.name].tg
+	}
+	tg := &target{}
+	initTarget(tg, up, rc.Rewrite)
+	return tg
+}
+
+// initTarget sets tg up for up with the route's rewrite rw (nil for none).
+func initTarget(tg *target, up *upstream, rw *routes.Rewrite) {
+	tg.up = up
+	if rw != nil {
 		tg.path = pathRewrite{strip: rw.StripPrefix, add: rw.AddPrefix}
 		tg.rewriteResponses = rw.ResponsesRewritten()
 		tg.cookieDomain = rw.CookieDomain
@@ -197,5 +287,4 @@ func (g *Gateway) newTarget(rt *liveRoute, up *upstream) *target {
 	}
 	tg.base = up.url.EscapedPath()
 	tg.needsPath = !tg.path.empty() || (tg.base != "" && tg.base != "/")
-	return tg
 }
