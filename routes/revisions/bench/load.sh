@@ -5,7 +5,8 @@
 # several times while it sends traffic through all three. Reports failed
 # requests, p99 during the swaps against p99 before them, and the time
 # from the store's commit to each instance serving the revision (median,
-# max). Bounded: two phases of DURATION (default 5s) on 127.0.0.1. Writes
+# max). FICUS_GOGC sets GOGC for the three instances only. Bounded: two
+# phases of DURATION (default 5s) on 127.0.0.1. Writes
 # the route-revision section of docs/benchmarks.md.
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
@@ -40,7 +41,7 @@ idp: {enabled: false}
 log: {level: warn, access_log: false}
 C
   [ "$i" = 0 ] && "$work/ficus" migrate -c "$work/ficus0.yaml" >/dev/null
-  "$work/ficus" serve -c "$work/ficus$i.yaml" > "$work/serve$i.log" 2>&1 &
+  GOGC="${FICUS_GOGC:-${GOGC:-100}}" "$work/ficus" serve -c "$work/ficus$i.yaml" > "$work/serve$i.log" 2>&1 &
   pids+=($!)
   fronts+=("http://127.0.0.1:1828$i") opses+=("http://127.0.0.1:1838$i")
 done
