@@ -217,3 +217,23 @@ func TestLoadReportsBuildTimeAndMemory(t *testing.T) {
 		t.Fatalf("no build log line: %s", l)
 	}
 }
+
+// Fallbacks are counted under the route's label: its group's, or not at
+// all when its metrics are off (the request is still served).
+func TestFallbacksCountUnderTheSeriesLabel(t *testing.T) {
+	t.Parallel()
+	fx := newTestGateway(t, baseRules+`  - {name: down-a, match: {prefix: /anything/down-a}, to: down, metrics_group: down}
+  - {name: down-b, match: {prefix: /anything/down-b}, to: down, metrics: off}
+`)
+	fx.get(t, "/anything/down-a")
+	fx.get(t, "/anything/down-b")
+	if v := counterValue(t, fx.reg, "ficus_fallbacks_total", map[string]string{"route": "group:down", "upstream": "down"}); v != 1 {
+		t.Errorf("group fallbacks = %v, want 1", v)
+	}
+	if n := seriesCount(t, fx.reg, "ficus_fallbacks_total", nil); n != 1 {
+		t.Errorf("%d fallback series, want the group's alone", n)
+	}
+	if v := counterValue(t, fx.reg, "ficus_requests_total", map[string]string{"route": "group:down", "side": "legacy", "code": "2xx"}); v != 1 {
+		t.Errorf("group requests on the monolith = %v, want 1", v)
+	}
+}
