@@ -1,6 +1,7 @@
 package strangler
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // BenchmarkRoundTrip measures one GET through each kind of hop against the
@@ -135,5 +137,31 @@ upstreams:
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkLoadShrink is the swap from a rule set of 10,000 routes to one
+// of one route: the 10,000 routes' series are forgotten in the swap.
+func BenchmarkLoadShrink(b *testing.B) {
+	var big strings.Builder
+	big.WriteString("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\n  orders: {url: \"http://mem2\"}\nroutes:\n")
+	for i := range 10000 {
+		fmt.Fprintf(&big, "  - {name: r%d, match: {prefix: /p%d}, split: [{to: orders, weight: 50}, {to: legacy, weight: 50}]}\n", i, i)
+	}
+	large, err := routes.Parse("large.yaml", []byte(big.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	small, _ := routes.Parse("small.yaml", []byte("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\nroutes:\n  - {name: api, match: {prefix: /api}, to: legacy}\n"))
+	gw, _ := New(Options{Registerer: prometheus.NewRegistry()})
+	for b.Loop() {
+		b.StopTimer()
+		if err := gw.Load(large); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := gw.Load(small); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
