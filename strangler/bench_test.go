@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -166,6 +167,32 @@ func BenchmarkLoad10k(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
 		if err := gw.Load(files[i%2]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkLoadShrink is the swap from a rule set of 10,000 routes to one
+// of one route: the 10,000 routes' series are forgotten in the swap.
+func BenchmarkLoadShrink(b *testing.B) {
+	var big strings.Builder
+	big.WriteString("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\n  orders: {url: \"http://mem2\"}\nroutes:\n")
+	for i := range 10000 {
+		fmt.Fprintf(&big, "  - {name: r%d, match: {prefix: /p%d}, split: [{to: orders, weight: 50}, {to: legacy, weight: 50}]}\n", i, i)
+	}
+	large, err := routes.Parse("large.yaml", []byte(big.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	small, _ := routes.Parse("small.yaml", []byte("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\nroutes:\n  - {name: api, match: {prefix: /api}, to: legacy}\n"))
+	gw, _ := New(Options{Registerer: prometheus.NewRegistry()})
+	for b.Loop() {
+		b.StopTimer()
+		if err := gw.Load(large); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := gw.Load(small); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -177,9 +177,13 @@ func (g *Gateway) Load(f *routes.File) error {
 		for _, r := range f.Routes {
 			live[r.Name] = true
 		}
+		var ups []string
+		for name := range prev.file.Upstreams {
+			ups = append(ups, name)
+		}
 		for _, r := range prev.file.Routes {
 			if !live[r.Name] {
-				g.metrics.forget(r.Name)
+				g.metrics.forget(r.Name, ups)
 			}
 		}
 	}

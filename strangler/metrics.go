@@ -74,17 +74,31 @@ type sideMetrics struct {
 
 func (m *Metrics) forRoute(route, side string) *sideMetrics {
 	sm := &sideMetrics{duration: m.duration.WithLabelValues(route, side)}
-	for i, c := range []string{"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+	for i, c := range codeLabels {
 		sm.codes[i] = m.requests.WithLabelValues(route, side, c)
 	}
 	return sm
 }
 
-// forget drops the series of a route that left the rule set.
-func (m *Metrics) forget(route string) {
-	m.requests.DeletePartialMatch(prometheus.Labels{"route": route})
-	m.duration.DeletePartialMatch(prometheus.Labels{"route": route})
-	m.fallbacks.DeletePartialMatch(prometheus.Labels{"route": route})
+// codeLabels are the code label's values, indexed as sideMetrics.codes.
+var codeLabels = [6]string{"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// forget drops the series of a route that left the rule set: those
+// forRoute made for either side and its fallbacks from upstreams (the
+// previous rule set's), each
+// deleted by its exact labels. (DeletePartialMatch scans every series of
+// a vector under its lock: for the thousands of routes a large rule set
+// drops, that held Load, and the route store's follower, for minutes.)
+func (m *Metrics) forget(route string, upstreams []string) {
+	for _, side := range []string{SideLegacy, SideNew} {
+		m.duration.DeleteLabelValues(route, side)
+		for _, c := range codeLabels {
+			m.requests.DeleteLabelValues(route, side, c)
+		}
+	}
+	for _, up := range upstreams {
+		m.fallbacks.DeleteLabelValues(route, up)
+	}
 }
 
 func (m *Metrics) setBreaker(upstream string, s gobreaker.State) {

@@ -226,3 +226,52 @@ func TestReloadKeepsTheSeriesOfKeptRoutes(t *testing.T) {
 		t.Error("a route is missing a series it needs")
 	}
 }
+
+// seriesOf counts the series of every gateway metric that carry route.
+func seriesOf(t testing.TB, fx *fixture, route string) int {
+	t.Helper()
+	mfs, err := fx.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "route" && lp.GetValue() == route {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// A route that leaves the rule set takes all its series with it (both
+// sides, every code, its fallbacks), found by their exact labels; the
+// routes that stay keep theirs.
+func TestReloadForgetsTheSeriesOfRemovedRoutes(t *testing.T) {
+	t.Parallel()
+	fx := newTestGateway(t, reloadB)
+	resp, _ := fx.do(t, "GET", "/anything/extra/1", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /anything/extra/1: %d", resp.StatusCode)
+	}
+	fx.gw.metrics.fallbacks.WithLabelValues("extra", "payments").Inc()
+	fx.gw.metrics.fallbacks.WithLabelValues("flip", "payments").Inc()
+	// side legacy and new for a split, each a histogram and six codes.
+	if n := seriesOf(t, fx, "flip"); n != 2*(1+6)+1 {
+		t.Fatalf("flip has %d series before the reload", n)
+	}
+	if n := seriesOf(t, fx, "extra"); n == 0 {
+		t.Fatal("extra has no series before the reload")
+	}
+	fx.load(t, reloadA)
+	if n := seriesOf(t, fx, "extra"); n != 0 {
+		t.Errorf("extra left the rule set but %d of its series stay", n)
+	}
+	// flip stays (now one side): its series are not forgotten.
+	if n := seriesOf(t, fx, "flip"); n < 1+6 {
+		t.Errorf("flip stays but has %d series", n)
+	}
+}

@@ -158,6 +158,7 @@ func TestAdminRoutesAPI(t *testing.T) {
 		{"malformed JSON", "/admin/routes/revisions", `{"rules": 1}`, 400, "not the JSON object expected"},
 		{"unknown field", "/admin/routes/rollback", `{"reason": "x", "to": 1}`, 400, `unknown field \"to\"`},
 		{"rollback of nothing", "/admin/routes/rollback", `{"reason": "x"}`, 404, "no route revision has been applied yet"},
+		{"two JSON objects", "/admin/routes/rollback", `{"reason": "x"} {"rev": 7, "reason": "y"}`, 400, "one JSON object"},
 		{"bad dry_run", "/admin/routes/revisions?dry_run=maybe&reason=x", v1, 400, "dry_run must be"},
 	} {
 		if code, body := s.call(t, "POST", tc.path, "release-bot", tc.body); code != tc.want || !strings.Contains(body, tc.wantBody) {

@@ -204,6 +204,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		}
 		return badRequest("the body is not the JSON object expected: "+err.Error(), err)
 	}
+	// Whatever follows the object would be silently ignored: refuse it.
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body must be one JSON object, with nothing after it", err)
+	}
 	return nil
 }
 
