@@ -6,8 +6,10 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 )
@@ -273,6 +275,9 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		}
 		errs = append(errs, f.checkRouteBridge(p, a)...)
 	}
+	if a := r.Analysis; a != nil {
+		f.checkAnalysis(r, a, add)
+	}
 	if s := r.Shadow; s != nil {
 		known(".shadow.to", s.To)
 		for _, t := range r.Targets() {
@@ -353,4 +358,28 @@ func hasSegmentPrefix(p, prefix string) bool {
 		return true
 	}
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// checkAnalysis checks a route's analysis rule: one new upstream to
+// watch, a window within bounds, increasing steps, holds among them.
+func (f *File) checkAnalysis(r *Route, a *Analysis, add func(field, format string, args ...any)) {
+	if f.Monolith != "" && r.NewUpstream(f.Monolith) == "" {
+		add(".analysis", "an analysis needs the route to have exactly one new upstream besides the monolith %s (to: or a two-way split)", f.Monolith)
+	}
+	if w := time.Duration(a.Window); w != 0 && (w < time.Second || w > time.Hour) {
+		add(".analysis.window", "must be between 1s and 1h (got %s)", w)
+	}
+	for i, s := range a.Steps {
+		if i > 0 && s <= a.Steps[i-1] {
+			add(fmt.Sprintf(".analysis.steps[%d]", i), "steps must increase strictly (%d after %d)", s, a.Steps[i-1])
+		}
+	}
+	for i, h := range a.HoldBefore {
+		if j := slices.Index(a.Steps, h); j < 1 {
+			add(fmt.Sprintf(".analysis.hold_before[%d]", i), "%d is not one of the steps after the first %v (a person starts the first step)", h, a.Steps)
+		}
+	}
+	if len(a.HoldBefore) > 0 && len(a.Steps) == 0 {
+		add(".analysis.hold_before", "needs steps")
+	}
 }
