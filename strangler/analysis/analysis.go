@@ -15,8 +15,9 @@
 // (rolled back, aborted or not started: a person starts it), a route at a
 // weight below a step marked hold_before waits for ficus routes resume.
 // Nothing else is stored, so restarts and other instances agree. What an
-// instance remembers is when it first served the route's current weight:
-// only requests since then count, and a step waits Interval from then.
+// instance remembers is when it first served the route's current weight
+// (or started): only requests since then count, and a step waits
+// Interval from then.
 package analysis
 
 import (
@@ -63,8 +64,8 @@ type RouteStatus struct {
 	Step int `json:"step"`
 	// Weight is the new upstream's live share, in percent.
 	Weight int `json:"weight"`
-	// Since is when this instance first served that weight: the start of
-	// what the verdict counts.
+	// Since is when this instance first served that weight (or started):
+	// the start of what the verdict counts and of the step's interval.
 	Since time.Time `json:"since"`
 	// Health is the route's two sides since then.
 	Health health.RouteHealth `json:"health"`
@@ -115,18 +116,24 @@ type Engine struct {
 	o       Options
 	changes *prometheus.CounterVec
 
-	mu     sync.Mutex // serialises Evaluate
-	seen   map[string]*seen
-	status []RouteStatus
+	mu        sync.Mutex // serialises Evaluate
+	seen      map[string]*seen
+	status    []RouteStatus
+	evaluated bool // Evaluate ran before
 }
 
 // seen is what an instance remembers of a route: the weight it served
 // last and since when, and the last verdict (to log changes).
 type seen struct {
-	target  string
-	weight  int
-	since   time.Time
-	verdict string
+	target string
+	weight int
+	// since is when this instance first served the weight: the requests
+	// before it do not count. Zero for the routes of the first
+	// evaluation: everything in the window counts (it began with the
+	// process). start is since, or the first evaluation: the start of the
+	// step interval.
+	since, start time.Time
+	verdict      string
 	warned  bool // logged that it cannot write (no store)
 }
 
@@ -218,7 +225,10 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		w := r.Weight(up)
 		s := e.seen[r.Name]
 		if s == nil || s.weight != w || s.target != up {
-			s = &seen{target: up, weight: w, since: now, verdict: ""}
+			s = &seen{target: up, weight: w, since: now, start: now}
+			if !e.evaluated {
+				s.since = time.Time{}
+			}
 			e.seen[r.Name] = s
 		}
 		st, d := e.judge(r, a, s, now)
@@ -241,7 +251,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Route < out[j].Route })
-	e.status = out
+	e.status, e.evaluated = out, true
 	var errs []error
 	for _, d := range todo {
 		if err := e.write(ctx, f, d); err != nil {
@@ -253,7 +263,7 @@ func (e *Engine) Evaluate(ctx context.Context) error {
 
 // judge returns a route's status and what to write, if anything.
 func (e *Engine) judge(r *routes.Route, a *routes.Analysis, s *seen, now time.Time) (RouteStatus, *decision) {
-	st := RouteStatus{Route: r.Name, Target: s.target, Weight: s.weight, Step: a.StepIndex(s.weight), Since: s.since}
+	st := RouteStatus{Route: r.Name, Target: s.target, Weight: s.weight, Step: a.StepIndex(s.weight), Since: s.start}
 	if s.weight == 0 {
 		st.Verdict, st.Reason = VerdictIdle, fmt.Sprintf("%s gets 0%%: nothing to judge (a person starts or resumes the canary)", s.target)
 		return st, nil
@@ -269,8 +279,8 @@ func (e *Engine) judge(r *routes.Route, a *routes.Analysis, s *seen, now time.Ti
 	minReq := uint64(a.MinRequestsOrDefault())
 	if n.Requests < minReq {
 		st.Verdict = VerdictInsufficient
-		st.Reason = fmt.Sprintf("%s served %d of the %d requests a verdict needs since %d%% (%s)", s.target, n.Requests, minReq,
-			s.weight, s.since.UTC().Format(time.RFC3339))
+		st.Reason = fmt.Sprintf("%s served %d of the %d requests a verdict needs at %d%% (since %s)", s.target, n.Requests, minReq,
+			s.weight, s.start.UTC().Format(time.RFC3339))
 		return st, nil
 	}
 	maxErr := a.MaxErrorPercentOrDefault()
@@ -312,7 +322,7 @@ func (e *Engine) judge(r *routes.Route, a *routes.Analysis, s *seen, now time.Ti
 		st.Reason = fmt.Sprintf("waiting for a person before %d%% (ficus routes resume %s, or abort); %s", next, r.Name, st.Reason)
 		return st, nil
 	}
-	if wait := s.since.Add(a.IntervalOrDefault()).Sub(now); wait > 0 {
+	if wait := s.start.Add(a.IntervalOrDefault()).Sub(now); wait > 0 {
 		st.Reason += fmt.Sprintf("; next step %d%% in %s", next, wait.Round(time.Second))
 		return st, nil
 	}
