@@ -134,7 +134,7 @@ type seen struct {
 	// step interval.
 	since, start time.Time
 	verdict      string
-	warned  bool // logged that it cannot write (no store)
+	warned       bool // logged that it cannot write (no store)
 }
 
 // New returns an Engine.
