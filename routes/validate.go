@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 )
@@ -162,6 +164,29 @@ func (f *File) routeRules(p string, r *Route) Errors {
 	if s := r.Shadow; s != nil {
 		required(".shadow.to", s.To)
 		within(".shadow.percent", s.Percent, 0, 100)
+	}
+	if a := r.Analysis; a != nil {
+		withinF := func(field string, v, lo, hi float64, los, his string) {
+			switch {
+			case v < lo:
+				fail(field, "gte", los, v)
+			case v > hi:
+				fail(field, "lte", his, v)
+			}
+		}
+		if a.Window < 0 {
+			fail(".analysis.window", "gte", "0", a.Window)
+		}
+		within(".analysis.min_requests", a.MinRequests, 0, 100000000)
+		withinF(".analysis.max_error_percent", a.MaxErrorPercent, 0, 100, "0", "100")
+		withinF(".analysis.max_p99_ratio", a.MaxP99Ratio, 0, 1000, "0", "1000")
+		for i, st := range a.Steps {
+			within(".analysis.steps["+strconv.Itoa(i)+"]", st, 1, 100)
+		}
+		if a.Interval < 0 {
+			fail(".analysis.interval", "gte", "0", a.Interval)
+		}
+		withinF(".analysis.parity_min", a.ParityMin, 0, 1, "0", "1")
 	}
 	return errs
 }
@@ -377,6 +402,9 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		}
 		errs = append(errs, f.checkRouteBridge(p, a)...)
 	}
+	if a := r.Analysis; a != nil {
+		f.checkAnalysis(r, a, add)
+	}
 	if s := r.Shadow; s != nil {
 		known(".shadow.to", s.To)
 		for _, t := range r.Targets() {
@@ -460,4 +488,28 @@ func hasSegmentPrefix(p, prefix string) bool {
 		return true
 	}
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// checkAnalysis checks a route's analysis rule: one new upstream to
+// watch, a window within bounds, increasing steps, holds among them.
+func (f *File) checkAnalysis(r *Route, a *Analysis, add func(field, format string, args ...any)) {
+	if f.Monolith != "" && r.NewUpstream(f.Monolith) == "" {
+		add(".analysis", "an analysis needs the route to have exactly one new upstream besides the monolith %s (to: or a two-way split)", f.Monolith)
+	}
+	if w := time.Duration(a.Window); w != 0 && (w < time.Second || w > time.Hour) {
+		add(".analysis.window", "must be between 1s and 1h (got %s)", w)
+	}
+	for i, s := range a.Steps {
+		if i > 0 && s <= a.Steps[i-1] {
+			add(fmt.Sprintf(".analysis.steps[%d]", i), "steps must increase strictly (%d after %d)", s, a.Steps[i-1])
+		}
+	}
+	for i, h := range a.HoldBefore {
+		if j := slices.Index(a.Steps, h); j < 1 {
+			add(fmt.Sprintf(".analysis.hold_before[%d]", i), "%d is not one of the steps after the first %v (a person starts the first step)", h, a.Steps)
+		}
+	}
+	if len(a.HoldBefore) > 0 && len(a.Steps) == 0 {
+		add(".analysis.hold_before", "needs steps")
+	}
 }

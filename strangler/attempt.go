@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
+	"time"
 )
 
 // request is what every attempt at serving one client request shares. The
@@ -29,6 +30,10 @@ type request struct {
 	// fell back to the monolith.
 	served   *target
 	fellBack bool
+	// start is when the request arrived; ficusFault: ficus itself failed
+	// it (no JWT for the upstream), which no side's window counts.
+	start      time.Time
+	ficusFault bool
 	// w and first live here to save allocations: w is the client's
 	// response, first the first attempt.
 	w     responseWriter

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -102,6 +103,7 @@ type Gateway struct {
 	auth    AuthStage
 	check   func(*routes.File) error
 	buffers *bufferPool
+	health  *health.Set
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
@@ -116,6 +118,7 @@ func New(o Options) (*Gateway, error) {
 		auth:    o.Auth,
 		check:   o.Check,
 		buffers: newBufferPool(),
+		health:  health.NewSet(),
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -186,6 +189,7 @@ func (g *Gateway) Load(f *routes.File) error {
 				g.metrics.forget(r.Name, ups)
 			}
 		}
+		g.health.Retain(func(route string) bool { return live[route] })
 	}
 	return nil
 }
@@ -212,6 +216,14 @@ func (g *Gateway) Rules() *routes.File {
 // Ready reports whether a rule set is loaded.
 func (g *Gateway) Ready() bool { return g.table.Load() != nil }
 
+// Health returns the sliding windows of the routes' two sides (what the
+// canary analysis judges).
+func (g *Gateway) Health() *health.Set { return g.health }
+
+// HealthReport returns each route's legacy and new side over its window
+// (the analysis rule's window, else health.DefaultWindow), by route name.
+func (g *Gateway) HealthReport() []health.RouteHealth { return g.health.Report(time.Now()) }
+
 // Metrics returns the gateway's collectors.
 func (g *Gateway) Metrics() *Metrics { return g.metrics }
 
@@ -230,7 +242,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.inflight.Inc()
 	defer g.metrics.inflight.Dec()
 
-	rq := &request{in: r, id: r.Header.Get(hdrRequestID)}
+	rq := &request{in: r, id: r.Header.Get(hdrRequestID), start: start}
 	if !validRequestID(rq.id) {
 		rq.id = newRequestID()
 	}
@@ -311,6 +323,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			// client's token; the monolith gets what its clients send.
 			var err error
 			if a.cred, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
+				rq.ficusFault = true // not the upstream's: its window does not count it
 				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
 				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
 				return
@@ -322,6 +335,12 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		}
 		if next := a.fallback(); next != nil {
 			g.metrics.fallbacks.WithLabelValues(rt.name, tg.up.name).Inc()
+			if rt.health != nil {
+				// The new side failed this request, though the client
+				// got the monolith's answer.
+				now := time.Now()
+				rt.health.Record(true, http.StatusBadGateway, now.Sub(rq.start), now)
+			}
 			g.log.Warn("falling back to the monolith", "route", rt.name, "upstream", tg.up.name, "error", a.err.Error(), "request_id", rq.id)
 			tg, rq.fellBack = next, true
 			continue
@@ -368,7 +387,15 @@ func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, abort
 			class = 0
 		}
 		sm.codes[class].Inc()
-		sm.duration.Observe(time.Since(start).Seconds())
+		end := time.Now()
+		d := end.Sub(start)
+		sm.duration.Observe(d.Seconds())
+		if h := served.route.health; h != nil && !rq.ficusFault {
+			if aborted {
+				class = 0 // cut off: not counted as an answer's status
+			}
+			h.Record(served.side() == 1, class*100, d, end)
+		}
 	}
 	if aborted && status == 0 {
 		status = StatusClientClosedRequest

@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -33,6 +34,9 @@ type liveRoute struct {
 	// monolith is where requests fall back to; also an override target.
 	monolith *target
 	metrics  [2]*sideMetrics // SideLegacy, SideNew
+	// health is the route's sliding window of both sides; nil for
+	// requests that match no route.
+	health *health.Route
 	// authHeader is the route's custom JWT header (canonical), whose client
 	// copies are removed; "" for Authorization or no auth.
 	authHeader string
@@ -110,6 +114,13 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 	t.routes = make([]*liveRoute, 0, len(f.Routes))
 	for _, rc := range f.Routes {
 		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono, series[rc.Name]))
+	}
+	for _, rt := range t.routes {
+		window := health.DefaultWindow
+		if a := rt.cfg.Analysis; a != nil {
+			window = a.WindowOrDefault()
+		}
+		rt.health = g.health.Route(rt.name, window)
 	}
 	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono, nil)
 	return t, nil

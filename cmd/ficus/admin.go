@@ -10,7 +10,10 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/routes/revisions"
+	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/analysis"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/ops"
 )
 
 // adminAPI is the admin API: its routes are added to mux (the web-hook
@@ -45,6 +48,23 @@ func (a *adminAPI) addRouteStore(cfg *config.Config, be *backend, logger *slog.L
 		SilentAfter: revisions.SilentAfter(cfg.Routes.PollInterval.Std(0)),
 		Logger:      logger,
 	})
+}
+
+// addAnalysis adds GET /admin/routes/analysis: this instance's canary
+// analysis verdicts and its routes' health windows (each instance judges
+// its own traffic).
+func (a *adminAPI) addAnalysis(e *analysis.Engine, gw *strangler.Gateway) {
+	a.mux.HandleFunc("GET /admin/routes/analysis", func(w http.ResponseWriter, _ *http.Request) {
+		ops.WriteJSON(w, http.StatusOK, map[string]any{"analysis": nonNilSlice(e.AnalysisStatus()), "health": nonNilSlice(gw.HealthReport())})
+	})
+}
+
+// nonNilSlice makes a nil slice an empty one (JSON [], not null).
+func nonNilSlice[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // Handler is the admin API behind the token check.

@@ -9,6 +9,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/routes/revisions"
 	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/analysis"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
@@ -41,6 +42,20 @@ func newRouteFollower(ctx context.Context, cfg *config.Config, be *backend, gw *
 		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
 	}
 	return f, nil
+}
+
+// newAnalysis returns the canary analysis of gw's routes (its Run is a
+// loop of the process). With routes.source postgres it writes its
+// rollbacks and steps as revisions on top of the one follower serves;
+// with routes.source file it judges and logs only: it cannot change the
+// route file of every instance.
+func newAnalysis(cfg *config.Config, be *backend, gw *strangler.Gateway, follower *revisions.Follower,
+	reg prometheus.Registerer, logger *slog.Logger) (*analysis.Engine, error) {
+	o := analysis.Options{Rules: gw.Rules, Health: gw.Health(), Logger: logger, Registerer: reg}
+	if follower != nil && cfg.RoutesFromStore() {
+		o.Store, o.Served, o.Instance = revisions.New(be.pool), follower.Revision, follower.InstanceID()
+	}
+	return analysis.New(o)
 }
 
 // withRuleStore opens the rule store of the configuration at path and

@@ -105,6 +105,10 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
+	canary, err := newAnalysis(cfg, be, gw, follower, reg, logger)
+	if err != nil {
+		return err
+	}
 
 	ln, opsLn, err := listen(cfg, sio.front)
 	if err != nil {
@@ -123,6 +127,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	admin.addRouteStore(cfg, be, logger)
+	admin.addAnalysis(canary, gw)
 	opsMux := http.NewServeMux()
 	adminLn, adminCert, err := admin.mount(cfg, opsMux)
 	if err != nil {
@@ -153,6 +158,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if revocations != nil {
 		p.loops = append(p.loops, revocations.Run)
 	}
+	p.loops = append(p.loops, canary.Run)
 	if follower != nil {
 		p.loops, p.resync = append(p.loops, follower.Run), follower.Sync
 	}
