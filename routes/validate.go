@@ -280,6 +280,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 				add(".shadow.to", "shadow target %q is already the route's target", s.To)
 			}
 		}
+		errs = append(errs, f.checkShadow(p+".shadow", s)...)
 	}
 	return errs
 }
@@ -353,4 +354,42 @@ func hasSegmentPrefix(p, prefix string) bool {
 		return true
 	}
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// checkShadow checks a shadow rule's comparison settings.
+func (f *File) checkShadow(p string, s *Shadow) Errors {
+	var errs Errors
+	add := func(field, format string, args ...any) { errs = append(errs, f.errAt(p+field, format, args...)) }
+	if !s.Compare && (len(s.Headers)+len(s.Ignore)+len(s.Redact) > 0 || s.LearnNoise || s.MaxBody != 0) {
+		add(".compare", "headers, ignore, redact, learn_noise and max_body need compare: true")
+	}
+	for i, h := range s.Headers {
+		checkHeader(fmt.Sprintf(".headers[%d]", i), h, add)
+	}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"ignore", s.Ignore}, {"redact", s.Redact}} {
+		for i, ptr := range l.list {
+			if reason := checkPointer(ptr); reason != "" {
+				add(fmt.Sprintf(".%s[%d]", l.name, i), "%s", reason)
+			}
+		}
+	}
+	return errs
+}
+
+// checkPointer checks a JSON pointer (RFC 6901) of a shadow rule: it
+// starts with / and every ~ is followed by 0 or 1. A token * stands for
+// any key or index.
+func checkPointer(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Sprintf("%q is not a JSON pointer: it must start with / (e.g. /meta/time, /items/*/id)", p)
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] == '~' && (i+1 == len(p) || (p[i+1] != '0' && p[i+1] != '1')) {
+			return fmt.Sprintf("%q is not a JSON pointer: ~ must be followed by 0 or 1 (~0 is ~, ~1 is /)", p)
+		}
+	}
+	return ""
 }

@@ -39,6 +39,8 @@ type liveRoute struct {
 	// overrideHeader is the tester override header (canonical), which is
 	// for ficus and never forwarded; "" for none.
 	overrideHeader string
+	// shadow is the route's shadow rule; nil for none.
+	shadow *shadowing
 }
 
 // target is a route's way to one upstream: its rewrites and fallback.
@@ -99,7 +101,14 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 	}
 	mono := t.upstreams[f.Monolith]
 	for _, rc := range f.Routes {
-		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono))
+		rt := g.buildRoute(rc.Name, rc, t, mono)
+		if rc.Shadow != nil {
+			var err error
+			if rt.shadow, err = g.newShadowing(rt, rc.Shadow, t); err != nil {
+				return nil, fmt.Errorf("route %s: shadow: %w", rc.Name, err)
+			}
+		}
+		t.routes = append(t.routes, rt)
 	}
 	t.unmatched = g.buildRoute(unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono)
 	return t, nil
