@@ -32,7 +32,7 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		// At start and at every reload: what would fail on every request
 		// with this configuration is refused, the live rules stay.
 		Check: func(f *routes.File) error {
-			if _, err := cfg.CheckRules(f); err != nil {
+			if err := cfg.CheckRules(f); err != nil {
 				return err
 			}
 			for _, check := range checks {
@@ -68,9 +68,6 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 func loadRoutes(cfg *config.Config, gw *strangler.Gateway, logger *slog.Logger) error {
 	if err := gw.LoadFile(cfg.Routes.File); err != nil {
 		return fmt.Errorf("route file rejected:\n%w", err)
-	}
-	if shadowed, _ := cfg.CheckRules(gw.Rules()); len(shadowed) > 0 {
-		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
 	}
 	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
 	return nil
