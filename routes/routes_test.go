@@ -117,6 +117,11 @@ func TestParseRejects(t *testing.T) {
 		{"bad level", base + "  - {name: a, match: {prefix: /}, to: new, auth: {policy: oauth2, levels: [admin]}}\n", "must be one of"},
 		{"sticky two keys", base + "  - {name: a, match: {prefix: /}, split: [{to: new, weight: 50}, {to: legacy, weight: 50}], sticky: {cookie: a, header: b}}\n", "exactly one of"},
 		{"shadow unknown", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: ghost, percent: 5}}\n", `unknown upstream "ghost"`},
+		{"shadow ignore not a pointer", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, ignore: [meta.time]}}\n", `"meta.time" is not a JSON pointer`},
+		{"shadow redact bad escape", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, redact: [/a~2]}}\n", "~ must be followed by 0 or 1"},
+		{"shadow settings without compare", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, learn_noise: true}}\n", "need compare: true"},
+		{"shadow bad header", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, headers: [\"a b\"]}}\n", "invalid header name"},
+		{"shadow max_body", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, max_body: 1GiB}}\n", "max_body: must be at most"},
 		{"reserved header", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {header: X-Ficus-Side}}\n", "reserved for ficus"},
 		{"override empty", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {}}\n", "needs a header or a cookie"},
 	}
