@@ -13,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,6 +30,8 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		TrustedProxies: trusted,
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+		Shadow: shadow.Options{Queue: cfg.Gateway.Shadow.Queue, Workers: cfg.Gateway.Shadow.Workers,
+			Memory: int64(cfg.Gateway.Shadow.Memory), Timeout: cfg.Gateway.Shadow.Timeout.Std(0)},
 		// At start and at every reload: what would fail on every request
 		// with this configuration is refused, the live rules stay.
 		Check: func(f *routes.File) error {
