@@ -7,6 +7,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -198,4 +199,29 @@ routes:
 			})
 		})
 	}
+	// Request by request, so that load from elsewhere on the machine falls
+	// on both alike: the client's time on the plain route over its time on
+	// the route copying 10 % (compared) to a shadow target that answers.
+	b.Run("interleaved", func(b *testing.B) {
+		var spent [2]atomic.Int64 // plain, shadowed
+		b.RunParallel(func(pb *testing.PB) {
+			var reqs [2]*http.Request
+			for i, p := range []string{"/plain/x", "/shadow/x"} {
+				reqs[i], _ = http.NewRequest(http.MethodGet, ficus.URL+p, nil)
+			}
+			for i := 0; pb.Next(); i++ {
+				start := time.Now()
+				resp, err := client.Do(reqs[i%2])
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				spent[i%2].Add(int64(time.Since(start)))
+			}
+		})
+		if shadowed := spent[1].Load(); shadowed > 0 {
+			b.ReportMetric(float64(spent[0].Load())/float64(shadowed), "throughput-ratio")
+		}
+	})
 }

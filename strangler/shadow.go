@@ -105,6 +105,10 @@ func (g *Gateway) offerShadow(rq *request) {
 	if sh == nil || rq.served.up == sh.target.up {
 		return
 	}
+	if g.shadows.Full() {
+		sh.st.Dropped()
+		return
+	}
 	j := &shadowJob{g: g, sh: sh, primaryTarget: rq.served}
 	if sh.rule != nil {
 		p := rq.primary

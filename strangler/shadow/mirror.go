@@ -155,6 +155,10 @@ func (m *Mirror) Report() []RouteReport {
 	return out
 }
 
+// Full reports whether the queue has no room now (an Offer would drop):
+// a caller may skip preparing a copy that would be dropped.
+func (m *Mirror) Full() bool { return len(m.queue) == cap(m.queue) }
+
 // Offer queues job for a worker, which runs it with a context that ends
 // after the Timeout (never the client's: the client may be gone). When the
 // queue is full, or the Mirror closed, the job is dropped, counted on r,
