@@ -321,7 +321,7 @@ routes:
   - {name: slow, match: {prefix: /slow}, to: legacy, shadow: {to: slow, percent: 100, compare: true}}
 `, func(o *Options) { o.Shadow = shadow.Options{Queue: 1, Workers: 1} })
 	doURL(t, "GET", fx.srv.URL+"/slow/1", nil)
-	waittest.Recv(t, "the first copy", asked) // the worker holds it
+	waittest.Recv(t, "the first copy", asked)  // the worker holds it
 	doURL(t, "GET", fx.srv.URL+"/slow/2", nil) // waits in the queue
 	resp, body := doURL(t, "GET", fx.srv.URL+"/slow/3", nil)
 	if resp.StatusCode != 200 || string(body) != "\"ok\"\n" {

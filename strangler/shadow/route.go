@@ -113,9 +113,6 @@ type routeMetrics struct {
 	mismatch             [len(kinds)]prometheus.Counter
 }
 
-// Name returns the route's name.
-func (r *Route) Name() string { return r.name }
-
 // Dropped counts a copy the queue had no room for.
 func (r *Route) Dropped() {
 	r.dropped.Add(1)
