@@ -310,7 +310,11 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 	}
 	tg := rt.choose(w, r, secure, claims)
 	if sh := rt.shadow; sh != nil && sh.picks(r.Method, rq.body) {
-		rq.shadow = sh
+		if g.shadows.Full() {
+			sh.st.Dropped() // nothing is captured for a copy with no room
+		} else {
+			rq.shadow = sh
+		}
 	}
 	for {
 		a := &rq.first
