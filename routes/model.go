@@ -353,14 +353,39 @@ func (l *LoggedOn) UnmarshalYAML(n *yaml.Node) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: mapping.logged_on must be a JSON pointer or {pointer: P, equals: VALUE}", n.Line)}}
 }
 
-// Shadow mirrors requests to another upstream and discards its answers.
+// Shadow copies a share of a route's requests to another upstream (a new
+// service) after the primary answer went to the client, and compares the
+// two answers. The client only ever gets the primary's answer.
 type Shadow struct {
-	To      string `yaml:"to" validate:"required"`
-	Percent int    `yaml:"percent" validate:"gte=0,lte=100"`
-	// Compare records differences between the primary and shadow responses.
+	// To is the upstream that gets the copies.
+	To string `yaml:"to" validate:"required"`
+	// Percent of the route's requests that are copied, 0 to 100.
+	Percent int `yaml:"percent" validate:"gte=0,lte=100"`
+	// Compare compares the answers (status, Headers, body) and keeps the
+	// route's results. False sends the copies and discards their answers.
 	Compare bool `yaml:"compare"`
-	// UnsafeMethods also mirrors non-idempotent methods.
+	// UnsafeMethods also copies requests whose method is not GET, HEAD or
+	// OPTIONS. Requests with a body are never copied.
 	UnsafeMethods bool `yaml:"unsafe_methods"`
+	// Headers are the response headers compared. Empty means Content-Type.
+	Headers []string `yaml:"headers" validate:"dive,required"`
+	// Ignore are places in JSON bodies never compared: JSON pointers
+	// (RFC 6901) where a token * stands for any key or index, each
+	// covering everything below it (e.g. /meta/time, /items/*/id).
+	Ignore []string `yaml:"ignore" validate:"dive,required"`
+	// Redact are places in JSON bodies (pointers as in Ignore) whose
+	// values mismatch samples show as "[redacted]". With any set, samples
+	// show non-JSON bodies by their hash only.
+	Redact []string `yaml:"redact" validate:"dive,required"`
+	// LearnNoise asks the primary a second time for each copied request
+	// with a safe method; what differs between its two answers is ignored
+	// from then on (Diffy's noise). It doubles the primary's load for the
+	// copied share.
+	LearnNoise bool `yaml:"learn_noise"`
+	// MaxBody is the largest body compared in full (structurally for
+	// JSON); larger bodies are compared by their SHA-256. Zero means 1MiB;
+	// at most 16MiB.
+	MaxBody ByteSize `yaml:"max_body" validate:"gte=0,lte=16777216"`
 }
 
 // Analysis is a route's canary analysis (strangler/analysis enforces
@@ -471,6 +496,9 @@ func (r *Route) NewUpstream(monolith string) string {
 
 // Weight returns the share, in percent, the route gives upstream.
 func (r *Route) Weight(upstream string) int { return weights(r)[upstream] }
+
+// Compares reports whether the rule compares answers.
+func (s *Shadow) Compares() bool { return s != nil && s.Compare }
 
 // Duration is a time.Duration written as "10s" or "1m30s".
 type Duration time.Duration

@@ -164,6 +164,15 @@ func (f *File) routeRules(p string, r *Route) Errors {
 	if s := r.Shadow; s != nil {
 		required(".shadow.to", s.To)
 		within(".shadow.percent", s.Percent, 0, 100)
+		each(".shadow.headers", s.Headers, func(field, v string) { required(field, v) })
+		each(".shadow.ignore", s.Ignore, func(field, v string) { required(field, v) })
+		each(".shadow.redact", s.Redact, func(field, v string) { required(field, v) })
+		switch {
+		case s.MaxBody < 0:
+			fail(".shadow.max_body", "gte", "0", s.MaxBody)
+		case s.MaxBody > 16777216:
+			fail(".shadow.max_body", "lte", "16777216", s.MaxBody)
+		}
 	}
 	if a := r.Analysis; a != nil {
 		withinF := func(field string, v, lo, hi float64, los, his string) {
@@ -412,6 +421,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 				add(".shadow.to", "shadow target %q is already the route's target", s.To)
 			}
 		}
+		errs = append(errs, f.checkShadow(p+".shadow", s)...)
 	}
 	return errs
 }
@@ -512,4 +522,37 @@ func (f *File) checkAnalysis(r *Route, a *Analysis, add func(field, format strin
 	if len(a.HoldBefore) > 0 && len(a.Steps) == 0 {
 		add(".analysis.hold_before", "needs steps")
 	}
+}
+
+// checkShadow checks a shadow rule's comparison settings.
+func (f *File) checkShadow(p string, s *Shadow) Errors {
+	var errs Errors
+	add := func(field, format string, args ...any) { errs = append(errs, f.errAt(p+field, format, args...)) }
+	if !s.Compare && (len(s.Headers)+len(s.Ignore)+len(s.Redact) > 0 || s.LearnNoise || s.MaxBody != 0) {
+		add(".compare", "headers, ignore, redact, learn_noise and max_body need compare: true")
+	}
+	for i, h := range s.Headers {
+		checkHeader(fmt.Sprintf(".headers[%d]", i), h, add)
+	}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"ignore", s.Ignore}, {"redact", s.Redact}} {
+		for i, ptr := range l.list {
+			if reason := checkPointer(ptr); reason != "" {
+				add(fmt.Sprintf(".%s[%d]", l.name, i), "%s", reason)
+			}
+		}
+	}
+	return errs
+}
+
+// checkPointer checks a JSON pointer (RFC 6901) of a shadow rule: it
+// starts with / and every ~ is followed by 0 or 1. A token * stands for
+// any key or index.
+func checkPointer(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Sprintf("%q is not a JSON pointer: it must start with / (e.g. /meta/time, /items/*/id)", p)
+	}
+	return checkJSONPointer(p)
 }

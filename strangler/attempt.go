@@ -26,6 +26,10 @@ type request struct {
 	trusted bool
 	// body is the client's body behind the size limit; nil without one.
 	body io.ReadCloser
+	// shadow is the route's shadow rule when this request is copied;
+	// primary is its answer as the client got it (nil without compare).
+	shadow  *shadowing
+	primary *primary
 	// served is the target of the last attempt; fellBack: the request
 	// fell back to the monolith.
 	served   *target
@@ -157,6 +161,9 @@ func (a *attempt) modifyResponse(resp *http.Response) error {
 		if err := a.tg.rewriteResponse(resp); err != nil {
 			return err
 		}
+	}
+	if sh := a.rq.shadow; sh != nil && a.tg.up != sh.target.up {
+		a.capture(resp)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		return nil

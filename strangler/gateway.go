@@ -16,6 +16,7 @@ import (
 
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/health"
+	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,6 +46,10 @@ type Options struct {
 	// Auth enforces route auth policies other than passthrough. Nil means
 	// such routes refuse every request with 401 (fail closed).
 	Auth AuthStage
+	// Shadow sizes the queue, workers, memory and timeout of the copies of
+	// shadow rules (its Registerer and Logger are the gateway's). The zero
+	// value takes the defaults.
+	Shadow shadow.Options
 	// Check, if set, is asked about every rule file before it goes live,
 	// at the first load and at every reload: an error refuses the file
 	// and the live rules keep serving. The process uses it for what the
@@ -104,6 +109,7 @@ type Gateway struct {
 	check   func(*routes.File) error
 	buffers *bufferPool
 	health  *health.Set
+	shadows *shadow.Mirror
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
@@ -123,6 +129,9 @@ func New(o Options) (*Gateway, error) {
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
+	so := o.Shadow
+	so.Registerer, so.Logger = o.Registerer, g.log
+	g.shadows = shadow.New(so)
 	for _, h := range o.OwnedHeaders {
 		g.owned = append(g.owned, textproto.CanonicalMIMEHeaderKey(h))
 	}
@@ -155,14 +164,16 @@ func (g *Gateway) Load(f *routes.File) error {
 	g.metrics.reloads.WithLabelValues("ok").Inc()
 	g.metrics.routesLoaded.Set(float64(len(t.routes)))
 	g.metrics.lastReload.SetToCurrentTime()
+	shadowed := map[string]bool{}
 	for _, r := range f.Routes {
 		if r.Shadow != nil {
-			g.log.Warn("route has a shadow rule; shadowing is not enforced by this version", "route", r.Name)
+			shadowed[r.Name] = true
 		}
 		if r.Policy() != "passthrough" && g.auth == nil {
 			g.log.Warn("route needs auth but no auth stage is configured: it refuses every request (401)", "route", r.Name, "policy", r.Policy())
 		}
 	}
+	g.shadows.Retain(shadowed)
 	if b := f.Upstreams[f.Monolith].Breaker; b.Disabled == nil && (b.Failures != 0 || b.OpenFor != 0 || b.HalfOpenRequests != 0) {
 		g.log.Warn("the monolith has no circuit breaker unless breaker.disabled is false; its breaker settings are ignored", "upstream", f.Monolith)
 	}
@@ -252,6 +263,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A response cut off mid-body (the client or the upstream went
 		// away, the upstream stalled) ends in http.ErrAbortHandler.
 		p := recover()
+		if rq.primary != nil && !rq.primary.queued {
+			rq.primary.body.Release()
+		}
 		g.account(rq, rw, start, p != nil)
 		if p != nil {
 			panic(p)
@@ -311,6 +325,13 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		claims = rq.grant
 	}
 	tg := rt.choose(w, r, secure, claims)
+	if sh := rt.shadow; sh != nil && sh.picks(r.Method, rq.body) {
+		if g.shadows.Full() {
+			sh.st.Dropped() // nothing is captured for a copy with no room
+		} else {
+			rq.shadow = sh
+		}
+	}
 	for {
 		a := &rq.first
 		if rq.served != nil {
@@ -331,6 +352,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		}
 		a.serve()
 		if a.err == nil {
+			g.offerShadow(rq)
 			return
 		}
 		if next := a.fallback(); next != nil {

@@ -43,6 +43,8 @@ type liveRoute struct {
 	// overrideHeader is the tester override header (canonical), which is
 	// for ficus and never forwarded; "" for none.
 	overrideHeader string
+	// shadow is the route's shadow rule; nil for none.
+	shadow *shadowing
 }
 
 // target is a route's way to one upstream: its rewrites and fallback.
@@ -113,7 +115,14 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 	}
 	t.routes = make([]*liveRoute, 0, len(f.Routes))
 	for _, rc := range f.Routes {
-		t.routes = append(t.routes, g.buildRoute(rc.Name, rc, t, mono, series[rc.Name]))
+		rt := g.buildRoute(rc.Name, rc, t, mono, series[rc.Name])
+		if rc.Shadow != nil {
+			var err error
+			if rt.shadow, err = g.newShadowing(rt, rc.Shadow, t); err != nil {
+				return nil, fmt.Errorf("route %s: shadow: %w", rc.Name, err)
+			}
+		}
+		t.routes = append(t.routes, rt)
 	}
 	for _, rt := range t.routes {
 		window := health.DefaultWindow

@@ -43,7 +43,7 @@ func (a *adminAPI) addRouteStore(cfg *config.Config, be *backend, logger *slog.L
 	}
 	revisions.AdminRoutes(a.mux, revisions.AdminOptions{
 		Store:       revisions.New(be.pool),
-		Check:       func(f *routes.File) error { _, err := cfg.CheckRules(f); return err },
+		Check:       func(f *routes.File) error { return cfg.CheckRules(f) },
 		Caller:      func(r *http.Request) (string, bool) { return auth.AdminCaller(r.Context()) },
 		SilentAfter: revisions.SilentAfter(cfg.Routes.PollInterval.Std(0)),
 		Logger:      logger,

@@ -38,8 +38,6 @@ func newRouteFollower(ctx context.Context, cfg *config.Config, be *backend, gw *
 	}
 	if f.Revision() == 0 {
 		logger.Warn("route store: no revision applied yet; not ready until one is (ficus routes apply FILE)")
-	} else if shadowed, _ := cfg.CheckRules(gw.Rules()); len(shadowed) > 0 {
-		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
 	}
 	return f, nil
 }

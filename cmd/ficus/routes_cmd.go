@@ -164,7 +164,7 @@ func defaultAuthor() string {
 // standard input is no terminal), and stores it as the next revision,
 // refused if d's parent is no longer live.
 func (w *change) store(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *revisions.Store, d revisions.Draft) error {
-	plan, err := st.Plan(ctx, d, func(f *routes.File) error { _, err := cfg.CheckRules(f); return err })
+	plan, err := st.Plan(ctx, d, cfg.CheckRules)
 	if err != nil {
 		return fmt.Errorf("nothing stored:\n%w", err)
 	}

@@ -101,6 +101,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	defer closeAccessLog()
+	defer gw.Close() // the shadow workers
 	follower, err := newRouteFollower(ctx, cfg, be, gw, reg, logger)
 	if err != nil {
 		return err
