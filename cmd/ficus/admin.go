@@ -10,7 +10,9 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/routes/revisions"
+	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/dashboard"
 )
 
 // adminAPI is the admin API: its routes are added to mux (the web-hook
@@ -19,6 +21,9 @@ import (
 type adminAPI struct {
 	mux   *http.ServeMux
 	guard auth.AdminGuard
+	// dashboard is the migration dashboard, served beside the API without
+	// the token check (it only reads; its buttons call the API).
+	dashboard http.Handler
 }
 
 // newAdminAPI returns the admin API, its tokens checked by stage (nil:
@@ -47,15 +52,53 @@ func (a *adminAPI) addRouteStore(cfg *config.Config, be *backend, logger *slog.L
 	})
 }
 
-// Handler is the admin API behind the token check.
-func (a *adminAPI) Handler() http.Handler { return a.guard.Wrap(a.mux) }
+// addDashboard adds the migration dashboard (dashboard.Path), reading
+// the gateway and, with routes.source postgres, the route store.
+func (a *adminAPI) addDashboard(cfg *config.Config, gw *strangler.Gateway, be *backend, logger *slog.Logger) error {
+	o := dashboard.Options{Source: dashSource{gw}, SilentAfter: revisions.SilentAfter(cfg.Routes.PollInterval.Std(0)), Logger: logger}
+	if cfg.RoutesFromStore() {
+		o.History = revisions.New(be.pool)
+	}
+	d, err := dashboard.New(o)
+	if err != nil {
+		return err
+	}
+	a.dashboard = d
+	return nil
+}
 
-// mount puts the admin API under /admin/ on the operational listener's
-// mux, unless admin.listen gives it a listener of its own, which it binds
-// and returns with the certificate of admin.tls (nil: plain HTTP).
+// Handler is the admin API behind the token check, and the dashboard
+// beside it.
+func (a *adminAPI) Handler() http.Handler {
+	if a.dashboard == nil {
+		return a.guard.Wrap(a.mux)
+	}
+	mux := http.NewServeMux()
+	mux.Handle(dashboard.Path, a.dashboard)
+	mux.Handle("/", a.guard.Wrap(a.mux))
+	return mux
+}
+
+// dashSource is what the dashboard reads: the gateway's rules, traffic
+// and breakers. The shadow comparison, the side-by-side health and the
+// analysis verdicts are not wired yet: the page says "no data" (issue 12:
+// their reports map to the dashboard's types field for field).
+type dashSource struct{ *strangler.Gateway }
+
+func (dashSource) Shadow() []dashboard.ShadowReport     { return nil }
+func (dashSource) Health() []dashboard.RouteHealth      { return nil }
+func (dashSource) Analysis() []dashboard.AnalysisStatus { return nil }
+
+// mount puts the admin API under /admin/ and the dashboard under
+// /dashboard/ on the operational listener's mux, unless admin.listen
+// gives them a listener of their own, which it binds and returns with the
+// certificate of admin.tls (nil: plain HTTP).
 func (a *adminAPI) mount(cfg *config.Config, ops *http.ServeMux) (net.Listener, *tls.Certificate, error) {
 	if cfg.Admin.Listen == "" {
-		ops.Handle("/admin/", a.Handler())
+		ops.Handle("/admin/", a.guard.Wrap(a.mux))
+		if a.dashboard != nil {
+			ops.Handle(dashboard.Path, a.dashboard)
+		}
 		return nil, nil, nil
 	}
 	var cert *tls.Certificate

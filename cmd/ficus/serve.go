@@ -123,6 +123,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	admin.addRouteStore(cfg, be, logger)
+	if err := admin.addDashboard(cfg, gw, be, logger); err != nil {
+		return err
+	}
 	opsMux := http.NewServeMux()
 	adminLn, adminCert, err := admin.mount(cfg, opsMux)
 	if err != nil {

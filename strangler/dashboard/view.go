@@ -336,6 +336,8 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format("2006-01-02 15:04:05 UTC")
 	},
-	"states": func() []routes.State { return []routes.State{routes.StateLegacy, routes.StateCanary, routes.StateMigrated} },
+	"states": func() []routes.State {
+		return []routes.State{routes.StateLegacy, routes.StateCanary, routes.StateMigrated}
+	},
 	"ago": func(d time.Duration) string { return d.Round(time.Second).String() },
 }
