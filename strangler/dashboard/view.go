@@ -58,7 +58,10 @@ type view struct {
 	Revisions    []revisionView
 	Instances    []revisions.InstanceStatus
 	HistoryError string
-	AdminPath    string
+	// Behind is set when this instance does not serve the live revision
+	// yet (it follows within its poll interval).
+	Behind    bool
+	AdminPath string
 }
 
 type stateCount struct {
@@ -219,6 +222,7 @@ func (d *Dashboard) history(ctx context.Context, v *view) {
 		return
 	}
 	v.Live, v.Instances = st.Live, st.Instances
+	v.Behind = st.Live != nil && v.RulesName != st.Live.Name()
 	for _, r := range revs {
 		v.Revisions = append(v.Revisions, revisionView{Revision: r, Live: st.Live != nil && r.Number == st.Live.Number})
 	}
@@ -338,6 +342,13 @@ var funcs = template.FuncMap{
 	},
 	"states": func() []routes.State {
 		return []routes.State{routes.StateLegacy, routes.StateCanary, routes.StateMigrated}
+	},
+	// short clips a revision's detail (an apply lists every change).
+	"short": func(s string) string {
+		if r := []rune(s); len(r) > 140 {
+			return string(r[:140]) + " …"
+		}
+		return s
 	},
 	"ago": func(d time.Duration) string { return d.Round(time.Second).String() },
 }

@@ -62,7 +62,12 @@
     if (resp.status === 401) { msg = 'the token was refused (401): paste a valid access token'; }
     if (resp.status === 403) { msg = 'the token lacks the admin scope (403)'; }
     say(resp.ok, resp.status + ': ' + msg);
-    if (resp.ok) { await refresh(); }
+    if (resp.ok) {
+      // The store has it at once; this instance follows within moments.
+      await refresh();
+      setTimeout(refresh, 1000);
+      setTimeout(refresh, 3000);
+    }
   }
 
   document.addEventListener('submit', function (ev) {
