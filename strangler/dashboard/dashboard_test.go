@@ -333,8 +333,13 @@ func TestPageWithTheRouteStore(t *testing.T) {
 	if err := st.Heartbeat(ctx, revisions.Instance{ID: "i-1", Hostname: "gw-1", PID: 42, Revision: parent, StartedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}
-	srv := newTestDashboard(t, Options{Source: &fixed{rules: parseRules(t, testRules)}, History: st, AdminPath: "/ops/admin/"})
+	src := &fixed{rules: parseRules(t, testRules)}
+	srv := newTestDashboard(t, Options{Source: src, History: st, AdminPath: "/ops/admin/"})
 	_, page, doc := get(t, srv, Path)
+	// The source serves "revision 3", the store says 2 is live.
+	if s := text(t, doc, "behind"); !strings.Contains(s, "still serves revision 3") {
+		t.Errorf("behind: %q", s)
+	}
 	if s := text(t, doc, "live-revision"); s != "revision 2" {
 		t.Errorf("live: %q", s)
 	}
@@ -371,6 +376,11 @@ func TestPageWithTheRouteStore(t *testing.T) {
 	}
 	if byID(doc, "token") == nil || attr(byID(doc, "token"), "type") != "password" {
 		t.Error("no token input")
+	}
+
+	src.rules.Name = "revision 2"
+	if _, _, doc := get(t, srv, Path); byID(doc, "behind") != nil {
+		t.Error("behind while serving the live revision")
 	}
 
 	pool.Close()
