@@ -8,7 +8,9 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
+	"mime"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -93,7 +95,8 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Dashboard struct {
 	o       Options
 	limiter *rate.Limiter
-	static  http.Handler
+	// static are the assets by name below Path + "static/".
+	static map[string][]byte
 }
 
 // New returns the dashboard; the Source is required.
@@ -122,31 +125,45 @@ func New(o Options) (*Dashboard, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	sub, err := fs.Sub(assets, "assets/static")
+	d := &Dashboard{o: o, limiter: rate.NewLimiter(rate.Limit(o.PerSecond), int(2*o.PerSecond)+1), static: map[string][]byte{}}
+	entries, err := fs.ReadDir(assets, "assets/static")
 	if err != nil {
 		return nil, err
 	}
-	return &Dashboard{o: o, limiter: rate.NewLimiter(rate.Limit(o.PerSecond), int(2*o.PerSecond)+1),
-		static: http.StripPrefix(Path+"static/", http.FileServerFS(sub))}, nil
+	for _, e := range entries {
+		if d.static[e.Name()], err = fs.ReadFile(assets, "assets/static/"+e.Name()); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
 }
 
 // ServeHTTP serves GET (and HEAD) of the page at Path and of its assets
-// at Path + "static/"; anything else is 404 or 405.
+// at Path + "static/NAME"; anything else is 404 or 405, a path ficus will
+// not normalise 400.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", csp)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
-	rest, ok := strings.CutPrefix(r.URL.Path, Path)
+	p, err := routes.NormalizePath(r.URL.EscapedPath())
+	if err != nil {
+		http.Error(w, "malformed path", http.StatusBadRequest)
+		return
+	}
+	rest, ok := strings.CutPrefix(p, Path)
+	name, isAsset := strings.CutPrefix(rest, "static/")
+	asset, found := d.static[name]
 	switch {
-	case !ok || (rest != "" && !strings.HasPrefix(rest, "static/")) || strings.HasSuffix(rest, "/"):
+	case !ok || (rest != "" && !(isAsset && found)):
 		http.NotFound(w, r)
 	case r.Method != http.MethodGet && r.Method != http.MethodHead:
 		h.Set("Allow", "GET, HEAD")
 		http.Error(w, "the dashboard only reads: its buttons call the admin API", http.StatusMethodNotAllowed)
 	case rest != "":
-		d.static.ServeHTTP(w, r)
+		h.Set("Content-Type", mime.TypeByExtension(path.Ext(name)))
+		http.ServeContent(w, r, name, time.Time{}, bytes.NewReader(asset))
 	case !d.limiter.Allow():
 		h.Set("Retry-After", "1")
 		http.Error(w, "too many dashboard requests: try again in a second", http.StatusTooManyRequests)

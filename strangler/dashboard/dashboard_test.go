@@ -247,7 +247,8 @@ func TestPageShowsRoutesByState(t *testing.T) {
 }
 
 // Issue 12: the page's answers: a strict CSP and no caching; the static
-// assets; nothing but GET and HEAD; unknown paths 404; and a bound on the
+// assets; nothing but GET and HEAD; unknown paths 404, a path ficus will
+// not normalise (routes.NormalizePath) 400; and a bound on the
 // pages rendered a second (anyone may ask), 429 beyond it.
 func TestPageAnswers(t *testing.T) {
 	t.Parallel()
@@ -277,6 +278,7 @@ func TestPageAnswers(t *testing.T) {
 		{"GET", Path + "static/../page.html", 404, ""},
 		{"GET", Path + "page.html", 404, ""},
 		{"GET", Path + "nothing", 404, ""},
+		{"GET", Path + "static%2fdashboard.js", 400, ""},
 		{"POST", Path, 405, ""},
 		{"DELETE", Path + "static/dashboard.js", 405, ""},
 	} {
