@@ -49,7 +49,7 @@ func newRouteFollower(ctx context.Context, cfg *config.Config, be *backend, gw *
 // route file of every instance.
 func newAnalysis(cfg *config.Config, be *backend, gw *strangler.Gateway, follower *revisions.Follower,
 	reg prometheus.Registerer, logger *slog.Logger) (*analysis.Engine, error) {
-	o := analysis.Options{Rules: gw.Rules, Health: gw.Health(), Logger: logger, Registerer: reg}
+	o := analysis.Options{Rules: gw.Rules, Health: gw.Health(), Parity: shadowParity{gw}, Logger: logger, Registerer: reg}
 	if follower != nil && cfg.RoutesFromStore() {
 		o.Store, o.Served, o.Instance = revisions.New(be.pool), follower.Revision, follower.InstanceID()
 	}
@@ -77,4 +77,17 @@ func withRuleStore(cmd *cobra.Command, path string, f func(ctx context.Context, 
 		return fmt.Errorf("route store migrations: %w", err)
 	}
 	return f(ctx, cfg, revisions.New(be.pool))
+}
+
+// shadowParity gives the analysis the shadow comparison's parity score of
+// a route (none before a copy was compared).
+type shadowParity struct{ gw *strangler.Gateway }
+
+func (p shadowParity) RouteParity(route string) (float64, bool) {
+	for _, r := range p.gw.ShadowReport() {
+		if r.Route == route && r.Compared > 0 {
+			return r.Parity, true
+		}
+	}
+	return 0, false
 }

@@ -129,6 +129,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	admin.addRouteStore(cfg, be, logger)
 	admin.addAnalysis(canary, gw)
+	if err := admin.addDashboard(cfg, gw, canary, be, logger); err != nil {
+		return err
+	}
 	opsMux := http.NewServeMux()
 	adminLn, adminCert, err := admin.mount(cfg, opsMux)
 	if err != nil {
