@@ -116,12 +116,18 @@ func (p *Provider) RotateSecret(ctx context.Context, id string) (string, error) 
 	return secret, nil
 }
 
-// DeleteClient removes a client.
+// DeleteClient removes a client and revokes every token it was issued:
+// they stop working like any revoked token (OnRevoke hears them).
 func (p *Provider) DeleteClient(ctx context.Context, id string) error {
 	if err := p.st.DeleteClient(ctx, id); err != nil {
 		return err
 	}
 	p.forgetClient(id)
+	hashes, err := p.st.RevokeClient(ctx, id, p.now())
+	if err != nil {
+		return fmt.Errorf("client %s deleted, but its tokens were not revoked: %w", id, err)
+	}
+	p.revoked(hashes)
 	p.audit.add(ctx, store.AuditEvent{At: p.now(), Event: "client_deleted", ClientID: id, Outcome: "ok"})
 	return nil
 }

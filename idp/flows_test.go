@@ -393,6 +393,44 @@ func TestUserLifecycleRevokesTokens(t *testing.T) {
 	})
 }
 
+// A deleted client's tokens stop working: a token it was issued before
+// the delete is inactive at once and the revocation hook hears it (the
+// other instances drop their cached look-ups).
+func TestDeletedClientsTokensAreRevoked(t *testing.T) {
+	forBoth(t, func(t *testing.T, pg bool) {
+		ti := newTestIDP(t, pg)
+		var revoked []string
+		var mu sync.Mutex
+		ti.p.OnRevoke(func(h []string) { mu.Lock(); revoked = append(revoked, h...); mu.Unlock() })
+		token := func(client string) string {
+			code, _, b := ti.post(t, "/oauth2/token", url.Values{"grant_type": {"client_credentials"}}, client)
+			if code != 200 {
+				t.Fatalf("client_credentials for %s: %d %s", client, code, b)
+			}
+			return decode(t, b)["access_token"].(string)
+		}
+		at := token("machine")
+		web := ti.password(t, nil)
+		if !ti.active(t, at) {
+			t.Fatal("the fresh token is not active")
+		}
+		if err := ti.p.DeleteClient(context.Background(), "machine"); err != nil {
+			t.Fatal(err)
+		}
+		if ti.active(t, at) {
+			t.Fatal("the deleted client's token is still active")
+		}
+		if !ti.active(t, web["access_token"].(string)) {
+			t.Fatal("another client's token was revoked")
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(revoked) != 1 {
+			t.Fatalf("revocation hook heard %v, want the deleted client's one token", revoked)
+		}
+	})
+}
+
 func TestTokenLimitEvictsOldest(t *testing.T) {
 	forBoth(t, func(t *testing.T, pg bool) {
 		ti := newTestIDP(t, pg) // MaxFamiliesPerUser: 3

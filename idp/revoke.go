@@ -16,6 +16,8 @@ type RevocationStorage interface {
 	RevokeToken(ctx context.Context, hash string, now time.Time) error
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error)
 	RevokeUser(ctx context.Context, userID string, now time.Time) ([]string, error)
+	// RevokeClient revokes every token issued to a client.
+	RevokeClient(ctx context.Context, clientID string, now time.Time) ([]string, error)
 }
 
 // Revoke revokes a token of the calling client (RFC 7009). A refresh token

@@ -3,6 +3,7 @@ package routes
 import (
 	"fmt"
 	"math"
+	"slices"
 	"time"
 
 	"github.com/dustin/go-humanize"
@@ -125,6 +126,10 @@ type Route struct {
 	// route="group:NAME", shared by every route of the group (exclusive
 	// with metrics: off).
 	MetricsGroup string `yaml:"metrics_group" validate:"omitempty,routename"`
+	// Analysis watches the new side against the legacy side, rolls the
+	// route back when the new side fails and raises its weight along
+	// steps while it passes. Nil means no analysis.
+	Analysis *Analysis `yaml:"analysis"`
 }
 
 // MetricsGroupPrefix begins the route label of a metrics group's series;
@@ -373,15 +378,152 @@ func (l *LoggedOn) UnmarshalYAML(n *yaml.Node) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: mapping.logged_on must be a JSON pointer or {pointer: P, equals: VALUE}", n.Line)}}
 }
 
-// Shadow mirrors requests to another upstream and discards its answers.
+// Shadow copies a share of a route's requests to another upstream (a new
+// service) after the primary answer went to the client, and compares the
+// two answers. The client only ever gets the primary's answer.
 type Shadow struct {
-	To      string `yaml:"to" validate:"required"`
-	Percent int    `yaml:"percent" validate:"gte=0,lte=100"`
-	// Compare records differences between the primary and shadow responses.
+	// To is the upstream that gets the copies.
+	To string `yaml:"to" validate:"required"`
+	// Percent of the route's requests that are copied, 0 to 100.
+	Percent int `yaml:"percent" validate:"gte=0,lte=100"`
+	// Compare compares the answers (status, Headers, body) and keeps the
+	// route's results. False sends the copies and discards their answers.
 	Compare bool `yaml:"compare"`
-	// UnsafeMethods also mirrors non-idempotent methods.
+	// UnsafeMethods also copies requests whose method is not GET, HEAD or
+	// OPTIONS. Requests with a body are never copied.
 	UnsafeMethods bool `yaml:"unsafe_methods"`
+	// Headers are the response headers compared. Empty means Content-Type.
+	Headers []string `yaml:"headers" validate:"dive,required"`
+	// Ignore are places in JSON bodies never compared: JSON pointers
+	// (RFC 6901) where a token * stands for any key or index, each
+	// covering everything below it (e.g. /meta/time, /items/*/id).
+	Ignore []string `yaml:"ignore" validate:"dive,required"`
+	// Redact are places in JSON bodies (pointers as in Ignore) whose
+	// values mismatch samples show as "[redacted]". With any set, samples
+	// show non-JSON bodies by their hash only.
+	Redact []string `yaml:"redact" validate:"dive,required"`
+	// LearnNoise asks the primary a second time for each copied request
+	// with a safe method; what differs between its two answers is ignored
+	// from then on (Diffy's noise). It doubles the primary's load for the
+	// copied share.
+	LearnNoise bool `yaml:"learn_noise"`
+	// MaxBody is the largest body compared in full (structurally for
+	// JSON); larger bodies are compared by their SHA-256. Zero means 1MiB;
+	// at most 16MiB.
+	MaxBody ByteSize `yaml:"max_body" validate:"gte=0,lte=16777216"`
 }
+
+// Analysis is a route's canary analysis (strangler/analysis enforces
+// it). Over a sliding window, counting only requests served since the
+// route's weight last changed, the new side fails when its 5xx rate is
+// above MaxErrorPercent or its p99 latency above MaxP99Ratio times the
+// legacy side's, once it has served at least MinRequests; ficus then sets
+// its weight to 0 in a revision of the rule store. While it passes, Steps
+// raise the weight, one every Interval, except before a weight listed in
+// HoldBefore, where a person resumes or aborts (ficus routes resume|abort).
+// The route needs exactly one new upstream besides the monolith.
+type Analysis struct {
+	// Window is how far back the analysis looks. Zero means 1m; at least
+	// 1s, at most 1h.
+	Window Duration `yaml:"window" validate:"gte=0"`
+	// MinRequests is how many requests the new side must have served in
+	// the window before a verdict (fewer: "insufficient", nothing
+	// happens). Zero means 100.
+	MinRequests int `yaml:"min_requests" validate:"gte=0,lte=100000000"`
+	// MaxErrorPercent is the highest share of the new side's answers that
+	// may be 5xx, in percent (a client's fault, 4xx or 499, never counts).
+	// Zero means 5.
+	MaxErrorPercent float64 `yaml:"max_error_percent" validate:"gte=0,lte=100"`
+	// MaxP99Ratio is how many times the legacy side's p99 latency the new
+	// side's may reach; the rule applies only while the legacy side has
+	// served MinRequests in the window too. Zero turns the latency rule off.
+	MaxP99Ratio float64 `yaml:"max_p99_ratio" validate:"gte=0,lte=1000"`
+	// Steps are the new side's weights, in percent, strictly increasing
+	// (e.g. [5, 25, 50, 100]). A person starts the first (ficus routes
+	// state ROUTE canary --percent 5); ficus raises the weight to the next
+	// step above the live one. Empty means no steps: the analysis only
+	// rolls back.
+	Steps []int `yaml:"steps" validate:"dive,gte=1,lte=100"`
+	// Interval is the least time a step is held, and passing, before the
+	// next. Zero means Window.
+	Interval Duration `yaml:"interval" validate:"gte=0"`
+	// ParityMin is the shadow parity score (0..1) below which no step is
+	// taken (the route holds for a person). Zero ignores parity.
+	ParityMin float64 `yaml:"parity_min" validate:"gte=0,lte=1"`
+	// HoldBefore are steps ficus does not take by itself: it holds before
+	// them until a person runs ficus routes resume (or abort). Each must
+	// be one of Steps other than the first.
+	HoldBefore []int `yaml:"hold_before"`
+}
+
+// The defaults of an Analysis.
+const (
+	DefaultAnalysisWindow      = time.Minute
+	DefaultAnalysisMinRequests = 100
+	DefaultMaxErrorPercent     = 5.0
+)
+
+// WindowOrDefault is Window, or DefaultAnalysisWindow when zero.
+func (a *Analysis) WindowOrDefault() time.Duration { return a.Window.Std(DefaultAnalysisWindow) }
+
+// MinRequestsOrDefault is MinRequests, or DefaultAnalysisMinRequests when zero.
+func (a *Analysis) MinRequestsOrDefault() int {
+	if a.MinRequests == 0 {
+		return DefaultAnalysisMinRequests
+	}
+	return a.MinRequests
+}
+
+// MaxErrorPercentOrDefault is MaxErrorPercent, or DefaultMaxErrorPercent when zero.
+func (a *Analysis) MaxErrorPercentOrDefault() float64 {
+	if a.MaxErrorPercent == 0 {
+		return DefaultMaxErrorPercent
+	}
+	return a.MaxErrorPercent
+}
+
+// IntervalOrDefault is Interval, or the window when zero.
+func (a *Analysis) IntervalOrDefault() time.Duration { return a.Interval.Std(a.WindowOrDefault()) }
+
+// NextStep returns the first step above weight, and whether a person must
+// resume before ficus takes it (HoldBefore); ok is false when no step is
+// above weight.
+func (a *Analysis) NextStep(weight int) (next int, hold, ok bool) {
+	for _, s := range a.Steps {
+		if s > weight {
+			return s, slices.Contains(a.HoldBefore, s), true
+		}
+	}
+	return 0, false, false
+}
+
+// StepIndex returns the 1-based position of weight in Steps, 0 when it is
+// none of them.
+func (a *Analysis) StepIndex(weight int) int {
+	return slices.Index(a.Steps, weight) + 1
+}
+
+// NewUpstream returns the route's one target that is not the monolith
+// (the side an analysis watches), or "" when it has none or several.
+func (r *Route) NewUpstream(monolith string) string {
+	var found string
+	for _, t := range r.Targets() {
+		if t == monolith {
+			continue
+		}
+		if found != "" {
+			return ""
+		}
+		found = t
+	}
+	return found
+}
+
+// Weight returns the share, in percent, the route gives upstream.
+func (r *Route) Weight(upstream string) int { return weights(r)[upstream] }
+
+// Compares reports whether the rule compares answers.
+func (s *Shadow) Compares() bool { return s != nil && s.Compare }
 
 // Duration is a time.Duration written as "10s" or "1m30s".
 type Duration time.Duration

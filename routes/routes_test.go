@@ -119,11 +119,24 @@ func TestParseRejects(t *testing.T) {
 		{"bad level", base + "  - {name: a, match: {prefix: /}, to: new, auth: {policy: oauth2, levels: [admin]}}\n", "must be one of"},
 		{"sticky two keys", base + "  - {name: a, match: {prefix: /}, split: [{to: new, weight: 50}, {to: legacy, weight: 50}], sticky: {cookie: a, header: b}}\n", "exactly one of"},
 		{"shadow unknown", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: ghost, percent: 5}}\n", `unknown upstream "ghost"`},
+		{"shadow ignore not a pointer", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, ignore: [meta.time]}}\n", `"meta.time" is not a JSON pointer`},
+		{"shadow redact bad escape", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, redact: [/a~2]}}\n", "~ must be followed by 0 or 1"},
+		{"shadow settings without compare", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, learn_noise: true}}\n", "need compare: true"},
+		{"shadow bad header", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, headers: [\"a b\"]}}\n", "invalid header name"},
+		{"shadow max_body", base + "  - {name: a, match: {prefix: /}, to: legacy, shadow: {to: new, percent: 5, compare: true, max_body: 1GiB}}\n", "max_body: must be at most"},
 		{"reserved header", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {header: X-Ficus-Side}}\n", "reserved for ficus"},
 		{"override empty", base + "  - {name: a, match: {prefix: /}, to: legacy, override: {}}\n", "needs a header or a cookie"},
 		{"metrics mode", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics: none}\n", "must be one of: on, off"},
 		{"metrics group name", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics_group: \"Shop Pages\"}\n", "is not a valid name"},
 		{"metrics off in a group", base + "  - {name: a, match: {prefix: /}, to: legacy, metrics: off, metrics_group: shop}\n", "exclusive"},
+		{"analysis without new upstream", base + "  - {name: a, match: {prefix: /}, to: legacy, analysis: {}}\n", "exactly one new upstream"},
+		{"analysis window", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {window: 10ms}}\n", "between 1s and 1h"},
+		{"analysis steps order", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {steps: [5, 50, 25]}}\n", "must increase strictly"},
+		{"analysis step range", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {steps: [0, 50]}}\n", "must be at least 1"},
+		{"analysis hold not a step", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {steps: [5, 50], hold_before: [25]}}\n", "is not one of the steps"},
+		{"analysis hold first step", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {steps: [5, 50], hold_before: [5]}}\n", "a person starts the first step"},
+		{"analysis error percent", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {max_error_percent: 101}}\n", "must be at most 100"},
+		{"analysis parity", base + "  - {name: a, match: {prefix: /}, to: new, analysis: {parity_min: 2}}\n", "must be at most 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -479,5 +492,50 @@ func BenchmarkParse10k(b *testing.B) {
 		if _, err := Parse("synthetic", data); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// Issue 12: the analysis rule's defaults and its steps.
+func TestAnalysisRule(t *testing.T) {
+	t.Parallel()
+	f, err := Parse("r.yaml", []byte(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://127.0.0.1:1"}
+  orders: {url: "http://127.0.0.1:2"}
+routes:
+  - name: orders
+    match: {prefix: /orders}
+    split: [{to: orders, weight: 25}, {to: legacy, weight: 75}]
+    analysis: {steps: [5, 25, 50, 100], hold_before: [100]}
+  - name: plain
+    match: {prefix: /plain}
+    to: orders
+    analysis: {window: 30s, min_requests: 7, max_error_percent: 1.5, interval: 2m}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, p := f.Routes[0].Analysis, f.Routes[1].Analysis
+	if a.WindowOrDefault() != time.Minute || a.MinRequestsOrDefault() != 100 || a.MaxErrorPercentOrDefault() != 5 || a.IntervalOrDefault() != time.Minute {
+		t.Errorf("defaults: %v %d %v %v", a.WindowOrDefault(), a.MinRequestsOrDefault(), a.MaxErrorPercentOrDefault(), a.IntervalOrDefault())
+	}
+	if p.WindowOrDefault() != 30*time.Second || p.MinRequestsOrDefault() != 7 || p.MaxErrorPercentOrDefault() != 1.5 || p.IntervalOrDefault() != 2*time.Minute {
+		t.Errorf("set: %+v", p)
+	}
+	tests := []struct {
+		weight, next int
+		hold, ok     bool
+	}{{0, 5, false, true}, {5, 25, false, true}, {25, 50, false, true}, {30, 50, false, true}, {50, 100, true, true}, {100, 0, false, false}}
+	for _, tt := range tests {
+		if next, hold, ok := a.NextStep(tt.weight); next != tt.next || hold != tt.hold || ok != tt.ok {
+			t.Errorf("NextStep(%d) = %d %v %v, want %d %v %v", tt.weight, next, hold, ok, tt.next, tt.hold, tt.ok)
+		}
+	}
+	if a.StepIndex(25) != 2 || a.StepIndex(30) != 0 {
+		t.Errorf("StepIndex: %d %d", a.StepIndex(25), a.StepIndex(30))
+	}
+	if f.Routes[0].NewUpstream("legacy") != "orders" || f.Routes[1].NewUpstream("legacy") != "orders" || f.Routes[0].Weight("orders") != 25 {
+		t.Error("NewUpstream or Weight")
 	}
 }

@@ -67,6 +67,11 @@ func TestRouteRulesMatchTheTags(t *testing.T) {
 		`{name: a, metrics: off, metrics_group: shop}`,
 		`{name: a, metrics: on, metrics_group: "Bad Group"}`,
 		`{name: a, metrics: "no"}`,
+		`{name: a, shadow: {to: b, compare: true, headers: [X-A, ""], ignore: ["", /a], redact: [""], max_body: 16777217}}`,
+		`{name: a, shadow: {to: b, compare: true, headers: [X-A], ignore: [/a/*/b], redact: [/c], max_body: 1MiB}}`,
+		`{name: a, analysis: {window: -1s, min_requests: -1, max_error_percent: 101, max_p99_ratio: -2, steps: [0, 50, 101], interval: -1s, parity_min: 1.5}}`,
+		`{name: a, analysis: {window: 1m, min_requests: 100000001, max_error_percent: -0.5, max_p99_ratio: 1001, steps: [1, 100], parity_min: -1}}`,
+		`{name: a, analysis: {window: 30s, min_requests: 10, max_error_percent: 5, max_p99_ratio: 2, steps: [5, 50, 100], interval: 1m, parity_min: 0.99}}`,
 	}
 	for _, src := range routes {
 		var r Route

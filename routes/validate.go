@@ -6,9 +6,11 @@ import (
 	"net/url"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/go-playground/validator/v10"
 )
@@ -164,6 +166,38 @@ func (f *File) routeRules(p string, r *Route) Errors {
 	if s := r.Shadow; s != nil {
 		required(".shadow.to", s.To)
 		within(".shadow.percent", s.Percent, 0, 100)
+		each(".shadow.headers", s.Headers, func(field, v string) { required(field, v) })
+		each(".shadow.ignore", s.Ignore, func(field, v string) { required(field, v) })
+		each(".shadow.redact", s.Redact, func(field, v string) { required(field, v) })
+		switch {
+		case s.MaxBody < 0:
+			fail(".shadow.max_body", "gte", "0", s.MaxBody)
+		case s.MaxBody > 16777216:
+			fail(".shadow.max_body", "lte", "16777216", s.MaxBody)
+		}
+	}
+	if a := r.Analysis; a != nil {
+		withinF := func(field string, v, lo, hi float64, los, his string) {
+			switch {
+			case v < lo:
+				fail(field, "gte", los, v)
+			case v > hi:
+				fail(field, "lte", his, v)
+			}
+		}
+		if a.Window < 0 {
+			fail(".analysis.window", "gte", "0", a.Window)
+		}
+		within(".analysis.min_requests", a.MinRequests, 0, 100000000)
+		withinF(".analysis.max_error_percent", a.MaxErrorPercent, 0, 100, "0", "100")
+		withinF(".analysis.max_p99_ratio", a.MaxP99Ratio, 0, 1000, "0", "1000")
+		for i, st := range a.Steps {
+			within(".analysis.steps["+strconv.Itoa(i)+"]", st, 1, 100)
+		}
+		if a.Interval < 0 {
+			fail(".analysis.interval", "gte", "0", a.Interval)
+		}
+		withinF(".analysis.parity_min", a.ParityMin, 0, 1, "0", "1")
 	}
 	if r.Metrics != "" && !metricsModes.in[r.Metrics] {
 		fail(".metrics", "oneof", metricsModes.param, r.Metrics)
@@ -385,6 +419,9 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 		}
 		errs = append(errs, f.checkRouteBridge(p, a)...)
 	}
+	if a := r.Analysis; a != nil {
+		f.checkAnalysis(r, a, add)
+	}
 	if s := r.Shadow; s != nil {
 		known(".shadow.to", s.To)
 		for _, t := range r.Targets() {
@@ -392,6 +429,7 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 				add(".shadow.to", "shadow target %q is already the route's target", s.To)
 			}
 		}
+		errs = append(errs, f.checkShadow(p+".shadow", s)...)
 	}
 	if r.Metrics == "off" && r.MetricsGroup != "" {
 		add(".metrics_group", "metrics: off and metrics_group are exclusive (a group's routes have metrics)")
@@ -471,4 +509,61 @@ func hasSegmentPrefix(p, prefix string) bool {
 		return true
 	}
 	return p == prefix || strings.HasPrefix(p, prefix+"/")
+}
+
+// checkAnalysis checks a route's analysis rule: one new upstream to
+// watch, a window within bounds, increasing steps, holds among them.
+func (f *File) checkAnalysis(r *Route, a *Analysis, add func(field, format string, args ...any)) {
+	if f.Monolith != "" && r.NewUpstream(f.Monolith) == "" {
+		add(".analysis", "an analysis needs the route to have exactly one new upstream besides the monolith %s (to: or a two-way split)", f.Monolith)
+	}
+	if w := time.Duration(a.Window); w != 0 && (w < time.Second || w > time.Hour) {
+		add(".analysis.window", "must be between 1s and 1h (got %s)", w)
+	}
+	for i, s := range a.Steps {
+		if i > 0 && s <= a.Steps[i-1] {
+			add(fmt.Sprintf(".analysis.steps[%d]", i), "steps must increase strictly (%d after %d)", s, a.Steps[i-1])
+		}
+	}
+	for i, h := range a.HoldBefore {
+		if j := slices.Index(a.Steps, h); j < 1 {
+			add(fmt.Sprintf(".analysis.hold_before[%d]", i), "%d is not one of the steps after the first %v (a person starts the first step)", h, a.Steps)
+		}
+	}
+	if len(a.HoldBefore) > 0 && len(a.Steps) == 0 {
+		add(".analysis.hold_before", "needs steps")
+	}
+}
+
+// checkShadow checks a shadow rule's comparison settings.
+func (f *File) checkShadow(p string, s *Shadow) Errors {
+	var errs Errors
+	add := func(field, format string, args ...any) { errs = append(errs, f.errAt(p+field, format, args...)) }
+	if !s.Compare && (len(s.Headers)+len(s.Ignore)+len(s.Redact) > 0 || s.LearnNoise || s.MaxBody != 0) {
+		add(".compare", "headers, ignore, redact, learn_noise and max_body need compare: true")
+	}
+	for i, h := range s.Headers {
+		checkHeader(fmt.Sprintf(".headers[%d]", i), h, add)
+	}
+	for _, l := range []struct {
+		name string
+		list []string
+	}{{"ignore", s.Ignore}, {"redact", s.Redact}} {
+		for i, ptr := range l.list {
+			if reason := checkPointer(ptr); reason != "" {
+				add(fmt.Sprintf(".%s[%d]", l.name, i), "%s", reason)
+			}
+		}
+	}
+	return errs
+}
+
+// checkPointer checks a JSON pointer (RFC 6901) of a shadow rule: it
+// starts with / and every ~ is followed by 0 or 1. A token * stands for
+// any key or index.
+func checkPointer(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		return fmt.Sprintf("%q is not a JSON pointer: it must start with / (e.g. /meta/time, /items/*/id)", p)
+	}
+	return checkJSONPointer(p)
 }

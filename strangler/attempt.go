@@ -9,6 +9,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"sync/atomic"
+	"time"
 )
 
 // request is what every attempt at serving one client request shares. The
@@ -25,10 +26,18 @@ type request struct {
 	trusted bool
 	// body is the client's body behind the size limit; nil without one.
 	body io.ReadCloser
+	// shadow is the route's shadow rule when this request is copied;
+	// primary is its answer as the client got it (nil without compare).
+	shadow  *shadowing
+	primary *primary
 	// served is the target of the last attempt; fellBack: the request
 	// fell back to the monolith.
 	served   *target
 	fellBack bool
+	// start is when the request arrived; ficusFault: ficus itself failed
+	// it (no JWT for the upstream), which no side's window counts.
+	start      time.Time
+	ficusFault bool
 	// w and first live here to save allocations: w is the client's
 	// response, first the first attempt.
 	w     responseWriter
@@ -152,6 +161,9 @@ func (a *attempt) modifyResponse(resp *http.Response) error {
 		if err := a.tg.rewriteResponse(resp); err != nil {
 			return err
 		}
+	}
+	if sh := a.rq.shadow; sh != nil && a.tg.up != sh.target.up {
+		a.capture(resp)
 	}
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		return nil

@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"fmt"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +10,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +214,125 @@ func BenchmarkRouteSeriesFirst(b *testing.B) {
 		s := &routeSeries{label: "r" + strconv.Itoa(i%10000)}
 		s.get(m, 1)
 	}
+}
+
+// BenchmarkLoadShrink is the swap from a rule set of 10,000 routes to one
+// of one route: the 10,000 routes' series (every route's, both sides,
+// created before the swap, as if each had served requests) are forgotten
+// in the swap, by their exact labels.
+func BenchmarkLoadShrink(b *testing.B) {
+	var big strings.Builder
+	big.WriteString("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\n  orders: {url: \"http://mem2\"}\nroutes:\n")
+	for i := range 10000 {
+		fmt.Fprintf(&big, "  - {name: r%d, match: {prefix: /p%d}, split: [{to: orders, weight: 50}, {to: legacy, weight: 50}]}\n", i, i)
+	}
+	large, err := routes.Parse("large.yaml", []byte(big.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	small, _ := routes.Parse("small.yaml", []byte("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://mem\"}\nroutes:\n  - {name: api, match: {prefix: /api}, to: legacy}\n"))
+	gw, _ := New(Options{Registerer: prometheus.NewRegistry()})
+	for b.Loop() {
+		b.StopTimer()
+		if err := gw.Load(large); err != nil {
+			b.Fatal(err)
+		}
+		t := gw.table.Load()
+		for i := range t.routes {
+			rt := &t.routes[i]
+			rt.series.get(gw.metrics, 0)
+			rt.series.get(gw.metrics, 1)
+		}
+		b.StartTimer()
+		if err := gw.Load(small); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkShadow is the cost of shadowing for the client: one GET with a
+// 1 KiB JSON answer through a route without a shadow rule, and through
+// routes copying 10 % of their requests (compared; with learned noise, a
+// second monolith call each) to a shadow upstream that answers, to one that never answers (the queue
+// fills and copies are dropped), and to one that refuses connections. All
+// in the same run against the same upstream: the ratios are what counts.
+func BenchmarkShadow(b *testing.B) {
+	body := `{"items":[` + strings.Repeat(`{"id":1234567,"name":"a product name","price":12.5},`, 19) + `{"id":1}],"meta":{"time":"now"}}`
+	upstream := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, body)
+	}))
+	defer upstream.Close()
+	release := make(chan struct{})
+	hanging := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hanging.Close()
+	defer close(release)
+	dead := deadAddr(b)
+	ficus := serveRules(b, strings.NewReplacer("UP", upstream.URL, "HANG", hanging.URL, "DEAD", dead).Replace(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "UP"}
+  svc: {url: "UP"}
+  hang: {url: "HANG"}
+  dead: {url: "http://DEAD"}
+routes:
+  - {name: plain, match: {prefix: /plain}, to: legacy}
+  - {name: shadow, match: {prefix: /shadow}, to: legacy, shadow: {to: svc, percent: 10, compare: true}}
+  - {name: learn, match: {prefix: /learn}, to: legacy, shadow: {to: svc, percent: 10, compare: true, learn_noise: true}}
+  - {name: hang, match: {prefix: /hang}, to: legacy, shadow: {to: hang, percent: 10, compare: true}}
+  - {name: dead, match: {prefix: /dead}, to: legacy, shadow: {to: dead, percent: 10, compare: true}}
+`))
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+	for _, c := range []struct{ name, path string }{
+		{"no-shadow", "/plain/x"},
+		{"shadow-10pct", "/shadow/x"},
+		{"shadow-10pct-learn-noise", "/learn/x"},
+		{"shadow-10pct-hanging-target", "/hang/x"},
+		{"shadow-10pct-dead-target", "/dead/x"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				req, _ := http.NewRequest("GET", ficus.URL+c.path, nil)
+				for pb.Next() {
+					resp, err := client.Do(req)
+					if err != nil {
+						b.Fatal(err)
+					}
+					_, _ = io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
+	}
+	// Request by request, so that load from elsewhere on the machine falls
+	// on both alike: the client's time on the plain route over its time on
+	// the route copying 10 % (compared) to a shadow target that answers.
+	b.Run("interleaved", func(b *testing.B) {
+		var spent [2]atomic.Int64 // plain, shadowed
+		b.RunParallel(func(pb *testing.PB) {
+			var reqs [2]*http.Request
+			for i, p := range []string{"/plain/x", "/shadow/x"} {
+				reqs[i], _ = http.NewRequest(http.MethodGet, ficus.URL+p, nil)
+			}
+			for i := 0; pb.Next(); i++ {
+				start := time.Now()
+				resp, err := client.Do(reqs[i%2])
+				if err != nil {
+					b.Fatal(err)
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				spent[i%2].Add(int64(time.Since(start)))
+			}
+		})
+		if shadowed := spent[1].Load(); shadowed > 0 {
+			b.ReportMetric(float64(spent[0].Load())/float64(shadowed), "throughput-ratio")
+		}
+	})
 }

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/health"
+	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -45,6 +47,10 @@ type Options struct {
 	// Auth enforces route auth policies other than passthrough. Nil means
 	// such routes refuse every request with 401 (fail closed).
 	Auth AuthStage
+	// Shadow sizes the queue, workers, memory and timeout of the copies of
+	// shadow rules (its Registerer and Logger are the gateway's). The zero
+	// value takes the defaults.
+	Shadow shadow.Options
 	// Check, if set, is asked about every rule file before it goes live,
 	// at the first load and at every reload: an error refuses the file
 	// and the live rules keep serving. The process uses it for what the
@@ -103,6 +109,8 @@ type Gateway struct {
 	auth    AuthStage
 	check   func(*routes.File) error
 	buffers *bufferPool
+	health  *health.Set
+	shadows *shadow.Mirror
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
@@ -117,10 +125,14 @@ func New(o Options) (*Gateway, error) {
 		auth:    o.Auth,
 		check:   o.Check,
 		buffers: newBufferPool(),
+		health:  health.NewSet(),
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
 	}
+	so := o.Shadow
+	so.Registerer, so.Logger = o.Registerer, g.log
+	g.shadows = shadow.New(so)
 	for _, h := range o.OwnedHeaders {
 		g.owned = append(g.owned, textproto.CanonicalMIMEHeaderKey(h))
 	}
@@ -158,14 +170,16 @@ func (g *Gateway) Load(f *routes.File) error {
 	g.metrics.reloads.WithLabelValues("ok").Inc()
 	g.metrics.routesLoaded.Set(float64(len(t.routes)))
 	g.metrics.lastReload.SetToCurrentTime()
+	shadowed := map[string]bool{}
 	for _, r := range f.Routes {
 		if r.Shadow != nil {
-			g.log.Warn("route has a shadow rule; shadowing is not enforced by this version", "route", r.Name)
+			shadowed[r.Name] = true
 		}
 		if r.Policy() != "passthrough" && g.auth == nil {
 			g.log.Warn("route needs auth but no auth stage is configured: it refuses every request (401)", "route", r.Name, "policy", r.Policy())
 		}
 	}
+	g.shadows.Retain(shadowed)
 	if b := f.Upstreams[f.Monolith].Breaker; b.Disabled == nil && (b.Failures != 0 || b.OpenFor != 0 || b.HalfOpenRequests != 0) {
 		g.log.Warn("the monolith has no circuit breaker unless breaker.disabled is false; its breaker settings are ignored", "upstream", f.Monolith)
 	}
@@ -180,12 +194,25 @@ func (g *Gateway) Load(f *routes.File) error {
 			}
 		}
 		// Series of labels that left (a removed route, one that turned its
-		// metrics off or joined a group, an emptied group) go. A request
+		// metrics off or joined a group, an emptied group) go, each by its
+		// exact labels, fallbacks from any of prev's upstreams. A request
 		// still in flight on prev for a route that never had series could
 		// create them after this; the next reload does not see them.
-		for _, label := range gone {
-			g.metrics.forget(label)
+		if len(gone) > 0 {
+			ups := make([]string, 0, len(prev.upstreams))
+			for name := range prev.upstreams {
+				ups = append(ups, name)
+			}
+			for _, label := range gone {
+				g.metrics.forget(label, ups)
+			}
 		}
+		// Health windows are by route name, whatever the metrics setting.
+		live := make(map[string]bool, len(f.Routes))
+		for _, r := range f.Routes {
+			live[r.Name] = true
+		}
+		g.health.Retain(func(route string) bool { return live[route] })
 	}
 	return nil
 }
@@ -224,6 +251,14 @@ func (g *Gateway) Rules() *routes.File {
 // Ready reports whether a rule set is loaded.
 func (g *Gateway) Ready() bool { return g.table.Load() != nil }
 
+// Health returns the sliding windows of the routes' two sides (what the
+// canary analysis judges).
+func (g *Gateway) Health() *health.Set { return g.health }
+
+// HealthReport returns each route's legacy and new side over its window
+// (the analysis rule's window, else health.DefaultWindow), by route name.
+func (g *Gateway) HealthReport() []health.RouteHealth { return g.health.Report(time.Now()) }
+
 // Metrics returns the gateway's collectors.
 func (g *Gateway) Metrics() *Metrics { return g.metrics }
 
@@ -242,7 +277,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.metrics.inflight.Inc()
 	defer g.metrics.inflight.Dec()
 
-	rq := &request{in: r, id: r.Header.Get(hdrRequestID)}
+	rq := &request{in: r, id: r.Header.Get(hdrRequestID), start: start}
 	if !validRequestID(rq.id) {
 		rq.id = newRequestID()
 	}
@@ -252,6 +287,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// A response cut off mid-body (the client or the upstream went
 		// away, the upstream stalled) ends in http.ErrAbortHandler.
 		p := recover()
+		if rq.primary != nil && !rq.primary.queued {
+			rq.primary.body.Release()
+		}
 		g.account(rq, rw, start, p != nil)
 		if p != nil {
 			panic(p)
@@ -311,6 +349,13 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		claims = rq.grant
 	}
 	tg := rt.choose(w, r, secure, claims)
+	if sh := rt.shadow; sh != nil && sh.picks(r.Method, rq.body) {
+		if g.shadows.Full() {
+			sh.st.Dropped() // nothing is captured for a copy with no room
+		} else {
+			rq.shadow = sh
+		}
+	}
 	for {
 		a := &rq.first
 		if rq.served != nil {
@@ -323,6 +368,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			// client's token; the monolith gets what its clients send.
 			var err error
 			if a.cred, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
+				rq.ficusFault = true // not the upstream's: its window does not count it
 				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
 				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
 				return
@@ -330,11 +376,18 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		}
 		a.serve()
 		if a.err == nil {
+			g.offerShadow(rq)
 			return
 		}
 		if next := a.fallback(); next != nil {
 			if s := rt.series; s != nil {
-				g.metrics.fallbacks.WithLabelValues(s.label, tg.up.name).Inc()
+				s.fallback(g.metrics, tg.up.name)
+			}
+			if rt.health != nil {
+				// The new side failed this request, though the client
+				// got the monolith's answer.
+				now := time.Now()
+				rt.health.Record(true, http.StatusBadGateway, now.Sub(rq.start), now)
 			}
 			g.log.Warn("falling back to the monolith", "route", rt.name, "upstream", tg.up.name, "error", a.err.Error(), "request_id", rq.id)
 			tg, rq.fellBack = next, true
@@ -376,14 +429,26 @@ func (g *Gateway) answerFailure(a *attempt) {
 // account records a finished request in the metrics and the access log.
 func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) {
 	status, served := w.status, rq.served
-	if served != nil && rq.route.series != nil {
-		sm := rq.route.series.get(g.metrics, served.side())
+	if served != nil {
 		class := status / 100
 		if aborted || class < 1 || class > 5 || status == StatusClientClosedRequest {
 			class = 0
 		}
-		sm.codes[class].Inc()
-		sm.duration.Observe(time.Since(start).Seconds())
+		end := time.Now()
+		d := end.Sub(start)
+		if s := rq.route.series; s != nil {
+			sm := s.get(g.metrics, served.side())
+			sm.codes[class].Inc()
+			sm.duration.Observe(d.Seconds())
+		}
+		// The health window counts the route's requests even when its
+		// metrics are off or grouped.
+		if h := rq.route.health; h != nil && !rq.ficusFault {
+			if aborted {
+				class = 0 // cut off: not counted as an answer's status
+			}
+			h.Record(served.side() == 1, class*100, d, end)
+		}
 	}
 	if aborted && status == 0 {
 		status = StatusClientClosedRequest

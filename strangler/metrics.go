@@ -92,6 +92,15 @@ var sides = [2]string{SideLegacy, SideNew}
 type routeSeries struct {
 	label string
 	side  [2]atomic.Pointer[sideMetrics]
+	// fellBack is set by the label's first fallback: its
+	// ficus_fallbacks_total series exist (perhaps without a side's).
+	fellBack atomic.Bool
+}
+
+// fallback counts a fallback from upstream under the label.
+func (s *routeSeries) fallback(m *Metrics, upstream string) {
+	m.fallbacks.WithLabelValues(s.label, upstream).Inc()
+	s.fellBack.Store(true)
 }
 
 // get returns the series of side, creating them on first use. Racing
@@ -110,7 +119,7 @@ func (s *routeSeries) get(m *Metrics, side int) *sideMetrics {
 
 // created reports whether any side's series exist.
 func (s *routeSeries) created() bool {
-	return s.side[0].Load() != nil || s.side[1].Load() != nil
+	return s.side[0].Load() != nil || s.side[1].Load() != nil || s.fellBack.Load()
 }
 
 // takeOver starts s with the series old created (a reload).
@@ -120,21 +129,38 @@ func (s *routeSeries) takeOver(old *routeSeries) {
 			s.side[i].Store(sm)
 		}
 	}
+	if old.fellBack.Load() {
+		s.fellBack.Store(true)
+	}
 }
 
 func (m *Metrics) forRoute(route, side string) *sideMetrics {
 	sm := &sideMetrics{duration: m.duration.WithLabelValues(route, side)}
-	for i, c := range []string{"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"} {
+	for i, c := range codeLabels {
 		sm.codes[i] = m.requests.WithLabelValues(route, side, c)
 	}
 	return sm
 }
 
-// forget drops the series of a route label that left the rule set.
-func (m *Metrics) forget(route string) {
-	m.requests.DeletePartialMatch(prometheus.Labels{"route": route})
-	m.duration.DeletePartialMatch(prometheus.Labels{"route": route})
-	m.fallbacks.DeletePartialMatch(prometheus.Labels{"route": route})
+// codeLabels are the code label's values, indexed as sideMetrics.codes.
+var codeLabels = [6]string{"aborted", "1xx", "2xx", "3xx", "4xx", "5xx"}
+
+// forget drops the series of a route label that left the rule set: those
+// forRoute made for either side and its fallbacks from upstreams (the
+// previous rule set's), each deleted by its exact labels.
+// (DeletePartialMatch scans every series of a vector under its lock: for
+// the thousands of routes a large rule set drops, that held Load, and the
+// route store's follower, for minutes.)
+func (m *Metrics) forget(route string, upstreams []string) {
+	for _, side := range sides {
+		m.duration.DeleteLabelValues(route, side)
+		for _, c := range codeLabels {
+			m.requests.DeleteLabelValues(route, side, c)
+		}
+	}
+	for _, up := range upstreams {
+		m.fallbacks.DeleteLabelValues(route, up)
+	}
 }
 
 func (m *Metrics) setBreaker(upstream string, s gobreaker.State) {

@@ -196,3 +196,76 @@ func TestCheckRefusesAReloadAndKeepsOldRules(t *testing.T) {
 		t.Fatalf("reload errors = %v", v)
 	}
 }
+
+// seriesOf counts the series of every gateway metric that carry route.
+func seriesOf(t testing.TB, fx *fixture, route string) int {
+	t.Helper()
+	mfs, err := fx.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "route" && lp.GetValue() == route {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// A route that leaves the rule set takes all its series with it (both
+// sides, every code, its fallbacks), found by their exact labels; the
+// routes that stay keep theirs. Series are lazy: flip's are created here
+// as its requests on both sides would.
+func TestReloadForgetsTheSeriesOfRemovedRoutes(t *testing.T) {
+	t.Parallel()
+	fx := newTestGateway(t, reloadB)
+	resp, _ := fx.do(t, "GET", "/anything/extra/1", nil)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET /anything/extra/1: %d", resp.StatusCode)
+	}
+	tb := fx.gw.table.Load()
+	flip, extra := &tb.routes[len(tb.routes)-2], &tb.routes[len(tb.routes)-1]
+	if flip.name != "flip" || extra.name != "extra" {
+		t.Fatalf("routes %s, %s", flip.name, extra.name)
+	}
+	flip.series.get(fx.gw.metrics, 0)
+	flip.series.get(fx.gw.metrics, 1)
+	extra.series.fallback(fx.gw.metrics, "payments")
+	flip.series.fallback(fx.gw.metrics, "payments")
+	// side legacy and new for a split, each a histogram and six codes.
+	if n := seriesOf(t, fx, "flip"); n != 2*(1+6)+1 {
+		t.Fatalf("flip has %d series before the reload", n)
+	}
+	if n := seriesOf(t, fx, "extra"); n == 0 {
+		t.Fatal("extra has no series before the reload")
+	}
+	fx.load(t, reloadA)
+	if n := seriesOf(t, fx, "extra"); n != 0 {
+		t.Errorf("extra left the rule set but %d of its series stay", n)
+	}
+	// flip stays (now one side): its series are not forgotten.
+	if n := seriesOf(t, fx, "flip"); n < 1+6 {
+		t.Errorf("flip stays but has %d series", n)
+	}
+}
+
+// A label whose only series is a fallback (the monolith's answer never
+// accounted) is forgotten too when it leaves.
+func TestReloadForgetsAFallbackOnlyLabel(t *testing.T) {
+	t.Parallel()
+	fx := newTestGateway(t, reloadB)
+	tb := fx.gw.table.Load()
+	tb.routes[len(tb.routes)-1].series.fallback(fx.gw.metrics, "payments")
+	if n := seriesOf(t, fx, "extra"); n != 1 {
+		t.Fatalf("extra has %d series before the reload, want its fallback", n)
+	}
+	fx.load(t, reloadA)
+	if n := seriesOf(t, fx, "extra"); n != 0 {
+		t.Errorf("extra left the rule set but %d of its series stay", n)
+	}
+}

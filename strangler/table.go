@@ -6,6 +6,7 @@ import (
 	"net/textproto"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -56,12 +57,17 @@ type liveRoute struct {
 	// fallback: when a new upstream cannot take a request, whether
 	// idempotent / other requests go to the monolith.
 	fallback, fallbackUnsafe bool
+	// health is the route's sliding window of both sides, kept whatever
+	// its metrics setting; nil for requests that match no route.
+	health *health.Route
 	// authHeader is the route's custom JWT header (canonical), whose client
 	// copies are removed; "" for Authorization or no auth.
 	authHeader string
 	// overrideHeader is the tester override header (canonical), which is
 	// for ficus and never forwarded; "" for none.
 	overrideHeader string
+	// shadow is the route's shadow rule; nil for none.
+	shadow *shadowing
 }
 
 // target is a way to one upstream: its rewrites. Targets without a
@@ -147,7 +153,24 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 	mono := t.upstreams[f.Monolith]
 	t.routes = make([]liveRoute, len(f.Routes))
 	for i, rc := range f.Routes {
-		g.initRoute(&t.routes[i], rc.Name, rc, t, mono, had)
+		rt := &t.routes[i]
+		g.initRoute(rt, rc.Name, rc, t, mono, had)
+		if rc.Shadow != nil {
+			var err error
+			if rt.shadow, err = g.newShadowing(rt, rc.Shadow, t); err != nil {
+				return nil, nil, fmt.Errorf("route %s: shadow: %w", rc.Name, err)
+			}
+		}
+	}
+	// Health windows once the table is sure to build (a failed build
+	// leaves the set alone).
+	for i := range t.routes {
+		rt := &t.routes[i]
+		window := health.DefaultWindow
+		if a := rt.cfg.Analysis; a != nil {
+			window = a.WindowOrDefault()
+		}
+		rt.health = g.health.Route(rt.name, window)
 	}
 	t.unmatched = &liveRoute{}
 	g.initRoute(t.unmatched, unmatchedRoute, &routes.Route{Name: unmatchedRoute, To: f.Monolith}, t, mono, had)

@@ -158,6 +158,7 @@ func TestAdminRoutesAPI(t *testing.T) {
 		{"malformed JSON", "/admin/routes/revisions", `{"rules": 1}`, 400, "not the JSON object expected"},
 		{"unknown field", "/admin/routes/rollback", `{"reason": "x", "to": 1}`, 400, `unknown field \"to\"`},
 		{"rollback of nothing", "/admin/routes/rollback", `{"reason": "x"}`, 404, "no route revision has been applied yet"},
+		{"two JSON objects", "/admin/routes/rollback", `{"reason": "x"} {"rev": 7, "reason": "y"}`, 400, "one JSON object"},
 		{"bad dry_run", "/admin/routes/revisions?dry_run=maybe&reason=x", v1, 400, "dry_run must be"},
 	} {
 		if code, body := s.call(t, "POST", tc.path, "release-bot", tc.body); code != tc.want || !strings.Contains(body, tc.wantBody) {
@@ -241,7 +242,8 @@ func TestAdminRoutesAPI(t *testing.T) {
 
 // Issue 11: admin.listen moves the admin API to a listener of its own,
 // over HTTPS with admin.tls, with the same token check (and the scopes
-// configured); the operational listener no longer serves it.
+// configured); the operational listener no longer serves it. Issue 12:
+// nor the dashboard, which is beside the admin API.
 func TestAdminAPIOnItsOwnListener(t *testing.T) {
 	port := freePort(t)
 	certFile, keyFile, hc := testCert(t, t.TempDir(), "admin.test")
@@ -266,6 +268,12 @@ func TestAdminAPIOnItsOwnListener(t *testing.T) {
 	} {
 		if code, _, body := callWith(t, hc, tc.base, "GET", "/admin/routes/status", tc.client, s.tokens, ""); code != tc.want {
 			t.Errorf("%s as %q: %d %s, want %d", tc.base, tc.client, code, body, tc.want)
+		}
+	}
+	// The dashboard moves with it, readable without a token.
+	for base, want := range map[string]int{s.ops: 404, admin: 200} {
+		if code, _, body := callWith(t, hc, base, "GET", "/dashboard/", "", nil, ""); code != want {
+			t.Errorf("the dashboard on %s: %d %.200s, want %d", base, code, body, want)
 		}
 	}
 	if code, _, body := callWith(t, hc, admin, "POST", "/admin/routes/revisions?reason=first", "releaser", s.tokens, read(t, s.rules(t, "v1.yaml", 0))); code != 201 ||

@@ -274,33 +274,6 @@ routes:
 	}
 }
 
-// Issue 8 item 17: shadow rules are not enforced yet; serve says so once,
-// loudly, naming every such route.
-func TestServeWarnsThatShadowIsNotEnforced(t *testing.T) {
-	t.Parallel()
-	cfg := writeConfig(t, "listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nroutes: {file: routes.yaml}\nidp: {enabled: false}\nlog: {access_log: false}\n")
-	os.WriteFile(filepath.Join(filepath.Dir(cfg), "routes.yaml"), []byte(`version: 1
-monolith: legacy
-upstreams:
-  legacy: {url: "http://127.0.0.1:1"}
-  orders: {url: "http://127.0.0.1:2"}
-routes:
-  - {name: cart, match: {prefix: /cart}, to: legacy, shadow: {to: orders, percent: 10}}
-  - {name: search, match: {prefix: /search}, to: legacy, shadow: {to: orders, percent: 5}}
-  - {name: plain, match: {prefix: /plain}, to: orders}
-`), 0o600)
-	stderr := serveBackground(t, cfg)
-	var line string
-	for _, l := range strings.Split(stderr.String(), "\n") {
-		if strings.Contains(l, `"level":"WARN"`) && strings.Contains(l, "cart") && strings.Contains(l, "search") {
-			line = l
-		}
-	}
-	if line == "" || !strings.Contains(line, "NOT") || strings.Contains(line, "plain") {
-		t.Fatalf("no single WARN line naming the shadow routes:\n%s", stderr.String())
-	}
-}
-
 // Issue 8 item 18: no flag repeats in its usage the default that pflag
 // prints itself, and the purge minimum is stated.
 func TestFlagHelpHasNoDoubledDefault(t *testing.T) {

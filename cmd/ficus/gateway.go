@@ -13,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
+	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -29,10 +30,12 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		TrustedProxies: trusted,
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+		Shadow: shadow.Options{Queue: cfg.Gateway.Shadow.Queue, Workers: cfg.Gateway.Shadow.Workers,
+			Memory: int64(cfg.Gateway.Shadow.Memory), Timeout: cfg.Gateway.Shadow.Timeout.Std(0)},
 		// At start and at every reload: what would fail on every request
 		// with this configuration is refused, the live rules stay.
 		Check: func(f *routes.File) error {
-			if _, err := cfg.CheckRules(f); err != nil {
+			if err := cfg.CheckRules(f); err != nil {
 				return err
 			}
 			for _, check := range checks {
@@ -68,9 +71,6 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 func loadRoutes(cfg *config.Config, gw *strangler.Gateway, logger *slog.Logger) error {
 	if err := gw.LoadFile(cfg.Routes.File); err != nil {
 		return fmt.Errorf("route file rejected:\n%w", err)
-	}
-	if shadowed, _ := cfg.CheckRules(gw.Rules()); len(shadowed) > 0 {
-		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
 	}
 	logger.Info("route rules loaded", "path", cfg.Routes.File, "routes", len(gw.Rules().Routes))
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/store/postgres"
 	"github.com/ficus-gw/ficus/routes/revisions"
 	"github.com/spf13/cobra"
 )
@@ -42,6 +43,13 @@ func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p
 		return err
 	}
 	defer p.Close()
+	// What a command revokes (a deleted client's tokens, a disabled user's)
+	// reaches the running instances' caches as a revocation there does.
+	p.OnRevoke(func(hashes []string) {
+		if err := postgres.PublishRevocations(ctx, be.pool, hashes); err != nil {
+			logger.Warn("tokens revoked, but the running instances were not told: they refuse them when their cache expires (gateway.cache_ttl)", "error", err.Error())
+		}
+	})
 	return f(ctx, p)
 }
 

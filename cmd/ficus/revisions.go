@@ -9,6 +9,7 @@ import (
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/routes/revisions"
 	"github.com/ficus-gw/ficus/strangler"
+	"github.com/ficus-gw/ficus/strangler/analysis"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 )
@@ -37,10 +38,22 @@ func newRouteFollower(ctx context.Context, cfg *config.Config, be *backend, gw *
 	}
 	if f.Revision() == 0 {
 		logger.Warn("route store: no revision applied yet; not ready until one is (ficus routes apply FILE)")
-	} else if shadowed, _ := cfg.CheckRules(gw.Rules()); len(shadowed) > 0 {
-		logger.Warn("shadow rules are NOT enforced by this version: these routes mirror no traffic", "routes", shadowed)
 	}
 	return f, nil
+}
+
+// newAnalysis returns the canary analysis of gw's routes (its Run is a
+// loop of the process). With routes.source postgres it writes its
+// rollbacks and steps as revisions on top of the one follower serves;
+// with routes.source file it judges and logs only: it cannot change the
+// route file of every instance.
+func newAnalysis(cfg *config.Config, be *backend, gw *strangler.Gateway, follower *revisions.Follower,
+	reg prometheus.Registerer, logger *slog.Logger) (*analysis.Engine, error) {
+	o := analysis.Options{Rules: gw.Rules, Health: gw.Health(), Parity: shadowParity{gw}, Logger: logger, Registerer: reg}
+	if follower != nil && cfg.RoutesFromStore() {
+		o.Store, o.Served, o.Instance = revisions.New(be.pool), follower.Revision, follower.InstanceID()
+	}
+	return analysis.New(o)
 }
 
 // withRuleStore opens the rule store of the configuration at path and
@@ -64,4 +77,17 @@ func withRuleStore(cmd *cobra.Command, path string, f func(ctx context.Context, 
 		return fmt.Errorf("route store migrations: %w", err)
 	}
 	return f(ctx, cfg, revisions.New(be.pool))
+}
+
+// shadowParity gives the analysis the shadow comparison's parity score of
+// a route (none before a copy was compared).
+type shadowParity struct{ gw *strangler.Gateway }
+
+func (p shadowParity) RouteParity(route string) (float64, bool) {
+	for _, r := range p.gw.ShadowReport() {
+		if r.Route == route && r.Compared > 0 {
+			return r.Parity, true
+		}
+	}
+	return 0, false
 }

@@ -79,6 +79,30 @@ routes:
 			WHERE datname = current_database() AND query = 'LISTEN ' || $1`, pgx.Identifier{postgres.RevocationChannel}.Sanitize()).Scan(&n)
 		return err == nil && n == 2
 	})
+	// A second client's token, cached by both, dies when the CLI deletes
+	// the client.
+	code, out, errs = runCLI(t, "idp", "client", "create", "doomed", "--grant", "client_credentials", "--config", cfg)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	doomed, err := (&clientcredentials.Config{ClientID: "doomed", ClientSecret: regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)[1],
+		TokenURL: a + "/oauth2/token"}).Token(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, front := range []string{a, b} {
+		if c := authGet(t, front+"/api/x", doomed.AccessToken); c != 200 {
+			t.Fatalf("%s before the client's deletion: %d", front, c)
+		}
+	}
+	if code, _, errs := runCLI(t, "idp", "client", "delete", "doomed", "--config", cfg); code != 0 {
+		t.Fatal(errs)
+	}
+	for _, front := range []string{a, b} {
+		if !waittest.Until(5*time.Second, func() bool { return authGet(t, front+"/api/x", doomed.AccessToken) == 401 }) {
+			t.Fatalf("%s still accepts a deleted client's token 5s after ficus idp client delete", front)
+		}
+	}
 	resp, err := http.PostForm(a+"/oauth2/revoke", url.Values{"token": {tok.AccessToken}, "client_id": {"app"}, "client_secret": {secret}})
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("revoke: %v %v", err, resp)

@@ -47,7 +47,7 @@ func routesCmd() *cobra.Command {
 		},
 	})
 	c.AddCommand(diffCmd(&path), applyCmd(&path), historyCmd(&path), showCmd(&path), rollbackCmd(&path),
-		setWeightCmd(&path), stateCmd(&path), statusCmd(&path))
+		setWeightCmd(&path), stateCmd(&path), statusCmd(&path), resumeCmd(&path), abortCmd(&path))
 	return c
 }
 
@@ -164,7 +164,7 @@ func defaultAuthor() string {
 // standard input is no terminal), and stores it as the next revision,
 // refused if d's parent is no longer live.
 func (w *change) store(ctx context.Context, cmd *cobra.Command, cfg *config.Config, st *revisions.Store, d revisions.Draft) error {
-	plan, err := st.Plan(ctx, d, func(f *routes.File) error { _, err := cfg.CheckRules(f); return err })
+	plan, err := st.Plan(ctx, d, cfg.CheckRules)
 	if err != nil {
 		return fmt.Errorf("nothing stored:\n%w", err)
 	}
@@ -428,6 +428,38 @@ func stateCmd(path *string) *cobra.Command {
 	w.flags(c)
 	c.Flags().StringVar(&target, "target", "", "the route's new upstream (needed when the route has none yet)")
 	c.Flags().IntVar(&percent, "percent", 0, "canary: the new upstream's share, 1-99 (needed unless the route is in canary already)")
+	return c
+}
+
+func resumeCmd(path *string) *cobra.Command {
+	var w change
+	c := &cobra.Command{
+		Use:   "resume ROUTE",
+		Short: "Take the next step of a route's canary analysis that waits for a person (hold_before): raise its new upstream's weight to that step",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return w.flip(cmd, *path, func(ctx context.Context, st *revisions.Store) (revisions.Draft, error) {
+				return st.ResumeDraft(ctx, args[0])
+			})
+		},
+	}
+	w.flags(c)
+	return c
+}
+
+func abortCmd(path *string) *cobra.Command {
+	var w change
+	c := &cobra.Command{
+		Use:   "abort ROUTE",
+		Short: "Stop a route's canary: its new upstream's weight to 0% (the analysis takes no step from 0%)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return w.flip(cmd, *path, func(ctx context.Context, st *revisions.Store) (revisions.Draft, error) {
+				return st.AbortDraft(ctx, args[0])
+			})
+		},
+	}
+	w.flags(c)
 	return c
 }
 

@@ -101,7 +101,12 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	defer closeAccessLog()
+	defer gw.Close() // the shadow workers
 	follower, err := newRouteFollower(ctx, cfg, be, gw, reg, logger)
+	if err != nil {
+		return err
+	}
+	canary, err := newAnalysis(cfg, be, gw, follower, reg, logger)
 	if err != nil {
 		return err
 	}
@@ -123,6 +128,10 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	admin.addRouteStore(cfg, be, logger)
+	admin.addAnalysis(canary, gw)
+	if err := admin.addDashboard(cfg, gw, canary, be, logger); err != nil {
+		return err
+	}
 	opsMux := http.NewServeMux()
 	adminLn, adminCert, err := admin.mount(cfg, opsMux)
 	if err != nil {
@@ -153,6 +162,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if revocations != nil {
 		p.loops = append(p.loops, revocations.Run)
 	}
+	p.loops = append(p.loops, canary.Run)
 	if follower != nil {
 		p.loops, p.resync = append(p.loops, follower.Run), follower.Sync
 	}

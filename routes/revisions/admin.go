@@ -2,6 +2,7 @@ package revisions
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -50,6 +51,8 @@ const maxBody = 2*routes.MaxFileSize + 64<<10
 //	POST /admin/routes/rollback?dry_run=1    JSON {rev, reason}; rev 0 or absent: the live one's parent
 //	POST /admin/routes/weight?dry_run=1      JSON {route, target, percent, reason}
 //	POST /admin/routes/state?dry_run=1       JSON {route, state, target, percent, reason}
+//	POST /admin/routes/resume?dry_run=1      JSON {route, reason}: the analysis's next step, held for a person
+//	POST /admin/routes/abort?dry_run=1       JSON {route, reason}: the route's new upstream to 0%
 //	GET  /admin/routes/status                the live revision and each instance
 //
 // A change answers 201 with the stored revision and its diff, 200 when
@@ -72,6 +75,8 @@ func AdminRoutes(mux *http.ServeMux, o AdminOptions) {
 	mux.HandleFunc("POST /admin/routes/rollback", a.rollback)
 	mux.HandleFunc("POST /admin/routes/weight", a.weight)
 	mux.HandleFunc("POST /admin/routes/state", a.state)
+	mux.HandleFunc("POST /admin/routes/resume", a.resume)
+	mux.HandleFunc("POST /admin/routes/abort", a.abort)
 	mux.HandleFunc("GET /admin/routes/status", a.status)
 }
 
@@ -99,7 +104,7 @@ func (a *admin) fail(w http.ResponseWriter, r *http.Request, err error) {
 		ops.WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"error": "the rule set is refused: nothing stored", "problems": problems})
 	case errors.Is(err, ErrNotFound), errors.Is(err, ErrNoRevision):
 		ops.WriteError(w, r, a.o.Logger, &ops.Error{Status: http.StatusNotFound, Message: err.Error(), Cause: err})
-	case errors.Is(err, ErrNothingBefore):
+	case errors.Is(err, ErrNothingBefore), errors.Is(err, ErrNotHeld):
 		ops.WriteError(w, r, a.o.Logger, &ops.Error{Status: http.StatusConflict, Message: err.Error(), Cause: err})
 	default:
 		ops.WriteError(w, r, a.o.Logger, err)
@@ -203,6 +208,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 			return &ops.Error{Status: http.StatusRequestEntityTooLarge, Message: fmt.Sprintf("the body is larger than %d bytes", maxBody)}
 		}
 		return badRequest("the body is not the JSON object expected: "+err.Error(), err)
+	}
+	// Whatever follows the object would be silently ignored: refuse it.
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("the body must be one JSON object, with nothing after it", err)
 	}
 	return nil
 }
@@ -321,6 +330,31 @@ func (a *admin) state(w http.ResponseWriter, r *http.Request) {
 	a.change(w, r, in.Reason, func() (Draft, error) {
 		return a.o.Store.StateDraft(r.Context(), in.Route, st, in.Target, in.Percent)
 	})
+}
+
+func (a *admin) resume(w http.ResponseWriter, r *http.Request) {
+	a.routeChange(w, r, a.o.Store.ResumeDraft)
+}
+
+func (a *admin) abort(w http.ResponseWriter, r *http.Request) {
+	a.routeChange(w, r, a.o.Store.AbortDraft)
+}
+
+// routeChange reads {route, reason} and stores the draft that draft makes.
+func (a *admin) routeChange(w http.ResponseWriter, r *http.Request, draft func(context.Context, string) (Draft, error)) {
+	var in struct {
+		Route  string `json:"route"`
+		Reason string `json:"reason"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if in.Route == "" {
+		a.fail(w, r, badRequest("route is required", nil))
+		return
+	}
+	a.change(w, r, in.Reason, func() (Draft, error) { return draft(r.Context(), in.Route) })
 }
 
 // changeAnswer is the answer to a change.

@@ -165,6 +165,78 @@ func (s *Store) StateDraft(ctx context.Context, route string, st routes.State, t
 	})
 }
 
+// ErrNotHeld refuses a resume of a route that is not waiting for a
+// person at a step of its analysis.
+var ErrNotHeld = errors.New("not held")
+
+// ResumeDraft is the draft of the live rules with route's new upstream
+// raised to the next step of its analysis, which must be one ficus waits
+// for a person to take (hold_before). Anything else is refused with an
+// error wrapping ErrNotHeld that says why.
+func (s *Store) ResumeDraft(ctx context.Context, route string) (Draft, error) {
+	live, err := s.Live(ctx)
+	if err != nil {
+		return Draft{}, err
+	}
+	f, err := live.Parse()
+	if err != nil {
+		return Draft{}, err
+	}
+	r := routeNamed(f, route)
+	if r == nil {
+		return Draft{}, &InvalidError{fmt.Errorf("%s has no route %q", live.Name(), route)}
+	}
+	a := r.Analysis
+	if a == nil || len(a.Steps) == 0 {
+		return Draft{}, fmt.Errorf("route %s has no analysis steps to resume: %w", route, ErrNotHeld)
+	}
+	up := r.NewUpstream(f.Monolith)
+	w := r.Weight(up)
+	next, hold, ok := a.NextStep(w)
+	switch {
+	case w == 0:
+		return Draft{}, fmt.Errorf("route %s sends 0%% to %s (rolled back, aborted or not started): start it with ficus routes state %s canary --percent %d: %w",
+			route, up, route, a.Steps[0], ErrNotHeld)
+	case !ok:
+		return Draft{}, fmt.Errorf("route %s is at %d%%, its last step: %w", route, w, ErrNotHeld)
+	case !hold:
+		return Draft{}, fmt.Errorf("route %s does not wait for a person before %d%%: ficus takes that step by itself while the analysis passes: %w",
+			route, next, ErrNotHeld)
+	}
+	return s.flip(ctx, ActionResume, fmt.Sprintf("resume %s: %s %d%% -> %d%%", route, up, w, next),
+		func(name string, text []byte) ([]byte, error) { return routes.SetWeight(name, text, route, up, next) })
+}
+
+// AbortDraft is the draft of the live rules with route's new upstream
+// (its one target besides the monolith) at 0%. A route already at 0% is
+// a *NoChangeError.
+func (s *Store) AbortDraft(ctx context.Context, route string) (Draft, error) {
+	return s.flip(ctx, ActionAbort, "abort "+route, func(name string, text []byte) ([]byte, error) {
+		f, err := routes.Parse(name, text)
+		if err != nil {
+			return nil, err
+		}
+		r := routeNamed(f, route)
+		if r == nil {
+			return nil, fmt.Errorf("%s has no route %q", name, route)
+		}
+		up := r.NewUpstream(f.Monolith)
+		if up == "" {
+			return nil, fmt.Errorf("route %s has no one new upstream besides the monolith %s to abort", route, f.Monolith)
+		}
+		return routes.SetWeight(name, text, route, up, 0)
+	})
+}
+
+func routeNamed(f *routes.File, name string) *routes.Route {
+	for _, r := range f.Routes {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
 // flip drafts the live revision's text as edited by edit. The edit's
 // refusals (an unknown route, a split it cannot rebalance) are
 // *InvalidErrors.

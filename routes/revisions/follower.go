@@ -86,6 +86,10 @@ func NewFollower(o FollowerOptions) (*Follower, error) {
 	return f, nil
 }
 
+// InstanceID is the id this instance's heartbeat carries
+// (host-pid-random).
+func (f *Follower) InstanceID() string { return f.self.ID }
+
 // Revision returns the revision this instance serves; 0 before the first.
 func (f *Follower) Revision() int64 { return f.served.Load() }
 

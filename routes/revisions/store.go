@@ -40,6 +40,13 @@ const (
 	ActionRollback  = "rollback"
 	ActionSetWeight = "set-weight"
 	ActionState     = "state"
+	// ActionAnalysis is a weight the canary analysis set by itself: a
+	// rollback to 0 or the next step (strangler/analysis).
+	ActionAnalysis = "analysis"
+	// ActionResume and ActionAbort are a person's answer to an analysis
+	// that holds: take the next step, or set the weight to 0.
+	ActionResume = "resume"
+	ActionAbort  = "abort"
 )
 
 // Revision is one stored rule set.

@@ -255,6 +255,12 @@ func (s *Store) RevokeUser(_ context.Context, userID string, now time.Time) ([]s
 	return s.revokeWhere(now, func(t *store.Token) bool { return userID != "" && t.UserID == userID }), nil
 }
 
+func (s *Store) RevokeClient(_ context.Context, clientID string, now time.Time) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.revokeWhere(now, func(t *store.Token) bool { return clientID != "" && t.ClientID == clientID }), nil
+}
+
 func (s *Store) EvictOldest(_ context.Context, userID string, keep int, now time.Time) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -339,6 +339,13 @@ func (s *Store) RevokeUser(ctx context.Context, userID string, now time.Time) ([
 	return s.revokeWhere(ctx, `user_id = $1`, userID, now)
 }
 
+func (s *Store) RevokeClient(ctx context.Context, clientID string, now time.Time) ([]string, error) {
+	if clientID == "" {
+		return nil, nil
+	}
+	return s.revokeWhere(ctx, `client_id = $1`, clientID, now)
+}
+
 func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now time.Time) ([]string, error) {
 	return hashes(s.db.Query(ctx, `
 		WITH fam AS (

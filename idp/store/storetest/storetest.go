@@ -199,6 +199,16 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		if tok, _ := s.GetToken(ctx, "r-other"); !tok.Active(now) {
 			t.Fatal("another user's token revoked")
 		}
+		must(t, s.InsertTokens(ctx, &store.Token{Hash: "a-other-client", Kind: store.KindAccess, ClientID: "d", IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+			&store.Token{Hash: "a-client", Kind: store.KindAccess, ClientID: "c", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}))
+		client, err := s.RevokeClient(ctx, "c", now)
+		must(t, err)
+		if fmt.Sprint(client) != "[a-client r-other]" {
+			t.Fatalf("client revoked %v (already revoked ones are not repeated)", client)
+		}
+		if tok, _ := s.GetToken(ctx, "a-other-client"); !tok.Active(now) {
+			t.Fatal("another client's token revoked")
+		}
 	})
 
 	t.Run("codes are single use", func(t *testing.T) {

@@ -80,6 +80,24 @@ type Gateway struct {
 	// RemoteIDP, when set, makes this gateway use an IDP in another process
 	// instead of its own.
 	RemoteIDP RemoteIDP `yaml:"remote_idp"`
+	// Shadow sizes the copies of routes' shadow rules.
+	Shadow ShadowCopies `yaml:"shadow"`
+}
+
+// ShadowCopies sizes the shadow copies: one queue and a fixed set of
+// workers per process.
+type ShadowCopies struct {
+	// Queue is how many copies wait at most; a copy that finds it full is
+	// dropped and counted. Default 1024.
+	Queue int `yaml:"queue" validate:"gte=0,lte=1000000"`
+	// Workers send the copies. Default 16.
+	Workers int `yaml:"workers" validate:"gte=0,lte=10000"`
+	// Memory bounds the answers held for comparison; a body that finds no
+	// room is compared by its hash. Default 64MiB.
+	Memory ByteSize `yaml:"memory" validate:"gte=0"`
+	// Timeout bounds each copy (the shadow call, the second monolith call
+	// and their bodies). Default 10s.
+	Timeout Duration `yaml:"timeout" validate:"gte=0"`
 }
 
 // RemoteIDP is an IDP elsewhere and the gateway's client there.

@@ -224,6 +224,8 @@ func TestValidationMessages(t *testing.T) {
 		{"mobile: {apps: [{name: a, per_device_rate: -1}]}", ":1: mobile.apps[0].per_device_rate: must not be negative"},
 		// Found by the issue-8 attack run: a negative hash_wait was accepted.
 		{"idp: {hash_wait: -1s}", ":1: idp.hash_wait: must not be negative (got -1s)"},
+		{"gateway: {shadow: {queue: -1}}", ":1: gateway.shadow.queue: must not be negative"},
+		{"gateway: {shadow: {timeout: -1s}}", ":1: gateway.shadow.timeout: must not be negative (got -1s)"},
 	} {
 		t.Run(tc.given, func(t *testing.T) {
 			_, err := load(t, tc.given, ForCheck)

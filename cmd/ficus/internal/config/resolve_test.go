@@ -173,15 +173,14 @@ func TestCheckRules(t *testing.T) {
 	}}
 	c := Defaults()
 	c.Routes.File = "routes.yaml"
-	shadowed, err := c.CheckRules(f)
-	if err != nil || !reflect.DeepEqual(shadowed, []string{"cart"}) {
-		t.Fatalf("with the IDP here: %v %v", shadowed, err)
+	if err := c.CheckRules(f); err != nil {
+		t.Fatalf("with the IDP here: %v", err)
 	}
 	c.Gateway.RemoteIDP.Issuer = "https://idp.example.com"
-	shadowed, err = c.CheckRules(f)
-	if err == nil || !reflect.DeepEqual(shadowed, []string{"cart"}) || !strings.HasPrefix(err.Error(), "routes.yaml: every request on these routes would fail:") ||
+	err := c.CheckRules(f)
+	if err == nil || !strings.HasPrefix(err.Error(), "routes.yaml: every request on these routes would fail:") ||
 		!strings.Contains(err.Error(), "route orders-jwt: policy jwt") || !strings.Contains(err.Error(), "route anon: policy optional") ||
 		!strings.Contains(err.Error(), "route bridged: policy bridge needs the IDP in this process") || strings.Contains(err.Error(), "legacy-jwt") {
-		t.Fatalf("with a remote IDP: %v %v", shadowed, err)
+		t.Fatalf("with a remote IDP: %v", err)
 	}
 }

@@ -8,16 +8,11 @@ import (
 )
 
 // CheckRules checks a route file against c: it refuses what would fail on
-// every request with this configuration, and names the routes with a
-// shadow rule, which this version does not enforce (serve warns about
-// them).
-func (c *Config) CheckRules(f *routes.File) (shadowed []string, err error) {
+// every request with this configuration.
+func (c *Config) CheckRules(f *routes.File) error {
 	var errs []string
 	remote := c.Gateway.RemoteIDP.Issuer != ""
 	for _, r := range f.Routes {
-		if r.Shadow != nil {
-			shadowed = append(shadowed, r.Name)
-		}
 		if r.Policy() == "session" {
 			switch {
 			case remote:
@@ -49,7 +44,7 @@ func (c *Config) CheckRules(f *routes.File) (shadowed []string, err error) {
 		}
 	}
 	if len(errs) > 0 {
-		return shadowed, fmt.Errorf("%s: every request on these routes would fail:\n%s", f.Name, strings.Join(errs, "\n"))
+		return fmt.Errorf("%s: every request on these routes would fail:\n%s", f.Name, strings.Join(errs, "\n"))
 	}
-	return shadowed, nil
+	return nil
 }

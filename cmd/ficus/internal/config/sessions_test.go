@@ -51,15 +51,15 @@ func TestCheckRulesSession(t *testing.T) {
 	f := &routes.File{Monolith: "legacy", Routes: []*routes.Route{{Name: "shop", To: "web", Auth: &routes.Auth{Policy: "session"}}}}
 	c := Defaults()
 	c.Routes.File = "routes.yaml"
-	if _, err := c.CheckRules(f); err == nil || !strings.Contains(err.Error(), "route shop: policy session needs the session layer: set sessions.enabled") {
+	if err := c.CheckRules(f); err == nil || !strings.Contains(err.Error(), "route shop: policy session needs the session layer: set sessions.enabled") {
 		t.Fatalf("sessions off: %v", err)
 	}
 	c.Sessions.Enabled = true
-	if _, err := c.CheckRules(f); err != nil {
+	if err := c.CheckRules(f); err != nil {
 		t.Fatalf("sessions on: %v", err)
 	}
 	c.Gateway.RemoteIDP.Issuer = "https://idp.example.com"
-	if _, err := c.CheckRules(f); err == nil || !strings.Contains(err.Error(), "route shop: policy session needs the IDP in this process; gateway.remote_idp is set") {
+	if err := c.CheckRules(f); err == nil || !strings.Contains(err.Error(), "route shop: policy session needs the IDP in this process; gateway.remote_idp is set") {
 		t.Fatalf("remote IDP: %v", err)
 	}
 }
