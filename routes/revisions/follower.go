@@ -115,7 +115,7 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("route store: %w", err)
 	}
-	file, err := rev.Parse()
+	file, err := inBackground(rev.Parse)
 	if err == nil {
 		err = f.load(file)
 	}

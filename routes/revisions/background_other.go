@@ -1,0 +1,7 @@
+//go:build !linux
+
+package revisions
+
+// lowerThreadPriority does nothing where threads have no priority of
+// their own that a process may lower.
+func lowerThreadPriority() {}
