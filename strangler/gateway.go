@@ -349,7 +349,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		claims = rq.grant
 	}
 	tg := rt.choose(w, r, secure, claims)
-	if sh := rt.shadow; sh != nil && sh.picks(r.Method, rq.body) {
+	if sh := rt.shadow; sh != nil && sh.picks(r, rq.body) {
 		if g.shadows.Full() {
 			sh.st.Dropped() // nothing is captured for a copy with no room
 		} else {

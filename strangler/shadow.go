@@ -40,9 +40,11 @@ func (g *Gateway) newShadowing(rt *liveRoute, s *routes.Shadow, t *table) (*shad
 }
 
 // picks decides whether a request is copied: its method is safe (or the
-// rule allows any), it has no body, and it falls in the percent.
-func (sh *shadowing) picks(method string, body io.ReadCloser) bool {
-	if body != nil || sh.percent <= 0 || (!safeMethod(method) && !sh.unsafe) {
+// rule allows any), it has no body, it asks for no protocol upgrade (a
+// WebSocket is a connection, not an answer to compare), and it falls in
+// the percent.
+func (sh *shadowing) picks(r *http.Request, body io.ReadCloser) bool {
+	if body != nil || sh.percent <= 0 || (!safeMethod(r.Method) && !sh.unsafe) || r.Header.Get("Upgrade") != "" {
 		return false
 	}
 	return sh.percent >= 100 || rand.IntN(100) < sh.percent

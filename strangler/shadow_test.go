@@ -1,8 +1,10 @@
 package strangler
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -379,5 +381,47 @@ func TestShadowResultsAcrossReloads(t *testing.T) {
 	}
 	if len(fx.gw.ShadowReport()) != 0 {
 		t.Fatalf("results of a rule that went: %+v", fx.gw.ShadowReport())
+	}
+}
+
+// Attack on issue 12: a WebSocket upgrade on a shadowed route (compare
+// false) was copied to the new service as a plain GET, once the
+// connection ended, with its Sec-WebSocket-* headers; an upgrade is a
+// connection, not an answer to compare: it is never copied.
+func TestShadowNeverCopiesAnUpgrade(t *testing.T) {
+	t.Parallel()
+	hits := make(chan string, 10)
+	svc := http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hits <- r.URL.Path })
+	mono := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") == "" {
+			return
+		}
+		conn, brw, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			return
+		}
+		_, _ = brw.WriteString("HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+		_ = brw.Flush()
+		conn.Close()
+	})
+	fx := newShadowFixture(t, mono, svc, shadowRules+`  - {name: safe, match: {prefix: /safe}, to: legacy, shadow: {to: orders, percent: 100}}
+`, func(o *Options) { o.Shadow = shadow.Options{Workers: 1} })
+	conn, err := net.Dial("tcp", fx.srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = conn.Write([]byte("GET /safe/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("the upgrade: %v %v", resp, err)
+	}
+	conn.Close()
+	waittest.For(t, "the upgrade's end", func() bool {
+		return counterValue(t, fx.reg, "ficus_requests_total", map[string]string{"route": "safe"}) >= 1
+	})
+	doURL(t, "GET", fx.srv.URL+"/safe/plain", nil)
+	if got := waittest.Recv(t, "a copy", hits); got != "/safe/plain" {
+		t.Fatalf("copied first: %s", got)
 	}
 }

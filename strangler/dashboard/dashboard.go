@@ -5,12 +5,15 @@ import (
 	"context"
 	"embed"
 	"errors"
+	"fmt"
 	"html/template"
 	"io/fs"
 	"log/slog"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,12 +73,23 @@ type Options struct {
 	// ask for one); more are refused with 429. Zero means 10, with bursts
 	// of twice as many.
 	PerSecond float64
+	// RoutesPerPage bounds the routes one page shows, with their charts
+	// and shadow reports: a rule set of thousands of routes is paged
+	// (?page=N) rather than rendered whole. Zero means 200.
+	RoutesPerPage int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the causes of what the page cannot show; nil
 	// discards.
 	Logger *slog.Logger
 }
+
+// maxRenders bounds the pages rendered at once (each is held whole in
+// memory while it is written); more are refused with 429.
+const maxRenders = 2
+
+// maxPage bounds the page number a request may ask for.
+const maxPage = 1 << 20
 
 // historyTimeout bounds the route store's queries for one page.
 const historyTimeout = 5 * time.Second
@@ -95,6 +109,8 @@ const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 's
 type Dashboard struct {
 	o       Options
 	limiter *rate.Limiter
+	// renders holds a token per page being rendered.
+	renders chan struct{}
 	// static are the assets by name below Path + "static/".
 	static map[string][]byte
 }
@@ -119,13 +135,17 @@ func New(o Options) (*Dashboard, error) {
 	if o.PerSecond <= 0 {
 		o.PerSecond = 10
 	}
+	if o.RoutesPerPage <= 0 {
+		o.RoutesPerPage = 200
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	d := &Dashboard{o: o, limiter: rate.NewLimiter(rate.Limit(o.PerSecond), int(2*o.PerSecond)+1), static: map[string][]byte{}}
+	d := &Dashboard{o: o, limiter: rate.NewLimiter(rate.Limit(o.PerSecond), int(2*o.PerSecond)+1), static: map[string][]byte{},
+		renders: make(chan struct{}, maxRenders)}
 	entries, err := fs.ReadDir(assets, "assets/static")
 	if err != nil {
 		return nil, err
@@ -140,7 +160,7 @@ func New(o Options) (*Dashboard, error) {
 
 // ServeHTTP serves GET (and HEAD) of the page at Path and of its assets
 // at Path + "static/NAME"; anything else is 404 or 405, a path ficus will
-// not normalise 400.
+// not normalise or a malformed ?page= 400.
 func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h.Set("Content-Security-Policy", csp)
@@ -172,10 +192,41 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// pageNumber is the ?page= of a request: 1 without one, an error when it
+// is not a number between 1 and maxPage.
+func pageNumber(rawQuery string) (int, error) {
+	q, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return 0, err
+	}
+	v := q.Get("page")
+	if v == "" {
+		return 1, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > maxPage {
+		return 0, fmt.Errorf("page %q is not a number from 1 to %d", v, maxPage)
+	}
+	return n, nil
+}
+
 func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
+	n, err := pageNumber(r.URL.RawQuery)
+	if err != nil {
+		http.Error(w, "malformed query: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	select {
+	case d.renders <- struct{}{}:
+		defer func() { <-d.renders }()
+	default:
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "too many dashboard pages at once: try again in a second", http.StatusTooManyRequests)
+		return
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), historyTimeout)
 	defer cancel()
-	v := d.build(ctx)
+	v := d.build(ctx, n)
 	var b bytes.Buffer
 	if err := pageTemplate.Execute(&b, v); err != nil {
 		d.o.Logger.Error("dashboard: rendering the page", "err", err)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -399,4 +400,118 @@ func hasAttr(n *html.Node, key string) bool {
 		}
 	}
 	return false
+}
+
+// Attack on issue 12: a rule set of thousands of routes, each shadowed
+// with full samples, rendered whole made a page of tens of megabytes per
+// request (43 MB for 10,000 routes) for anyone who can reach it. The page
+// shows RoutesPerPage routes, with only their charts and shadow reports,
+// and links the others by ?page=N; the counts by state stay over every
+// route, and the page's sample bodies are bounded (the rest counted); a
+// malformed page is 400, one past the end the last page.
+func TestBigRuleSetIsPaged(t *testing.T) {
+	t.Parallel()
+	const n = 1001
+	var b strings.Builder
+	b.WriteString("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"http://127.0.0.1:1\"}\n  orders: {url: \"http://127.0.0.1:2\"}\nroutes:\n")
+	src := &fixed{}
+	body := strings.Repeat("x", 4000)
+	for i := range n {
+		fmt.Fprintf(&b, "  - {name: r%d, match: {prefix: /p%d}, to: legacy, shadow: {to: orders, percent: 10, compare: true}}\n", i, i)
+		var samples []ShadowSample
+		for range 20 {
+			samples = append(samples, ShadowSample{Method: "GET", Path: "/p", Kind: "body",
+				Primary: ShadowAnswer{Status: 200, Body: body}, Shadow: ShadowAnswer{Status: 200, Body: body}})
+		}
+		src.shadow = append(src.shadow, ShadowReport{Route: fmt.Sprintf("r%d", i), Target: "orders", Compared: 20, Mismatches: map[string]uint64{"body": 20}, Samples: samples})
+	}
+	src.rules = parseRules(t, b.String())
+	srv := newTestDashboard(t, Options{Source: src, PerSecond: 1000})
+
+	resp, page, doc := get(t, srv, Path)
+	if resp.StatusCode != 200 {
+		t.Fatal(resp.StatusCode)
+	}
+	rows := strings.Count(page, `<tr id="route-`)
+	if rows != 200 || byID(doc, "route-r0") == nil || byID(doc, "route-r200") != nil {
+		t.Errorf("first page: %d routes", rows)
+	}
+	if got := strings.Count(page, `<article class="shadow"`); got != 200 || byID(doc, "shadow-r200") != nil {
+		t.Errorf("first page: %d shadow reports", got)
+	}
+	if len(page) > 4<<20 || !strings.Contains(page, "20 more samples not shown") {
+		t.Errorf("first page: %d bytes", len(page))
+	}
+	if got := text(t, doc, "count-"+StateShadow); got != "1001" {
+		t.Errorf("count of shadowed routes: %s", got)
+	}
+	if nav := text(t, doc, "pages"); !strings.Contains(nav, "routes 1–200 of 1001, page 1 of 6") || byID(doc, "page-prev") != nil ||
+		attr(byID(doc, "page-next"), "href") != "?page=2" {
+		t.Errorf("pages: %q", nav)
+	}
+	for _, p := range []string{"?page=6", "?page=99"} {
+		_, page, doc = get(t, srv, Path+p)
+		if strings.Count(page, `<tr id="route-`) != 1 || byID(doc, "route-r1000") == nil || byID(doc, "shadow-r1000") == nil ||
+			!strings.Contains(text(t, doc, "pages"), "routes 1001–1001 of 1001, page 6 of 6") || byID(doc, "page-next") != nil {
+			t.Errorf("%s: %s", p, text(t, doc, "pages"))
+		}
+	}
+	for _, p := range []string{"?page=0", "?page=-1", "?page=x", "?page=%zz", "?page=99999999999999999999"} {
+		if resp, _, _ := get(t, srv, Path+p); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("%s: %d, want 400", p, resp.StatusCode)
+		}
+	}
+}
+
+// blocking is a Source whose Rules waits for release, after telling
+// entered: a page being rendered, held.
+type blocking struct {
+	fixed
+	entered chan struct{}
+	release chan struct{}
+}
+
+func (b *blocking) Rules() *routes.File {
+	select {
+	case b.entered <- struct{}{}:
+		<-b.release
+	case <-b.release:
+	}
+	return nil
+}
+
+// Attack on issue 12: the rate bound alone let a burst of pages be
+// rendered at once (6 concurrent pages of a big rule set took the
+// process from 430 MB to 1.3 GB); at most maxRenders are rendered at
+// once, the others get 429 with Retry-After.
+func TestConcurrentPagesAreBounded(t *testing.T) {
+	t.Parallel()
+	src := &blocking{entered: make(chan struct{}), release: make(chan struct{})}
+	srv := newTestDashboard(t, Options{Source: src, PerSecond: 1000})
+	done := make(chan int, maxRenders)
+	for range maxRenders {
+		go func() {
+			resp, err := http.Get(srv.URL + Path)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+		<-src.entered
+	}
+	resp, _, _ := get(t, srv, Path)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Errorf("a page beyond %d at once: %d", maxRenders, resp.StatusCode)
+	}
+	close(src.release)
+	for range maxRenders {
+		if code := <-done; code != 200 {
+			t.Errorf("a held page: %d", code)
+		}
+	}
+	if resp, _, _ := get(t, srv, Path); resp.StatusCode != 200 {
+		t.Errorf("after the others: %d", resp.StatusCode)
+	}
 }

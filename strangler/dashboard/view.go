@@ -33,6 +33,10 @@ const (
 // maxBody bounds what the page shows of a sample's body.
 const maxBody = 4 << 10
 
+// maxSampleBytes bounds the sample bodies one page shows in all; the
+// samples beyond it are only counted.
+const maxSampleBytes = 1 << 20
+
 // view is what the page template renders.
 type view struct {
 	Generated time.Time
@@ -62,6 +66,10 @@ type view struct {
 	// yet (it follows within its poll interval).
 	Behind    bool
 	AdminPath string
+	// Paging: the page shown (1-based) of Pages, its routes From..To
+	// (1-based) of Total, and the neighbouring pages (0: none).
+	Page, Pages, From, To, Total int
+	Prev, Next                   int
 }
 
 type stateCount struct {
@@ -119,6 +127,8 @@ type shadowView struct {
 	Meter      template.HTML
 	Kinds      []kindCount
 	Samples    []sampleView
+	// Hidden counts the samples left out: the page showed enough.
+	Hidden int
 }
 
 type kindCount struct {
@@ -137,7 +147,7 @@ type revisionView struct {
 }
 
 // build reads the sources and lays out the page.
-func (d *Dashboard) build(ctx context.Context) *view {
+func (d *Dashboard) build(ctx context.Context, page int) *view {
 	v := &view{Generated: d.o.Now().UTC(), AdminPath: d.o.AdminPath, Store: d.o.History != nil}
 	f := d.o.Source.Rules()
 	traffic := map[string]strangler.RouteTraffic{}
@@ -157,16 +167,46 @@ func (d *Dashboard) build(ctx context.Context) *view {
 	health := byRoute(d.o.Source.Health(), func(h RouteHealth) string { return h.Route })
 	v.NoHealthData = len(health) == 0
 	analysis := byRoute(d.o.Source.Analysis(), func(a AnalysisStatus) string { return a.Route })
+	// Only the routes of the page are laid out, with their charts and
+	// shadow reports; the others are only counted.
+	var onPage map[string]bool
+	if f != nil {
+		per := d.o.RoutesPerPage
+		v.Total = len(f.Routes)
+		v.Pages = max(1, (v.Total+per-1)/per)
+		v.Page = min(page, v.Pages)
+		first := (v.Page - 1) * per
+		v.From, v.To = min(first+1, v.Total), min(first+per, v.Total)
+		onPage = make(map[string]bool, per)
+		for _, r := range f.Routes[first:v.To] {
+			onPage[r.Name] = true
+		}
+		if v.Page > 1 {
+			v.Prev = v.Page - 1
+		}
+		if v.Page < v.Pages {
+			v.Next = v.Page + 1
+		}
+	}
 	shadows := d.o.Source.Shadow()
 	v.NoShadowData = len(shadows) == 0
 	parity := map[string]string{}
+	sampleBytes := 0
 	for _, s := range shadows {
+		if onPage != nil && !onPage[s.Route] {
+			continue
+		}
 		sv := shadowView{ShadowReport: s, ParityText: percent(s.Parity), Meter: parityMeter(s.Parity)}
 		for _, k := range slices.Sorted(maps.Keys(s.Mismatches)) {
 			sv.Kinds = append(sv.Kinds, kindCount{k, s.Mismatches[k]})
 		}
 		for _, smp := range s.Samples {
-			sv.Samples = append(sv.Samples, sampleView{ShadowSample: smp, PrimaryBody: clip(smp.Primary.Body), ShadowBody: clip(smp.Shadow.Body)})
+			smv := sampleView{ShadowSample: smp, PrimaryBody: clip(smp.Primary.Body), ShadowBody: clip(smp.Shadow.Body)}
+			if sampleBytes += len(smv.PrimaryBody) + len(smv.ShadowBody); sampleBytes > maxSampleBytes {
+				sv.Hidden++
+				continue
+			}
+			sv.Samples = append(sv.Samples, smv)
 		}
 		v.Shadows = append(v.Shadows, sv)
 		parity[s.Route] = sv.ParityText
@@ -175,7 +215,12 @@ func (d *Dashboard) build(ctx context.Context) *view {
 	counts := map[string]int{}
 	if f != nil {
 		v.RulesName, v.Monolith = f.Name, f.Monolith
-		for _, r := range f.Routes {
+		for i, r := range f.Routes {
+			if i+1 < v.From || i >= v.To {
+				st, _, _, _ := stateOf(f, r)
+				counts[st]++
+				continue
+			}
 			rv := routeView{Name: r.Name, Match: matchText(r.Match), Traffic: traffic[r.Name], Parity: parity[r.Name]}
 			rv.State, rv.Label, rv.NewUpstream, rv.Percent = stateOf(f, r)
 			counts[rv.State]++

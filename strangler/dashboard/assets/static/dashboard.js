@@ -16,7 +16,7 @@
   }
 
   async function refresh() {
-    const resp = await fetch(location.pathname, { cache: 'no-store', credentials: 'omit' });
+    const resp = await fetch(location.pathname + location.search, { cache: 'no-store', credentials: 'omit' });
     if (!resp.ok) { return; }
     const doc = new DOMParser().parseFromString(await resp.text(), 'text/html');
     const fresh = doc.getElementById('live');
