@@ -97,27 +97,38 @@ func answer(w http.ResponseWriter, asJSON bool, status int, code, desc string) {
 	http.Error(w, "ficus: "+desc, status)
 }
 
+// endpointRequest reads what the login and logout endpoints share: a
+// POST (else 405), its form, and the browser's current session (nil and ""
+// without one). When it returns false it has answered.
+func (st *Stage) endpointRequest(w http.ResponseWriter, r *http.Request, action string) (form, *idpsession.Session, string, bool) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "ficus: "+action+" with POST", http.StatusMethodNotAllowed)
+		return form{}, nil, "", false
+	}
+	f, ok := readForm(w, r)
+	if !ok {
+		return form{}, nil, "", false
+	}
+	s, cookie, err := st.current(r.Context(), r)
+	if err != nil {
+		st.unavailable(w, err)
+		return form{}, nil, "", false
+	}
+	return f, s, cookie, true
+}
+
 // login is POST /auth/login: credentials checked by the identity provider
 // (through idp/session's Login), the session upgraded to logged_on under
 // a new id, then 303 to return_to when it is a path of this site (else
 // /), or JSON for JSON callers. A refusal does not tell whether the user
 // exists.
 func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "ficus: log in with POST", http.StatusMethodNotAllowed)
-		return
-	}
-	f, ok := readForm(w, r)
+	f, s, cookie, ok := st.endpointRequest(w, r, "log in")
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	s, cookie, err := st.current(ctx, r)
-	if err != nil {
-		st.unavailable(w, err)
-		return
-	}
 	// Login CSRF (an attacker's page logging the victim in as the
 	// attacker) is refused like any cross-site request.
 	if err := st.checkCSRF(r, cookie, f.CSRFToken, false); err != nil {
@@ -135,6 +146,7 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		var visitor string
+		var err error
 		if s, _, visitor, err = st.m.Start(ctx, cookieValue(r, st.o.VisitorCookie)); err != nil {
 			st.unavailable(w, err)
 			return
@@ -180,21 +192,11 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 // the tokens of its login), the session cookie is cleared and the visitor
 // cookie stays; then 303 to return_to, or JSON.
 func (st *Stage) logout(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		http.Error(w, "ficus: log out with POST", http.StatusMethodNotAllowed)
-		return
-	}
-	f, ok := readForm(w, r)
+	f, s, cookie, ok := st.endpointRequest(w, r, "log out")
 	if !ok {
 		return
 	}
 	ctx := r.Context()
-	s, cookie, err := st.current(ctx, r)
-	if err != nil {
-		st.unavailable(w, err)
-		return
-	}
 	if err := st.checkCSRF(r, cookie, f.CSRFToken, cookie == ""); err != nil {
 		st.refuseCSRF(w, r, err, "logout")
 		return
