@@ -101,9 +101,12 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 		}
 		return out
 	}
-	if out := cli("webhooks", "list"); !strings.Contains(out, "evt_serve_1") || !strings.Contains(out, "delivered") {
-		t.Fatalf("list: %s", out)
-	}
+	// The target saw the event before the deliverer recorded its answer:
+	// the list says delivered once that is stored.
+	waittest.For(t, "the list to show the event delivered", func() bool {
+		code, out, _ := runCLI(t, "webhooks", "list", "--config", cfgFile)
+		return code == 0 && strings.Contains(out, "evt_serve_1") && strings.Contains(out, "delivered")
+	})
 	if out := cli("webhooks", "show", "stripe", "evt_serve_1"); !strings.Contains(out, `"payment_intent.succeeded"`) || !strings.Contains(out, "Content-Type: application/json") {
 		t.Fatalf("show: %s", out)
 	}
