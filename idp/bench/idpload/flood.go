@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"fmt"
+	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -141,7 +142,7 @@ func runFlood(client *http.Client, base string, o floodOpts) {
 	close(stop)
 	sampler.Wait()
 
-	pct := percentiles(lat)
+	pct := loadgen.Percentiles(lat)
 	n := func(code int) int64 {
 		if v, ok := byStatus.Load(code); ok {
 			return v.(*atomic.Int64).Load()

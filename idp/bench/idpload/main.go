@@ -22,12 +22,12 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 	"io"
 	"log"
 	"net/http"
 	"net/url"
 	"os"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -159,7 +159,7 @@ func main() {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	pct := percentiles(lat)
+	pct := loadgen.Percentiles(lat)
 	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
 }
 
@@ -184,20 +184,4 @@ func postHook(client *http.Client, u, secret, id string) error {
 		return fmt.Errorf("%d", resp.StatusCode)
 	}
 	return nil
-}
-
-// percentiles merges the workers' latencies and returns p → that
-// percentile in milliseconds (0 when nothing was measured).
-func percentiles(lat [][]time.Duration) func(p float64) float64 {
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	return func(p float64) float64 {
-		if len(all) == 0 {
-			return 0
-		}
-		return float64(all[int(float64(len(all)-1)*p)].Microseconds()) / 1000
-	}
 }

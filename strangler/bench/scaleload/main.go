@@ -13,6 +13,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 	"io"
 	"log"
 	"net"
@@ -20,11 +21,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -53,7 +51,7 @@ func main() {
 	rules := filepath.Join(*dir, "routes.yaml")
 	write := func(gen int) {
 		tmp := rules + ".tmp"
-		if err := os.WriteFile(tmp, []byte(ruleSet(upstream, *n, gen)), 0o600); err != nil {
+		if err := os.WriteFile(tmp, []byte(loadgen.RuleSet(upstream, *n, gen)), 0o600); err != nil {
 			log.Fatal(err)
 		}
 		if err := os.Rename(tmp, rules); err != nil {
@@ -93,14 +91,17 @@ func main() {
 		log.Fatal("ficus did not become ready within a minute")
 	}
 	loadsAtStart := metric(client, ops, `ficus_route_reloads_total{result="ok"}`)
-	before := drive(client, front, *n, *hot, *workers, *dur, nil)
+	step := *n / *hot
+	url := func(w, i int) string { return fmt.Sprintf("%s/svc/r%d/x", front, ((w+i)%*hot)*step) }
+	before := loadgen.Drive(client, *workers, *dur, url, nil)
 	var rewrites int
-	during := drive(client, front, *n, *hot, *workers, *dur, func(stop <-chan struct{}) {
+	during := loadgen.Drive(client, *workers, *dur, url, func() {
 		t := time.NewTicker(*every)
 		defer t.Stop()
+		end := time.After(*dur)
 		for gen := 1; ; gen++ {
 			select {
-			case <-stop:
+			case <-end:
 				return
 			case <-t.C:
 				write(gen)
@@ -120,26 +121,14 @@ func main() {
 	fmt.Printf("routes=%d hot=%d before_rps=%.0f before_p50=%.2f before_p99=%.2f before_failed=%d "+
 		"during_rps=%.0f during_p50=%.2f during_p99=%.2f during_failed=%d during_requests=%d rewrites=%d reloads=%.0f "+
 		"metrics_bytes=%d metrics_lines=%d build_ms=%.1f build_bytes=%.0f peak_rss_mib=%.1f rss_mib=%.1f\n",
-		*n, *hot, before.rps, before.p(0.5), before.p(0.99), before.failed,
-		during.rps, during.p(0.5), during.p(0.99), during.failed, during.requests, rewrites, reloads,
+		*n, *hot, before.RPS, before.P(0.5), before.P(0.99), before.Failed,
+		during.RPS, during.P(0.5), during.P(0.99), during.Failed, during.Requests, rewrites, reloads,
 		len(body), strings.Count(text, "\n"), metricIn(text, "ficus_routes_build_seconds")*1000, metricIn(text, "ficus_routes_build_bytes"),
 		procKiB(cmd.Process.Pid, "VmHWM")/1024, procKiB(cmd.Process.Pid, "VmRSS")/1024)
 }
 
 // ruleSet is n prefix routes on two upstreams; gen flips every route's
 // target.
-func ruleSet(upstream string, n, gen int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: %q}\n  alt: {url: %q}\nroutes:\n", upstream, upstream)
-	for i := range n {
-		to := "legacy"
-		if (i+gen)%2 == 1 {
-			to = "alt"
-		}
-		fmt.Fprintf(&b, "  - {name: r%d, match: {prefix: /svc/r%d}, to: %s}\n", i, i, to)
-	}
-	return b.String()
-}
 
 func metric(client *http.Client, ops, name string) float64 {
 	resp, err := client.Get(ops + "/metrics")
@@ -177,65 +166,4 @@ func procKiB(pid int, field string) float64 {
 		}
 	}
 	return 0
-}
-
-type result struct {
-	rps              float64
-	requests, failed int64
-	p                func(float64) float64
-}
-
-// drive sends requests to the hot routes (every n/hot-th route) from
-// workers clients for d, running during alongside until d is over.
-func drive(client *http.Client, front string, n, hot, workers int, d time.Duration, during func(stop <-chan struct{})) result {
-	stop := make(chan struct{})
-	var failed, total atomic.Int64
-	lat := make([][]time.Duration, workers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	step := n / hot
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				u := fmt.Sprintf("%s/svc/r%d/x", front, (i%hot)*step)
-				t0 := time.Now()
-				resp, err := client.Get(u)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-				total.Add(1)
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	if during != nil {
-		wg.Go(func() { during(stop) })
-	}
-	time.Sleep(d)
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	return result{
-		rps: float64(len(all)) / elapsed.Seconds(), requests: total.Load(), failed: failed.Load(),
-		p: func(q float64) float64 {
-			if len(all) == 0 {
-				return 0
-			}
-			return float64(all[int(q*float64(len(all)-1))].Microseconds()) / 1000
-		},
-	}
 }

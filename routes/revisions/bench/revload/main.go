@@ -15,6 +15,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 	"io"
 	"log"
 	"math/rand/v2"
@@ -23,7 +24,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/ficus-gw/ficus/routes/revisions"
@@ -72,7 +72,7 @@ func main() {
 		log.Fatal(err)
 	}
 	apply := func(gen int) (int64, time.Time) {
-		r, err := st.Apply(ctx, revisions.Proposal{Text: ruleSet(upstream, *n, gen), Parent: live, Author: "revload", Reason: "benchmark"})
+		r, err := st.Apply(ctx, revisions.Proposal{Text: loadgen.RuleSet(upstream, *n, gen), Parent: live, Author: "revload", Reason: "benchmark"})
 		if err != nil {
 			log.Fatal(err)
 		}
@@ -84,9 +84,12 @@ func main() {
 		waitServes(client, o, rev, time.Minute)
 	}
 
-	before := drive(client, frontURLs, *n, *workers, *dur, nil)
+	url := func(w, i int) string {
+		return fmt.Sprintf("%s/svc/r%d/x", frontURLs[(w+i)%len(frontURLs)], rand.IntN(*n))
+	}
+	before := loadgen.Drive(client, *workers, *dur, url, nil)
 	var props []time.Duration
-	during := drive(client, frontURLs, *n, *workers, *dur, func() {
+	during := loadgen.Drive(client, *workers, *dur, url, func() {
 		for i := 1; i <= *applies; i++ {
 			rev, at := apply(i)
 			var mu sync.Mutex
@@ -106,25 +109,13 @@ func main() {
 	ms := func(d time.Duration) string { return fmt.Sprintf("%.1f", float64(d.Microseconds())/1000) }
 	fmt.Printf("routes=%d instances=%d applies=%d before_rps=%.0f before_p50=%.2f before_p99=%.2f before_failed=%d "+
 		"during_rps=%.0f during_p50=%.2f during_p99=%.2f during_failed=%d during_requests=%d prop_median=%s prop_max=%s prop_n=%d\n",
-		*n, len(frontURLs), *applies, before.rps, before.p(0.5), before.p(0.99), before.failed,
-		during.rps, during.p(0.5), during.p(0.99), during.failed, during.requests, ms(props[len(props)/2]), ms(props[len(props)-1]), len(props))
+		*n, len(frontURLs), *applies, before.RPS, before.P(0.5), before.P(0.99), before.Failed,
+		during.RPS, during.P(0.5), during.P(0.99), during.Failed, during.Requests, ms(props[len(props)/2]), ms(props[len(props)-1]), len(props))
 }
 
 // ruleSet is a rule file of n prefix routes; gen alternates each route
 // between two upstream names (one server), so every revision changes all
 // of them.
-func ruleSet(upstream string, n, gen int) string {
-	var b strings.Builder
-	fmt.Fprintf(&b, "version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: %q}\n  alt: {url: %q}\nroutes:\n", upstream, upstream)
-	for i := range n {
-		to := "legacy"
-		if (i+gen)%2 == 1 {
-			to = "alt"
-		}
-		fmt.Fprintf(&b, "  - {name: r%d, match: {prefix: /svc/r%d}, to: %s}\n", i, i, to)
-	}
-	return b.String()
-}
 
 // waitServes polls ops/readyz until it names revision rev and returns
 // when it did.
@@ -143,64 +134,4 @@ func waitServes(client *http.Client, ops string, rev int64, within time.Duration
 	}
 	log.Fatalf("%s did not serve revision %d within %v", ops, rev, within)
 	return time.Time{}
-}
-
-type result struct {
-	rps              float64
-	requests, failed int64
-	p                func(float64) float64
-}
-
-// drive sends GETs to random routes through the front doors in turn from
-// workers clients, for at least d and until during (if set) returned.
-func drive(client *http.Client, fronts []string, n, workers int, d time.Duration, during func()) result {
-	stop := make(chan struct{})
-	var failed, total atomic.Int64
-	lat := make([][]time.Duration, workers)
-	var wg sync.WaitGroup
-	start := time.Now()
-	for w := range workers {
-		wg.Go(func() {
-			for i := 0; ; i++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				u := fmt.Sprintf("%s/svc/r%d/x", fronts[(w+i)%len(fronts)], rand.IntN(n))
-				t0 := time.Now()
-				resp, err := client.Get(u)
-				if err == nil {
-					_, _ = io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-				}
-				lat[w] = append(lat[w], time.Since(t0))
-				total.Add(1)
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-				}
-			}
-		})
-	}
-	if during != nil {
-		during()
-	}
-	if rest := d - time.Since(start); rest > 0 {
-		time.Sleep(rest)
-	}
-	close(stop)
-	wg.Wait()
-	elapsed := time.Since(start)
-	var all []time.Duration
-	for _, l := range lat {
-		all = append(all, l...)
-	}
-	slices.Sort(all)
-	return result{rps: float64(total.Load()) / elapsed.Seconds(), requests: total.Load(), failed: failed.Load(),
-		p: func(q float64) float64 {
-			if len(all) == 0 {
-				return 0
-			}
-			return float64(all[int(float64(len(all)-1)*q)].Microseconds()) / 1000
-		}}
 }
