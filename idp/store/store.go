@@ -59,8 +59,24 @@ type Client struct {
 	AccessTTL           time.Duration
 	LoggedOnRefreshTTL  time.Duration
 	ReturningRefreshTTL time.Duration
-	CreatedAt           time.Time
+	// PostLogoutRedirectURIs are where OpenID Connect RP-initiated logout
+	// may send the browser back to (exact match).
+	PostLogoutRedirectURIs []string
+	// SubjectType is the OpenID Connect subject identifier type of the ID
+	// tokens and userinfo the client receives: "public" (or "") the user's
+	// id, "pairwise" a pseudonym per SectorIdentifier.
+	SubjectType string
+	// SectorIdentifier is the host pairwise subjects are computed for
+	// (default: the host of the client's redirect URIs).
+	SectorIdentifier string
+	CreatedAt        time.Time
 }
+
+// Subject types of a client.
+const (
+	SubjectPublic   = "public"
+	SubjectPairwise = "pairwise"
+)
 
 // Public reports whether the client has no secret (PKCE only).
 func (c *Client) Public() bool { return len(c.Secrets) == 0 }
@@ -108,6 +124,22 @@ type Token struct {
 	UsedAt time.Time
 	// Extra holds claims of the grant (for example a device id).
 	Extra map[string]string
+	// Auth is the OpenID Connect authentication behind a refresh family
+	// of an openid login (the ID token re-issued on refresh repeats it);
+	// nil otherwise.
+	Auth *Authentication
+}
+
+// Authentication is how and when a user authenticated for an OpenID
+// Connect login: the facts an ID token states.
+type Authentication struct {
+	// Time is when the user authenticated (auth_time).
+	Time time.Time `json:"time"`
+	// AMR are the authentication methods (amr), e.g. ["pwd"].
+	AMR []string `json:"amr,omitempty"`
+	// SessionID is the sid of the IDP browser session the login belongs
+	// to ("" without one): never the session cookie or its hash.
+	SessionID string `json:"sid,omitempty"`
 }
 
 // Active reports whether the token can be used at now.
@@ -124,8 +156,14 @@ type AuthCode struct {
 	Scope               string
 	CodeChallenge       string
 	CodeChallengeMethod string
-	ExpiresAt           time.Time
-	UsedAt              time.Time
+	// Nonce is the OpenID Connect nonce of the authorization request,
+	// repeated in the ID token ("" if none).
+	Nonce string
+	// Auth is the authentication behind the code (nil for a code issued
+	// without one).
+	Auth      *Authentication
+	ExpiresAt time.Time
+	UsedAt    time.Time
 }
 
 // SigningKey is one JWT signing key.
@@ -175,7 +213,10 @@ type Session struct {
 	UserID         string
 	CustomerNumber string
 	// LoginAt is zero unless logged_on.
-	LoginAt   time.Time
+	LoginAt time.Time
+	// AMR are the methods the user authenticated with at LoginAt (the
+	// OpenID Connect amr claim), e.g. ["pwd"]; nil when unknown.
+	AMR       []string
 	CreatedAt time.Time
 	LastSeen  time.Time
 	// IdleExpires is when the session ends unless it is seen again.

@@ -43,6 +43,7 @@ func cloneClient(c *store.Client) *store.Client {
 	d.Secrets = slices.Clone(c.Secrets)
 	d.Grants, d.Scopes = slices.Clone(c.Grants), slices.Clone(c.Scopes)
 	d.RedirectURIs, d.Audiences = slices.Clone(c.RedirectURIs), slices.Clone(c.Audiences)
+	d.PostLogoutRedirectURIs = slices.Clone(c.PostLogoutRedirectURIs)
 	return &d
 }
 
@@ -55,6 +56,16 @@ func cloneUser(u *store.User) *store.User {
 func cloneToken(t *store.Token) *store.Token {
 	d := *t
 	d.Extra = maps.Clone(t.Extra)
+	d.Auth = cloneAuth(t.Auth)
+	return &d
+}
+
+func cloneAuth(a *store.Authentication) *store.Authentication {
+	if a == nil {
+		return nil
+	}
+	d := *a
+	d.AMR = slices.Clone(a.AMR)
 	return &d
 }
 
@@ -306,6 +317,7 @@ func (s *Store) CreateCode(_ context.Context, c *store.AuthCode) error {
 		return store.ErrExists
 	}
 	d := *c
+	d.Auth = cloneAuth(c.Auth)
 	s.codes[c.Hash] = &d
 	return nil
 }
@@ -318,6 +330,7 @@ func (s *Store) ConsumeCode(_ context.Context, hash string, now time.Time) (*sto
 		return nil, store.ErrNotFound
 	}
 	d := *c
+	d.Auth = cloneAuth(c.Auth)
 	if !c.UsedAt.IsZero() || !now.Before(c.ExpiresAt) {
 		return &d, store.ErrInactive
 	}

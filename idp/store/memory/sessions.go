@@ -3,6 +3,7 @@ package memory
 import (
 	"context"
 	"maps"
+	"slices"
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
@@ -18,6 +19,7 @@ type visitor struct {
 func cloneSession(ss *store.Session) *store.Session {
 	d := *ss
 	d.Attrs = maps.Clone(ss.Attrs)
+	d.AMR = slices.Clone(ss.AMR)
 	return &d
 }
 

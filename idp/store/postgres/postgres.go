@@ -73,13 +73,15 @@ func derefStr(s *string) string {
 	return *s
 }
 
-const clientCols = `id, name, secrets, grants, scopes, redirect_uris, audiences, first_party, access_ttl, logged_on_refresh_ttl, returning_refresh_ttl, created_at`
+const clientCols = `id, name, secrets, grants, scopes, redirect_uris, audiences, first_party, access_ttl, logged_on_refresh_ttl, returning_refresh_ttl, created_at,
+	post_logout_redirect_uris, subject_type, sector_identifier`
 
 func (s *Store) CreateClient(ctx context.Context, c *store.Client) error {
 	secrets, _ := json.Marshal(c.Secrets)
-	_, err := s.db.Exec(ctx, `INSERT INTO idp_clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`,
+	_, err := s.db.Exec(ctx, `INSERT INTO idp_clients (`+clientCols+`) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14,$15)`,
 		c.ID, c.Name, secrets, nz(c.Grants), nz(c.Scopes), nz(c.RedirectURIs), nz(c.Audiences), c.FirstParty,
-		int64(c.AccessTTL), int64(c.LoggedOnRefreshTTL), int64(c.ReturningRefreshTTL), c.CreatedAt)
+		int64(c.AccessTTL), int64(c.LoggedOnRefreshTTL), int64(c.ReturningRefreshTTL), c.CreatedAt,
+		nz(c.PostLogoutRedirectURIs), c.SubjectType, c.SectorIdentifier)
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -97,13 +99,17 @@ func scanClient(row pgx.Row) (*store.Client, error) {
 	var c store.Client
 	var secrets []byte
 	var a, l, r int64
-	if err := row.Scan(&c.ID, &c.Name, &secrets, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audiences, &c.FirstParty, &a, &l, &r, &c.CreatedAt); err != nil {
+	if err := row.Scan(&c.ID, &c.Name, &secrets, &c.Grants, &c.Scopes, &c.RedirectURIs, &c.Audiences, &c.FirstParty, &a, &l, &r, &c.CreatedAt,
+		&c.PostLogoutRedirectURIs, &c.SubjectType, &c.SectorIdentifier); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
 		return nil, err
 	}
 	c.AccessTTL, c.LoggedOnRefreshTTL, c.ReturningRefreshTTL = time.Duration(a), time.Duration(l), time.Duration(r)
+	if len(c.PostLogoutRedirectURIs) == 0 {
+		c.PostLogoutRedirectURIs = nil
+	}
 	if err := json.Unmarshal(secrets, &c.Secrets); err != nil {
 		return nil, err
 	}
@@ -199,7 +205,7 @@ func (s *Store) SetUserEnabled(ctx context.Context, id string, enabled bool) err
 	return affected(s.db.Exec(ctx, `UPDATE idp_users SET enabled = $2 WHERE id = $1`, id, enabled))
 }
 
-const tokenCols = `hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra`
+const tokenCols = `hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra, auth`
 
 func tokenArgs(t *store.Token) []any {
 	var extra []byte
@@ -207,10 +213,31 @@ func tokenArgs(t *store.Token) []any {
 		extra, _ = json.Marshal(t.Extra)
 	}
 	return []any{t.Hash, t.Kind, t.ClientID, nullStr(t.UserID), t.Scope, t.Level, nullStr(t.FamilyID), t.IssuedAt, t.ExpiresAt,
-		nullTime(t.AbsoluteExpiresAt), nullTime(t.RevokedAt), nullTime(t.UsedAt), extra}
+		nullTime(t.AbsoluteExpiresAt), nullTime(t.RevokedAt), nullTime(t.UsedAt), extra, authJSON(t.Auth)}
 }
 
-const insertToken = `INSERT INTO idp_tokens (` + tokenCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13)`
+// authJSON is the auth column of an authentication (NULL for nil).
+func authJSON(a *store.Authentication) []byte {
+	if a == nil {
+		return nil
+	}
+	b, _ := json.Marshal(a)
+	return b
+}
+
+// scanAuth reads the auth column.
+func scanAuth(b []byte) (*store.Authentication, error) {
+	if len(b) == 0 {
+		return nil, nil
+	}
+	var a store.Authentication
+	if err := json.Unmarshal(b, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+const insertToken = `INSERT INTO idp_tokens (` + tokenCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`
 
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
@@ -247,8 +274,8 @@ func scanToken(row pgx.Row) (*store.Token, error) {
 	var t store.Token
 	var user, family *string
 	var abs, revoked, used *time.Time
-	var extra []byte
-	if err := row.Scan(&t.Hash, &t.Kind, &t.ClientID, &user, &t.Scope, &t.Level, &family, &t.IssuedAt, &t.ExpiresAt, &abs, &revoked, &used, &extra); err != nil {
+	var extra, auth []byte
+	if err := row.Scan(&t.Hash, &t.Kind, &t.ClientID, &user, &t.Scope, &t.Level, &family, &t.IssuedAt, &t.ExpiresAt, &abs, &revoked, &used, &extra, &auth); err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil, store.ErrNotFound
 		}
@@ -260,6 +287,10 @@ func scanToken(row pgx.Row) (*store.Token, error) {
 		if err := json.Unmarshal(extra, &t.Extra); err != nil {
 			return nil, err
 		}
+	}
+	var err error
+	if t.Auth, err = scanAuth(auth); err != nil {
+		return nil, err
 	}
 	return &t, nil
 }
@@ -361,8 +392,9 @@ func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now ti
 }
 
 func (s *Store) CreateCode(ctx context.Context, c *store.AuthCode) error {
-	_, err := s.db.Exec(ctx, `INSERT INTO idp_codes (hash, client_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, expires_at)
-		VALUES ($1,$2,$3,$4,$5,$6,$7,$8)`, c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.CodeChallenge, c.CodeChallengeMethod, c.ExpiresAt)
+	_, err := s.db.Exec(ctx, `INSERT INTO idp_codes (hash, client_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, expires_at, nonce, auth)
+		VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10)`, c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.Scope, c.CodeChallenge, c.CodeChallengeMethod, c.ExpiresAt,
+		c.Nonce, authJSON(c.Auth))
 	if isUnique(err) {
 		return store.ErrExists
 	}
@@ -372,10 +404,15 @@ func (s *Store) CreateCode(ctx context.Context, c *store.AuthCode) error {
 func (s *Store) ConsumeCode(ctx context.Context, hash string, now time.Time) (*store.AuthCode, error) {
 	var c store.AuthCode
 	var used *time.Time
+	var auth []byte
 	scan := func(row pgx.Row) error {
-		return row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.CodeChallenge, &c.CodeChallengeMethod, &c.ExpiresAt, &used)
+		err := row.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.Scope, &c.CodeChallenge, &c.CodeChallengeMethod, &c.ExpiresAt, &used, &c.Nonce, &auth)
+		if err == nil {
+			c.Auth, err = scanAuth(auth)
+		}
+		return err
 	}
-	const cols = `hash, client_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, expires_at, used_at`
+	const cols = `hash, client_id, user_id, redirect_uri, scope, code_challenge, code_challenge_method, expires_at, used_at, nonce, auth`
 	err := scan(s.db.QueryRow(ctx, `UPDATE idp_codes SET used_at = $2 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2 RETURNING `+cols, hash, now))
 	if err == nil {
 		c.UsedAt = deref(used)

@@ -11,7 +11,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-const sessionCols = `hash, visitor_hash, level, user_id, customer_number, login_at, created_at, last_seen, idle_expires, expires, attrs`
+const sessionCols = `hash, visitor_hash, level, user_id, customer_number, login_at, created_at, last_seen, idle_expires, expires, attrs, amr`
 
 func sessionArgs(ss *store.Session) []any {
 	attrs := ss.Attrs
@@ -20,10 +20,10 @@ func sessionArgs(ss *store.Session) []any {
 	}
 	b, _ := json.Marshal(attrs)
 	return []any{ss.ID, ss.VisitorID, ss.Level, nullStr(ss.UserID), ss.CustomerNumber, nullTime(ss.LoginAt),
-		ss.CreatedAt, ss.LastSeen, ss.IdleExpires, ss.Expires, b}
+		ss.CreatedAt, ss.LastSeen, ss.IdleExpires, ss.Expires, b, ss.AMR}
 }
 
-const insertSession = `INSERT INTO idp_sessions (` + sessionCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11)`
+const insertSession = `INSERT INTO idp_sessions (` + sessionCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)`
 
 func (s *Store) CreateSession(ctx context.Context, ss *store.Session) error {
 	_, err := s.db.Exec(ctx, insertSession, sessionArgs(ss)...)
@@ -39,7 +39,7 @@ func (s *Store) GetSession(ctx context.Context, hash string) (*store.Session, er
 	var login *time.Time
 	var attrs []byte
 	err := s.db.QueryRow(ctx, `SELECT `+sessionCols+` FROM idp_sessions WHERE hash = $1`, hash).Scan(&ss.ID, &ss.VisitorID, &ss.Level,
-		&user, &ss.CustomerNumber, &login, &ss.CreatedAt, &ss.LastSeen, &ss.IdleExpires, &ss.Expires, &attrs)
+		&user, &ss.CustomerNumber, &login, &ss.CreatedAt, &ss.LastSeen, &ss.IdleExpires, &ss.Expires, &attrs, &ss.AMR)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, store.ErrNotFound
 	}

@@ -298,6 +298,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 	})
 
 	runSessions(t, newStore, now)
+	runOIDC(t, newStore, now)
 
 	t.Run("audit and ping", func(t *testing.T) {
 		s := newStore(t)
