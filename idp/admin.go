@@ -38,6 +38,16 @@ type NewClient struct {
 	Secret string
 	// Lifetimes for this client; zero takes the provider's defaults.
 	AccessTTL, LoggedOnRefreshTTL, ReturningRefreshTTL time.Duration
+	// PostLogoutRedirectURIs are where OpenID Connect RP-initiated logout
+	// may send the browser back to (exact match; absolute, no fragment).
+	PostLogoutRedirectURIs []string
+	// SubjectType is public (default) or pairwise: the sub of ID tokens
+	// and userinfo is then a pseudonym per sector (see docs/oidc.md).
+	SubjectType string
+	// SectorIdentifier is the host pairwise subjects are computed for;
+	// default the one host of RedirectURIs. Clients sharing it see the
+	// same subjects.
+	SectorIdentifier string
 }
 
 var knownGrants = []string{GrantClientCredentials, GrantPassword, GrantRefreshToken, GrantAuthorizationCode, GrantTokenExchange, PermissionIntrospect}
@@ -59,12 +69,25 @@ func (p *Provider) CreateClient(ctx context.Context, n NewClient) (string, error
 			return "", fmt.Errorf("redirect URI %q must be absolute, without a fragment", r)
 		}
 	}
+	for _, r := range n.PostLogoutRedirectURIs {
+		u, err := url.Parse(r)
+		if err != nil || u.Scheme == "" || u.Host == "" || u.Fragment != "" {
+			return "", fmt.Errorf("post-logout redirect URI %q must be absolute, without a fragment", r)
+		}
+	}
+	if len(n.PostLogoutRedirectURIs) > 0 && !slices.Contains(n.Grants, GrantAuthorizationCode) {
+		return "", errors.New("post-logout redirect URIs are for clients that sign users in (authorization_code)")
+	}
+	if err := p.checkPairwise(&n); err != nil {
+		return "", err
+	}
 	if n.Public && !slices.Contains(n.Grants, GrantAuthorizationCode) {
 		return "", errors.New("a public client must use authorization_code (with PKCE)")
 	}
 	c := &store.Client{ID: n.ID, Name: n.Name, Grants: n.Grants, Scopes: n.Scopes, RedirectURIs: n.RedirectURIs,
 		Audiences: n.Audiences, FirstParty: n.FirstParty, CreatedAt: p.now(),
-		AccessTTL: n.AccessTTL, LoggedOnRefreshTTL: n.LoggedOnRefreshTTL, ReturningRefreshTTL: n.ReturningRefreshTTL}
+		AccessTTL: n.AccessTTL, LoggedOnRefreshTTL: n.LoggedOnRefreshTTL, ReturningRefreshTTL: n.ReturningRefreshTTL,
+		PostLogoutRedirectURIs: n.PostLogoutRedirectURIs, SubjectType: n.SubjectType, SectorIdentifier: n.SectorIdentifier}
 	secret := ""
 	if !n.Public {
 		secret = n.Secret

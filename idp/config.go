@@ -83,6 +83,13 @@ type Config struct {
 	// AllowPassword enables the password grant at all (still only for
 	// first-party confidential clients). Default false.
 	AllowPassword bool
+	// IDTokenTTL is the lifetime of an OpenID Connect ID token. Default 1h.
+	IDTokenTTL time.Duration
+	// PairwiseSecret keys the pairwise subject identifiers of clients with
+	// subject type pairwise (HMAC-SHA256 of the sector and the user id), at
+	// least 32 bytes. Changing it changes every pairwise subject. Empty:
+	// pairwise clients cannot be registered.
+	PairwiseSecret []byte
 }
 
 func (c *Config) defaults() {
@@ -97,6 +104,7 @@ func (c *Config) defaults() {
 	def(&c.ReturningRefreshCap, 90*24*time.Hour)
 	def(&c.JWTTTL, 5*time.Minute)
 	def(&c.CodeTTL, 60*time.Second)
+	def(&c.IDTokenTTL, time.Hour)
 	if c.CodeTTL > 60*time.Second {
 		c.CodeTTL = 60 * time.Second
 	}

@@ -35,6 +35,9 @@ var (
 	ErrSlowDown             = &Error{Code: "slow_down", Status: http.StatusTooManyRequests}
 	ErrServer               = &Error{Code: "server_error", Status: http.StatusInternalServerError}
 	ErrUnavailable          = &Error{Code: "temporarily_unavailable", Status: http.StatusServiceUnavailable}
+	// OpenID Connect Core 3.1.2.6: answers to prompt=none.
+	ErrLoginRequired   = &Error{Code: "login_required", Status: http.StatusBadRequest, Description: "the user must sign in"}
+	ErrConsentRequired = &Error{Code: "consent_required", Status: http.StatusBadRequest, Description: "the user must approve the request"}
 )
 
 func (e *Error) Error() string {

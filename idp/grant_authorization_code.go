@@ -62,5 +62,21 @@ func (g authorizationCodeGrant) Handle(ctx context.Context, c *store.Client, r *
 	if err != nil || !u.Enabled {
 		return nil, ErrInvalidGrant.WithDescription("the user can no longer sign in")
 	}
-	return p.issueLogin(ctx, c, u, code.Scope, store.LevelLoggedOn, family, GrantAuthorizationCode, r.RemoteIP)
+	var auth *store.Authentication
+	if hasOpenID(code.Scope) {
+		auth = code.Auth
+		if auth == nil {
+			auth = &store.Authentication{}
+		}
+	}
+	resp, err := p.issueLogin(ctx, c, u, code.Scope, store.LevelLoggedOn, family, GrantAuthorizationCode, r.RemoteIP, auth)
+	if err != nil || auth == nil {
+		return resp, err
+	}
+	// OpenID Connect Core 3.1.3.3: the ID token, with the nonce of the
+	// request.
+	if err := p.addIDToken(resp, c, u, store.LevelLoggedOn, auth, code.Nonce); err != nil {
+		return nil, err
+	}
+	return resp, nil
 }

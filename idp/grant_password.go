@@ -42,5 +42,5 @@ func (g passwordGrant) Handle(ctx context.Context, c *store.Client, r *Request) 
 	if v := r.get("remember"); v == "true" || v == "1" {
 		level = store.LevelReturning
 	}
-	return p.issueLogin(ctx, c, u, scope, level, uuid.NewString(), GrantPassword, r.RemoteIP)
+	return p.issueLogin(ctx, c, u, scope, level, uuid.NewString(), GrantPassword, r.RemoteIP, nil)
 }

@@ -41,8 +41,10 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 	hash := tokenhash.Sum(raw)
 	// The user is checked before the rotation: issue runs inside the
 	// store's atomic step and must not call the store.
+	var user *store.User // the refresh token's user, for the ID token
 	if peek, err := p.st.GetToken(ctx, hash); err == nil && peek.UserID != "" {
 		u, err := p.st.GetUser(ctx, peek.UserID)
+		user = u
 		if err != nil || !u.Enabled {
 			p.auditFail(ctx, c.ID, peek.UserID, r.RemoteIP, "refresh for a disabled or deleted user")
 			return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
@@ -66,7 +68,7 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 		at = &store.Token{Hash: tokenhash.Sum(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: old.UserID, Scope: scope,
 			Level: old.Level, FamilyID: old.FamilyID, IssuedAt: now, ExpiresAt: now.Add(ttl(c.AccessTTL, p.cfg.AccessTTL))}
 		rt := &store.Token{Hash: tokenhash.Sum(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: old.UserID, Scope: scope,
-			Level: old.Level, FamilyID: old.FamilyID, IssuedAt: now, AbsoluteExpiresAt: old.AbsoluteExpiresAt, Extra: old.Extra}
+			Level: old.Level, FamilyID: old.FamilyID, IssuedAt: now, AbsoluteExpiresAt: old.AbsoluteExpiresAt, Extra: old.Extra, Auth: old.Auth}
 		if old.Level == store.LevelReturning {
 			rt.ExpiresAt = now.Add(ttl(c.ReturningRefreshTTL, p.cfg.ReturningRefreshTTL))
 			if rt.ExpiresAt.After(old.AbsoluteExpiresAt) {
@@ -85,8 +87,16 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 	case err == nil:
 		p.tokens.invalidate([]string{hash})
 		p.auditOK(ctx, "token_refreshed", c.ID, old.UserID, GrantRefreshToken, r.RemoteIP)
-		return &TokenResponse{AccessToken: rawAT, TokenType: "Bearer", ExpiresIn: int64(at.ExpiresAt.Sub(now).Seconds()),
-			RefreshToken: rawRT, Scope: at.Scope}, nil
+		resp := &TokenResponse{AccessToken: rawAT, TokenType: "Bearer", ExpiresIn: int64(at.ExpiresAt.Sub(now).Seconds()),
+			RefreshToken: rawRT, Scope: at.Scope}
+		// OpenID Connect Core 12.2: a new ID token for an openid login,
+		// with the original auth_time, amr and sid, and no nonce.
+		if old.Auth != nil && user != nil && user.ID == old.UserID && hasOpenID(at.Scope) {
+			if err := p.addIDToken(resp, c, user, old.Level, old.Auth, ""); err != nil {
+				return nil, err
+			}
+		}
+		return resp, nil
 	case errors.Is(err, store.ErrTokenUsed):
 		if old.ClientID == c.ID && now.Sub(old.UsedAt) > p.cfg.RefreshReuseGrace {
 			hashes, rerr := p.st.RevokeFamily(ctx, old.FamilyID, now)

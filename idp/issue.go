@@ -21,14 +21,17 @@ type TokenStorage interface {
 }
 
 // issueLogin issues an access token and a refresh token for a new login
-// family, then enforces the per-user token limit.
-func (p *Provider) issueLogin(ctx context.Context, c *store.Client, u *store.User, scope, refreshLevel, family, grant, ip string) (*TokenResponse, error) {
+// family, then enforces the per-user token limit. auth, for an OpenID
+// Connect login, is kept with the refresh token for the ID tokens of
+// later refreshes.
+func (p *Provider) issueLogin(ctx context.Context, c *store.Client, u *store.User, scope, refreshLevel, family, grant, ip string,
+	auth *store.Authentication) (*TokenResponse, error) {
 	now := p.now()
 	rawAT, rawRT := newOpaque(AccessTokenPrefix), newOpaque(RefreshTokenPrefix)
 	at := &store.Token{Hash: tokenhash.Sum(rawAT), Kind: store.KindAccess, ClientID: c.ID, UserID: u.ID, Scope: scope,
 		Level: store.LevelLoggedOn, FamilyID: family, IssuedAt: now, ExpiresAt: now.Add(ttl(c.AccessTTL, p.cfg.AccessTTL))}
 	rt := &store.Token{Hash: tokenhash.Sum(rawRT), Kind: store.KindRefresh, ClientID: c.ID, UserID: u.ID, Scope: scope,
-		Level: refreshLevel, FamilyID: family, IssuedAt: now}
+		Level: refreshLevel, FamilyID: family, IssuedAt: now, Auth: auth}
 	if refreshLevel == store.LevelReturning {
 		rt.ExpiresAt = now.Add(ttl(c.ReturningRefreshTTL, p.cfg.ReturningRefreshTTL))
 		rt.AbsoluteExpiresAt = now.Add(p.cfg.ReturningRefreshCap)

@@ -278,6 +278,19 @@ func (km *KeyManager) Sign(claims jwt.Claims, typ string) (string, error) {
 	return t.SignedString(k.signer)
 }
 
+// SignWith signs the claims that build returns for the current key's
+// algorithm (an ID token's at_hash depends on it), setting kid and typ.
+func (km *KeyManager) SignWith(build func(alg string) jwt.Claims, typ string) (string, error) {
+	k := km.current(km.now())
+	if k == nil {
+		return "", errors.New("no active signing key")
+	}
+	t := jwt.NewWithClaims(k.method, build(k.method.Alg()))
+	t.Header["kid"] = k.meta.ID
+	t.Header["typ"] = typ
+	return t.SignedString(k.signer)
+}
+
 // JWK is one public key of the JWKS.
 type JWK struct {
 	Kty string `json:"kty"`

@@ -61,6 +61,8 @@ type Provider struct {
 	loginLimit  *limiters
 	clientAddr  *clientaddr.Resolver
 
+	browser BrowserSessions // nil: no IDP browser sessions (UseBrowserSessions)
+
 	legacy      LegacyUsers         // nil: no lazy migration
 	legacySem   *semaphore.Weighted // bounds legacy checks in flight
 	legacyLimit *limiters           // failed legacy checks per source address

@@ -1,11 +1,7 @@
 package idp
 
 import (
-	"crypto/rand"
-	"crypto/subtle"
-	"encoding/base64"
 	"errors"
-	"html/template"
 	"mime"
 	"net/http"
 	"net/url"
@@ -20,8 +16,11 @@ import (
 //	POST /oauth2/token                           grants (RFC 6749, 7636, 8693)
 //	POST /oauth2/introspect                      RFC 7662; RFC 9701 with Accept: application/token-introspection+jwt
 //	POST /oauth2/revoke                          RFC 7009
-//	GET|POST /oauth2/authorize                   login and consent page, authorization code with PKCE
+//	GET|POST /oauth2/authorize                   login and consent page, authorization code with PKCE, OpenID Connect
+//	GET|POST /oauth2/userinfo                    OpenID Connect UserInfo
+//	GET|POST /oauth2/logout                      OpenID Connect RP-initiated logout (end_session_endpoint)
 //	GET  /.well-known/oauth-authorization-server RFC 8414
+//	GET  /.well-known/openid-configuration       OpenID Connect Discovery (the same document)
 //	GET  /.well-known/jwks.json                  the signing keys
 func (p *Provider) Handler() http.Handler {
 	e := echo.New()
@@ -32,7 +31,12 @@ func (p *Provider) Handler() http.Handler {
 	e.POST("/oauth2/revoke", p.handleRevoke)
 	e.GET("/oauth2/authorize", p.handleAuthorize)
 	e.POST("/oauth2/authorize", p.handleLogin)
+	e.GET("/oauth2/userinfo", p.handleUserinfo)
+	e.POST("/oauth2/userinfo", p.handleUserinfo)
+	e.GET("/oauth2/logout", p.handleEndSession)
+	e.POST("/oauth2/logout", p.handleEndSession)
 	e.GET("/.well-known/oauth-authorization-server", p.handleMetadata)
+	e.GET("/.well-known/openid-configuration", p.handleDiscovery)
 	e.GET("/.well-known/jwks.json", p.handleJWKS)
 	return e
 }
@@ -164,13 +168,18 @@ func (p *Provider) handleRevoke(c echo.Context) error {
 }
 
 func (p *Provider) handleMetadata(c echo.Context) error {
+	c.Response().Header().Set("Cache-Control", "public, max-age=300")
+	return c.JSON(http.StatusOK, p.Discovery())
+}
+
+// metadata is the RFC 8414 document; Discovery adds OpenID Connect's.
+func (p *Provider) metadata() map[string]any {
 	iss := p.cfg.Issuer
 	grants := []string{GrantAuthorizationCode, GrantClientCredentials, GrantRefreshToken, GrantTokenExchange}
 	if p.cfg.AllowPassword {
 		grants = append(grants, GrantPassword)
 	}
-	c.Response().Header().Set("Cache-Control", "public, max-age=300")
-	return c.JSON(http.StatusOK, map[string]any{
+	return map[string]any{
 		"issuer":                                           iss,
 		"authorization_endpoint":                           iss + "/oauth2/authorize",
 		"token_endpoint":                                   iss + "/oauth2/token",
@@ -186,7 +195,8 @@ func (p *Provider) handleMetadata(c echo.Context) error {
 		"revocation_endpoint_auth_methods_supported":       []string{"client_secret_basic", "client_secret_post"},
 		"introspection_signing_alg_values_supported":       p.keys.Algorithms(),
 		"token_endpoint_auth_signing_alg_values_supported": []string{},
-	})
+		"scopes_supported":                                 []string{ScopeOpenID, ScopeProfile, ScopeEmail, ScopePhone, ScopeAddress},
+	}
 }
 
 func (p *Provider) handleJWKS(c echo.Context) error {
@@ -194,115 +204,3 @@ func (p *Provider) handleJWKS(c echo.Context) error {
 	return c.Blob(http.StatusOK, "application/jwk-set+json", p.keys.JWKS())
 }
 
-// The login and consent page.
-
-var loginPage = template.Must(template.New("login").Parse(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Sign in — ficus</title>
-<style>body{font-family:system-ui,sans-serif;max-width:24rem;margin:4rem auto;padding:0 1rem}
-label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{width:100%;padding:.5rem;box-sizing:border-box}
-.scopes{background:#f4f4f4;padding:.5rem 1rem}.err{color:#a00}button{margin:1rem .5rem 0 0;padding:.5rem 1rem}</style></head>
-<body><h1>Sign in</h1>
-<p><strong>{{.ClientName}}</strong> asks to act on your behalf{{if .Scopes}} with:{{end}}</p>
-{{if .Scopes}}<ul class="scopes">{{range .Scopes}}<li>{{.}}</li>{{end}}</ul>{{end}}
-{{if .Error}}<p class="err" role="alert">{{.Error}}</p>{{end}}
-<form method="post" action="authorize">
-{{range $k, $v := .Params}}<input type="hidden" name="{{$k}}" value="{{$v}}">{{end}}
-<input type="hidden" name="csrf" value="{{.CSRF}}">
-<label for="username">Username</label><input id="username" name="username" type="text" autocomplete="username" required value="{{.Username}}">
-<label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
-<button type="submit" name="consent" value="allow">Sign in and allow</button>
-<button type="submit" name="consent" value="deny" formnovalidate>Deny</button>
-</form></body></html>`))
-
-var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
-
-const csrfCookie = "ficus_csrf"
-
-func (p *Provider) renderLogin(c echo.Context, ar *AuthorizeRequest, q url.Values, status int, msg, username string) error {
-	var b [24]byte
-	_, _ = rand.Read(b[:])
-	token := base64.RawURLEncoding.EncodeToString(b[:])
-	c.SetCookie(&http.Cookie{Name: csrfCookie, Value: token, Path: "/oauth2/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
-		Secure: strings.HasPrefix(p.cfg.Issuer, "https://"), MaxAge: 600})
-	params := map[string]string{}
-	for _, k := range authorizeParams {
-		params[k] = q.Get(k)
-	}
-	name := ar.Client.Name
-	if name == "" {
-		name = ar.Client.ID
-	}
-	h := c.Response().Header()
-	h.Set("Content-Type", "text/html; charset=utf-8")
-	h.Set("Cache-Control", "no-store")
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
-	h.Set("Referrer-Policy", "no-referrer")
-	c.Response().WriteHeader(status)
-	return loginPage.Execute(c.Response(), map[string]any{
-		"ClientName": name, "Scopes": strings.Fields(ar.Scope), "Params": params, "CSRF": token, "Error": msg, "Username": username,
-	})
-}
-
-func (p *Provider) authorizeError(c echo.Context, msg string) error {
-	c.Response().Header().Set("Content-Type", "text/plain; charset=utf-8")
-	return c.String(http.StatusBadRequest, "ficus: this sign-in request is invalid: "+msg+"\n")
-}
-
-func redirectTo(c echo.Context, target string, v url.Values) error {
-	u, _ := url.Parse(target)
-	q := u.Query()
-	for k, vs := range v {
-		q[k] = vs
-	}
-	u.RawQuery = q.Encode()
-	return c.Redirect(http.StatusSeeOther, u.String())
-}
-
-func (p *Provider) handleAuthorize(c echo.Context) error {
-	q := c.QueryParams()
-	ar, err := p.ValidateAuthorize(c.Request().Context(), q)
-	if errors.Is(err, ErrUntrustedRedirect) {
-		return p.authorizeError(c, err.Error())
-	}
-	if err != nil {
-		return redirectTo(c, ar.RedirectURI, asError(err).RedirectQuery(ar.State))
-	}
-	return p.renderLogin(c, ar, q, http.StatusOK, "", "")
-}
-
-func (p *Provider) handleLogin(c echo.Context) error {
-	f, err := form(c)
-	if err != nil {
-		return p.authorizeError(c, asError(err).Description)
-	}
-	ar, err := p.ValidateAuthorize(c.Request().Context(), f)
-	if errors.Is(err, ErrUntrustedRedirect) {
-		return p.authorizeError(c, err.Error())
-	}
-	if err != nil {
-		return redirectTo(c, ar.RedirectURI, asError(err).RedirectQuery(ar.State))
-	}
-	ck, err := c.Cookie(csrfCookie)
-	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(f.Get("csrf"))) != 1 {
-		return p.renderLogin(c, ar, f, http.StatusForbidden, "Your sign-in form expired. Please try again.", "")
-	}
-	if f.Get("consent") != "allow" {
-		return redirectTo(c, ar.RedirectURI, ErrAccessDenied.WithDescription("the user denied the request").RedirectQuery(ar.State))
-	}
-	code, err := p.IssueCode(c.Request().Context(), ar, f.Get("username"), f.Get("password"), p.clientAddr.Addr(c.Request()).String())
-	if err != nil {
-		oerr := asError(err)
-		status := http.StatusUnauthorized
-		if oerr.Status == http.StatusTooManyRequests || oerr.Status >= 500 {
-			status = oerr.Status
-		}
-		return p.renderLogin(c, ar, f, status, oerr.Description, f.Get("username"))
-	}
-	v := url.Values{"code": {code}}
-	if ar.State != "" {
-		v.Set("state", ar.State)
-	}
-	return redirectTo(c, ar.RedirectURI, v)
-}

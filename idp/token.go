@@ -28,6 +28,8 @@ type TokenResponse struct {
 	ExpiresIn       int64  `json:"expires_in"`
 	RefreshToken    string `json:"refresh_token,omitempty"`
 	Scope           string `json:"scope,omitempty"`
+	// IDToken is the OpenID Connect ID token of an openid login.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // Request is what a token-endpoint call carries, parsed by the HTTP layer.
