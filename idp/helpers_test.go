@@ -77,6 +77,14 @@ func newTestIDP(t *testing.T, pg bool, tune ...func(*idp.Config)) *testIDP {
 // provider's Options (a legacy user checker) before it starts.
 func newTestIDPWith(t *testing.T, pg bool, wire func(*idp.Options), tune ...func(*idp.Config)) *testIDP {
 	t.Helper()
+	return newTestIDPHooked(t, pg, wire, nil, tune...)
+}
+
+// newTestIDPHooked is newTestIDPWith with before, if not nil, called with
+// the provider made and its server not yet serving (to give the provider
+// its browser sessions).
+func newTestIDPHooked(t *testing.T, pg bool, wire func(*idp.Options), before func(*testIDP), tune ...func(*idp.Config)) *testIDP {
+	t.Helper()
 	ctx := context.Background()
 	var st idp.Storage = memory.New()
 	if pg {
@@ -107,6 +115,9 @@ func newTestIDPWith(t *testing.T, pg bool, wire func(*idp.Options), tune ...func
 		t.Fatal(err)
 	}
 	t.Cleanup(ti.p.Close)
+	if before != nil {
+		before(ti)
+	}
 	ti.srv.Config.Handler = ti.p.Handler()
 	ti.srv.Start()
 	t.Cleanup(ti.srv.Close)

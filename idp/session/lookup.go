@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/tokenhash"
@@ -121,5 +122,6 @@ func (m *Manager) seen(ctx context.Context, e *entry) error {
 func clone(s *Session) *Session {
 	c := *s
 	c.Attrs = maps.Clone(s.Attrs)
+	c.AMR = slices.Clone(s.AMR)
 	return &c
 }
