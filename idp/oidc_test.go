@@ -560,12 +560,12 @@ func TestPairwiseSubjects(t *testing.T) {
 	// Registration refuses what cannot work.
 	ctx := context.Background()
 	for name, c := range map[string]idp.NewClient{
-		"token exchange": {ID: "x1", Grants: []string{idp.GrantAuthorizationCode, idp.GrantTokenExchange}, RedirectURIs: []string{"https://x.example/cb"}, SubjectType: "pairwise"},
-		"two hosts":      {ID: "x2", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb", "https://b.example/cb"}, SubjectType: "pairwise"},
-		"bad sector":     {ID: "x3", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SubjectType: "pairwise", SectorIdentifier: "https://a.example/"},
-		"unknown type":   {ID: "x4", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SubjectType: "secret"},
-		"sector, public": {ID: "x5", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SectorIdentifier: "a.example"},
-		"logout URI":     {ID: "x6", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, PostLogoutRedirectURIs: []string{"/bye"}},
+		"token exchange":  {ID: "x1", Grants: []string{idp.GrantAuthorizationCode, idp.GrantTokenExchange}, RedirectURIs: []string{"https://x.example/cb"}, SubjectType: "pairwise"},
+		"two hosts":       {ID: "x2", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb", "https://b.example/cb"}, SubjectType: "pairwise"},
+		"bad sector":      {ID: "x3", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SubjectType: "pairwise", SectorIdentifier: "https://a.example/"},
+		"unknown type":    {ID: "x4", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SubjectType: "secret"},
+		"sector, public":  {ID: "x5", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, SectorIdentifier: "a.example"},
+		"logout URI":      {ID: "x6", Grants: []string{idp.GrantAuthorizationCode}, RedirectURIs: []string{"https://a.example/cb"}, PostLogoutRedirectURIs: []string{"/bye"}},
 		"logout, no code": {ID: "x7", Grants: []string{idp.GrantClientCredentials}, PostLogoutRedirectURIs: []string{"https://a.example/bye"}},
 	} {
 		if _, err := ti.p.CreateClient(ctx, c); err == nil {

@@ -203,4 +203,3 @@ func (p *Provider) handleJWKS(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.Blob(http.StatusOK, "application/jwk-set+json", p.keys.JWKS())
 }
-
