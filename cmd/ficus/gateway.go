@@ -50,6 +50,7 @@ func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, r
 		opts.Auth = stage
 	}
 	sessionOwned(cfg, &opts)
+	idpOwned(cfg, &opts)
 	closeLog = func() {}
 	if cfg.AccessLog() {
 		w := strangler.NewLogWriter(accessOut, 200*time.Millisecond)

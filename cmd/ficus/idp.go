@@ -34,6 +34,7 @@ func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		ReturningRefreshTTL: c.ReturningRefreshTTL.Std(0), ReturningRefreshCap: c.ReturningRefreshCap.Std(0), JWTTTL: cfg.JWTTTL(),
 		MaxFamiliesPerUser: c.MaxFamiliesPerUser, SecretGrace: c.SecretGrace.Std(0), AllowPassword: c.AllowPassword,
 		HashMemory: int64(c.HashMemory), HashWait: c.HashWait.Std(0),
+		IDTokenTTL: c.OIDC.IDTokenTTL.Std(0), PairwiseSecret: sec.PairwiseSecret,
 	}
 	ic.TrustedProxies, _ = cfg.TrustedPrefixes() // validated with the config
 	if c.AuthFailuresPerMinute > 0 {

@@ -123,6 +123,10 @@ func idpCmd() *cobra.Command {
 	create.Flags().DurationVar(&nc.LoggedOnRefreshTTL, "logged-on-refresh-ttl", 0, "logged-on session length for this client (default: idp.logged_on_refresh_ttl)")
 	create.Flags().DurationVar(&nc.ReturningRefreshTTL, "returning-refresh-ttl", 0, "returning refresh lifetime for this client (default: idp.returning_refresh_ttl)")
 	create.Flags().BoolVar(&nc.Public, "public", false, "a public client without a secret (authorization_code with PKCE only)")
+	create.Flags().StringSliceVar(&nc.PostLogoutRedirectURIs, "post-logout-redirect-uri", nil,
+		"where OpenID Connect logout may send the browser back to (repeatable; matched exactly)")
+	create.Flags().StringVar(&nc.SubjectType, "subject-type", "public", "OpenID Connect subject type: public (the user id) or pairwise (a pseudonym per sector)")
+	create.Flags().StringVar(&nc.SectorIdentifier, "sector-identifier", "", "host pairwise subjects are computed for (default: the host of the redirect URIs)")
 	client.AddCommand(create,
 		&cobra.Command{
 			Use: "list", Short: "List clients", Args: cobra.NoArgs,

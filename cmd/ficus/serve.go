@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -83,6 +84,10 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
+	sso, err := newIDPSessions(ctx, cfg, sec, provider, sessions, be, fan, logger)
+	if err != nil {
+		return err
+	}
 	web, err := newWebSessions(cfg, sessions, trusted, reg, logger)
 	if err != nil {
 		return err
@@ -95,7 +100,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	revocations := newRevocations(fan, provider, stage, sessions, be, logger)
+	revocations := newRevocations(fan, provider, stage, cmp.Or(sessions, sso), be, logger)
 	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout, bridgeClients(provider))
 	if err != nil {
 		return err
@@ -169,8 +174,8 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if provider != nil {
 		p.loops = append(p.loops, idp.Housekeeping{Provider: provider, CleanupInterval: cfg.IDP.CleanupInterval.Std(0)}.Run)
 	}
-	if sessions != nil {
-		p.loops = append(p.loops, sessions.Run)
+	if m := cmp.Or(sessions, sso); m != nil {
+		p.loops = append(p.loops, m.Run)
 	}
 	return p.run(ctx)
 }

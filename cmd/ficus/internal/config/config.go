@@ -154,6 +154,19 @@ type IDP struct {
 	// users who are not ficus users yet against the legacy monolith and
 	// migrates them (lazy credential migration).
 	LegacyLogin LegacyLogin `yaml:"legacy_login"`
+	// OIDC tunes ficus as an OpenID Provider (docs/oidc.md).
+	OIDC OIDCProvider `yaml:"oidc"`
+}
+
+// OIDCProvider tunes ficus as an OpenID Provider.
+type OIDCProvider struct {
+	// IDTokenTTL is the lifetime of ID tokens. Default 1h.
+	IDTokenTTL Duration `yaml:"id_token_ttl" validate:"gte=0"`
+	// PairwiseSecret keys the pairwise subject identifiers (clients with
+	// subject type pairwise): a secret reference to at least 32 bytes,
+	// base64. Changing it changes every pairwise subject. Unset: pairwise
+	// clients cannot be registered.
+	PairwiseSecret Secret `yaml:"pairwise_secret"`
 }
 
 // LegacyLogin is the legacy system that checks the passwords of users not

@@ -19,6 +19,9 @@ type Resolved struct {
 	// KEK is idp.key_encryption_key, decoded (32 bytes), for ForIDP and
 	// up; nil when it is not set.
 	KEK []byte
+	// PairwiseSecret is idp.oidc.pairwise_secret, decoded (at least 32
+	// bytes), for ForIDP and up; nil when it is not set.
+	PairwiseSecret []byte
 	// RemoteIDPSecret is gateway.remote_idp.client_secret's value, for
 	// ForServe; empty when it is not set.
 	RemoteIDPSecret string
@@ -72,6 +75,15 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 			add("idp.key_encryption_key", "must be 32 bytes, base64 (openssl rand -base64 32)")
 		} else {
 			r.KEK = k
+		}
+	}
+	if c.IDP.OIDC.PairwiseSecret != "" && p >= ForIDP {
+		if v, err := c.IDP.OIDC.PairwiseSecret.Resolve(); err != nil {
+			add("idp.oidc.pairwise_secret", "%v", err)
+		} else if k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(v)); err != nil || len(k) < 32 {
+			add("idp.oidc.pairwise_secret", "must be at least 32 bytes, base64 (openssl rand -base64 32)")
+		} else {
+			r.PairwiseSecret = k
 		}
 	}
 	if l := c.IDP.LegacyLogin.Postgres; l != nil && l.DSN != "" && p >= ForServe {

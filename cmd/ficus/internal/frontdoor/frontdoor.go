@@ -102,5 +102,6 @@ func (d *Door) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // IsIDPPath reports whether the normalised path p is one of the IDP's.
 func IsIDPPath(p string) bool {
-	return strings.HasPrefix(p, "/oauth2/") || p == "/.well-known/oauth-authorization-server" || p == "/.well-known/jwks.json"
+	return strings.HasPrefix(p, "/oauth2/") || p == "/.well-known/oauth-authorization-server" || p == "/.well-known/jwks.json" ||
+		p == "/.well-known/openid-configuration"
 }
