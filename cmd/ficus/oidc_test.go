@@ -18,6 +18,7 @@ import (
 	"testing"
 
 	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"golang.org/x/oauth2"
 )
 
@@ -159,5 +160,35 @@ idp: {issuer: "%s", oidc: {pairwise_secret: "file:%s", id_token_ttl: 10m}}
 	resp, _ = fetch(req)
 	if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Query().Get("error") != "login_required" {
 		t.Fatalf("prompt=none after logout: %s", loc)
+	}
+}
+
+// The configuration examples of docs/oidc.md's provider section are
+// configurations ficus accepts.
+func TestOIDCProviderDocExamples(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../docs/oidc.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "# Ficus as an OpenID Provider\n")
+	if start < 0 {
+		t.Fatal("docs/oidc.md has no section # Ficus as an OpenID Provider")
+	}
+	section := doc[start:]
+	if end := strings.Index(section[1:], "\n# "); end >= 0 {
+		section = section[:end+1]
+	}
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
+	if len(blocks) == 0 {
+		t.Fatal("no YAML examples")
+	}
+	for i, m := range blocks {
+		p := filepath.Join(t.TempDir(), "ficus.yaml")
+		os.WriteFile(p, []byte(m[1]), 0o600)
+		if _, _, err := config.Load(p, config.ForCheck); err != nil {
+			t.Errorf("example %d is refused:\n%v\n%s", i+1, err, m[1])
+		}
 	}
 }
