@@ -13,14 +13,16 @@ import "runtime"
 // serving requests, on this instance and on whatever shares the machine
 // with it, instead of competing with them. The goroutine never unlocks
 // its thread, so the thread, and its lowered priority, end with the work.
-// While it runs the garbage collector is held off (holdCollector, up to
-// CollectorBudget more memory) and it collects once the work is done.
+// While it runs the process has one more P, so that the thread does
+// not take one from requests when the system leaves it waiting, and the
+// garbage collector is held off, up to CollectorBudget more memory, and
+// collects once the work is done (see hold).
 func Run[T any](work func() (T, error)) (T, error) {
 	type result struct {
 		v   T
 		err error
 	}
-	release := holdCollector()
+	release := hold()
 	defer release()
 	ch := make(chan result, 1)
 	go func() {
