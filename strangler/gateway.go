@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/routes/background"
 	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
@@ -231,8 +232,11 @@ func heapAllocated() uint64 {
 
 // LoadFile parses path and loads it. When the file is invalid the error
 // lists every problem with file:line:column, and the live rules stay.
+// The parse runs at the lowest CPU priority (routes/background), so that
+// a large file yields the processor to the requests being served; the
+// build and the swap do not.
 func (g *Gateway) LoadFile(path string) error {
-	f, err := routes.ParseFile(path)
+	f, err := background.Run(func() (*routes.File, error) { return routes.ParseFile(path) })
 	if err != nil {
 		g.metrics.reloads.WithLabelValues("error").Inc()
 		return err

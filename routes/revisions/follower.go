@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/routes/background"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -115,7 +116,7 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("route store: %w", err)
 	}
-	file, err := inBackground(rev.Parse)
+	file, err := background.Run(rev.Parse)
 	if err == nil {
 		err = f.load(file)
 	}

@@ -204,8 +204,20 @@ func bucketValue(i int) float64 {
 	return low + width/2
 }
 
-// side is one side's ring of slots.
-type side struct{ slots [Slots]slot }
+// side is one side's ring of slots, made by its first request: a ring
+// holds ~10 KB of counters, and of thousands of routes most may see no
+// traffic on one side or both (10,000 routes made 211 MB with every
+// ring made up front).
+type side struct{ ring atomic.Pointer[[Slots]slot] }
+
+// slots returns the side's ring, making it if it has none yet.
+func (s *side) slots() *[Slots]slot {
+	if r := s.ring.Load(); r != nil {
+		return r
+	}
+	s.ring.CompareAndSwap(nil, new([Slots]slot))
+	return s.ring.Load()
+}
 
 type slot struct {
 	// period is the slot number (time / slot length) the counters hold.
@@ -217,7 +229,7 @@ type slot struct {
 }
 
 func (s *side) record(period int64, failed bool, d time.Duration) {
-	sl := &s.slots[uint64(period)%Slots]
+	sl := &s.slots()[uint64(period)%Slots]
 	if p := sl.period.Load(); p != period {
 		if p > period {
 			return // older than the window: a request that took longer than it
@@ -251,8 +263,12 @@ type sums struct {
 
 func (s *side) sum(first, last int64) *sums {
 	out := &sums{}
-	for i := range s.slots {
-		sl := &s.slots[i]
+	ring := s.ring.Load()
+	if ring == nil {
+		return out // no request yet
+	}
+	for i := range ring {
+		sl := &ring[i]
 		p := sl.period.Load()
 		if p < first || p > last {
 			continue

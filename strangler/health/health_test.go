@@ -174,3 +174,36 @@ func BenchmarkRecord(b *testing.B) {
 		})
 	})
 }
+
+// Issue 16: a side's ring is made by its first request, so thousands of
+// routes without traffic cost no counters; requests racing to make it
+// all land in the one ring that wins.
+func TestRingMadeByFirstRequest(t *testing.T) {
+	t.Parallel()
+	r := newRoute("orders", time.Minute, t0)
+	if r.sides[0].ring.Load() != nil || r.sides[1].ring.Load() != nil {
+		t.Fatal("a route without requests has counters")
+	}
+	if h := r.Report(t0.Add(time.Second), time.Time{}); h.Legacy.Requests != 0 || h.New.Requests != 0 || h.New.P99 != 0 {
+		t.Fatalf("report without requests: %+v", h)
+	}
+	const workers, each = 8, 250
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range workers {
+		wg.Go(func() {
+			<-start
+			for range each {
+				r.Record(true, 200, time.Millisecond, t0)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if r.sides[0].ring.Load() != nil {
+		t.Error("the legacy side got counters from new-side requests")
+	}
+	if n := r.Report(t0.Add(time.Second), time.Time{}).New.Requests; n != workers*each {
+		t.Errorf("new side counted %d requests, want %d", n, workers*each)
+	}
+}

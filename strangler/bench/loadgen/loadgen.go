@@ -38,6 +38,26 @@ type Result struct {
 	RPS              float64
 	Requests, Failed int64
 	P                func(q float64) float64
+
+	lat     [][]time.Duration
+	elapsed time.Duration
+}
+
+// Merge pools phases into one: their requests, failures and latencies,
+// and the requests per second over their summed lengths.
+func Merge(rs ...Result) Result {
+	var m Result
+	for _, r := range rs {
+		m.Requests += r.Requests
+		m.Failed += r.Failed
+		m.lat = append(m.lat, r.lat...)
+		m.elapsed += r.elapsed
+	}
+	if m.elapsed > 0 {
+		m.RPS = float64(m.Requests) / m.elapsed.Seconds()
+	}
+	m.P = Percentiles(m.lat)
+	return m
 }
 
 // Drive sends GETs from workers clients (worker w's i-th request to
@@ -84,7 +104,7 @@ func Drive(client *http.Client, workers int, d time.Duration, url func(w, i int)
 	for _, l := range lat {
 		n += int64(len(l))
 	}
-	return Result{RPS: float64(n) / elapsed.Seconds(), Requests: n, Failed: failed.Load(), P: Percentiles(lat)}
+	return Result{RPS: float64(n) / elapsed.Seconds(), Requests: n, Failed: failed.Load(), P: Percentiles(lat), lat: lat, elapsed: elapsed}
 }
 
 // Percentiles merges the workers' latencies and returns q → that quantile

@@ -2,7 +2,8 @@
 // it starts `ficus serve` on a file of -routes routes of which -hot see
 // traffic, drives traffic at the hot ones for one phase without reloads
 // and one while it rewrites the file every -every (each rewrite changes
-// every route's target, and the gateway's file watch reloads it), then
+// every route's target, and the gateway's file watch reloads it), -rounds
+// times alternated (percentiles pooled per kind of phase), then
 // reads the size of /metrics, the last build's time and bytes, and the
 // process's peak resident memory. It prints one line of key=value pairs.
 // Loopback only; bounded by its two phases.
@@ -35,9 +36,10 @@ func main() {
 	workers := flag.Int("c", 32, "concurrent clients")
 	dur := flag.Duration("d", 5*time.Second, "length of each traffic phase")
 	every := flag.Duration("every", time.Second, "time between two rewrites of the rule file in the second phase")
+	rounds := flag.Int("rounds", 1, "pairs of phases, alternated (without, with reloads); the percentiles pool each kind, so that load from elsewhere on the machine falls on both alike")
 	flag.Parse()
 	if *ficus == "" || *dir == "" || *hot < 1 || *hot > *n {
-		log.Fatal("usage: scaleload -ficus BIN -dir DIR [-routes N -hot N -c N -d DUR -every DUR]")
+		log.Fatal("usage: scaleload -ficus BIN -dir DIR [-routes N -hot N -c N -d DUR -every DUR -rounds N]")
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -93,23 +95,30 @@ func main() {
 	loadsAtStart := metric(client, ops, `ficus_route_reloads_total{result="ok"}`)
 	step := *n / *hot
 	url := func(w, i int) string { return fmt.Sprintf("%s/svc/r%d/x", front, ((w+i)%*hot)*step) }
-	before := loadgen.Drive(client, *workers, *dur, url, nil)
 	var rewrites int
-	during := loadgen.Drive(client, *workers, *dur, url, func() {
-		t := time.NewTicker(*every)
-		defer t.Stop()
-		end := time.After(*dur)
-		for gen := 1; ; gen++ {
-			select {
-			case <-end:
-				return
-			case <-t.C:
-				write(gen)
-				rewrites++
+	var quiet, reloading []loadgen.Result
+	var ratios []string
+	for range max(*rounds, 1) {
+		b := loadgen.Drive(client, *workers, *dur, url, nil)
+		d := loadgen.Drive(client, *workers, *dur, url, func() {
+			t := time.NewTicker(*every)
+			defer t.Stop()
+			end := time.After(*dur)
+			for {
+				select {
+				case <-end:
+					return
+				case <-t.C:
+					rewrites++
+					write(rewrites)
+				}
 			}
-		}
-	})
-	time.Sleep(2 * *every) // the last rewrite's reload
+		})
+		time.Sleep(2 * *every) // the last rewrite's reload
+		quiet, reloading = append(quiet, b), append(reloading, d)
+		ratios = append(ratios, fmt.Sprintf("%.2f", d.P(0.99)/b.P(0.99)))
+	}
+	before, during := loadgen.Merge(quiet...), loadgen.Merge(reloading...)
 	resp, err := client.Get(ops + "/metrics")
 	if err != nil {
 		log.Fatal(err)
@@ -120,15 +129,13 @@ func main() {
 	reloads := metricIn(text, `ficus_route_reloads_total{result="ok"}`) - loadsAtStart
 	fmt.Printf("routes=%d hot=%d before_rps=%.0f before_p50=%.2f before_p99=%.2f before_failed=%d "+
 		"during_rps=%.0f during_p50=%.2f during_p99=%.2f during_failed=%d during_requests=%d rewrites=%d reloads=%.0f "+
-		"metrics_bytes=%d metrics_lines=%d build_ms=%.1f build_bytes=%.0f peak_rss_mib=%.1f rss_mib=%.1f\n",
+		"metrics_bytes=%d metrics_lines=%d build_ms=%.1f build_bytes=%.0f peak_rss_mib=%.1f rss_mib=%.1f rounds=%d p99_ratio=%.2f round_p99_ratios=%s\n",
 		*n, *hot, before.RPS, before.P(0.5), before.P(0.99), before.Failed,
 		during.RPS, during.P(0.5), during.P(0.99), during.Failed, during.Requests, rewrites, reloads,
 		len(body), strings.Count(text, "\n"), metricIn(text, "ficus_routes_build_seconds")*1000, metricIn(text, "ficus_routes_build_bytes"),
-		procKiB(cmd.Process.Pid, "VmHWM")/1024, procKiB(cmd.Process.Pid, "VmRSS")/1024)
+		procKiB(cmd.Process.Pid, "VmHWM")/1024, procKiB(cmd.Process.Pid, "VmRSS")/1024,
+		len(ratios), during.P(0.99)/before.P(0.99), strings.Join(ratios, ","))
 }
-
-// ruleSet is n prefix routes on two upstreams; gen flips every route's
-// target.
 
 func metric(client *http.Client, ops, name string) float64 {
 	resp, err := client.Get(ops + "/metrics")

@@ -1,4 +1,4 @@
-package revisions
+package background
 
 import "syscall"
 

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package revisions
+package background
 
 // lowerThreadPriority does nothing where threads have no priority of
 // their own that a process may lower.

@@ -1,4 +1,4 @@
-package revisions
+package background
 
 import (
 	"errors"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// A revision is parsed on a thread of its own at nice 19, which ends with
+// A rule set is parsed on a thread of its own at nice 19, which ends with
 // the work; the caller's thread keeps its priority.
 func TestInBackgroundRunsAtTheLowestPriority(t *testing.T) {
 	// The raw getpriority system call answers 20 - nice.
@@ -18,7 +18,7 @@ func TestInBackgroundRunsAtTheLowestPriority(t *testing.T) {
 		return 20 - p
 	}
 	before := nice()
-	got, err := inBackground(func() (int, error) { return nice(), nil })
+	got, err := Run(func() (int, error) { return nice(), nil })
 	if err != nil || got != 19 {
 		t.Fatalf("the work ran at nice %d (%v), want 19", got, err)
 	}
@@ -26,7 +26,7 @@ func TestInBackgroundRunsAtTheLowestPriority(t *testing.T) {
 		t.Errorf("the caller's thread went from nice %d to %d", before, after)
 	}
 	wantErr := errors.New("bad revision")
-	if _, err := inBackground(func() (int, error) { return 0, wantErr }); err != wantErr {
+	if _, err := Run(func() (int, error) { return 0, wantErr }); err != wantErr {
 		t.Errorf("error %v, want %v", err, wantErr)
 	}
 }
