@@ -8,6 +8,7 @@ import (
 	"net/textproto"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
@@ -63,8 +64,9 @@ type limiter struct {
 	// buckets are made by the first request: a table of many limited
 	// routes that see no traffic holds no caches (nor their cleanup
 	// goroutines).
-	once    sync.Once
-	buckets *otter.Cache[uint64, *rate.Limiter]
+	buckets atomic.Pointer[otter.Cache[uint64, *rate.Limiter]]
+	mu      sync.Mutex // makes buckets
+	stopped bool       // under mu: the limiter left the rule set
 }
 
 func newLimiter(cfg routes.RateLimit) *limiter {
@@ -75,30 +77,44 @@ func newLimiter(cfg routes.RateLimit) *limiter {
 	return l
 }
 
-func (l *limiter) init() {
+// cache returns the buckets, made by the first call; nil once the
+// limiter stopped without them.
+func (l *limiter) cache() *otter.Cache[uint64, *rate.Limiter] {
+	if c := l.buckets.Load(); c != nil {
+		return c
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if c := l.buckets.Load(); c != nil || l.stopped {
+		return c
+	}
 	// A bucket idle this long is full again: dropping it loses nothing.
 	idle := max(time.Minute, time.Duration(float64(l.burst)/float64(l.r)*float64(time.Second)))
-	l.buckets = otter.Must(&otter.Options[uint64, *rate.Limiter]{
+	c := otter.Must(&otter.Options[uint64, *rate.Limiter]{
 		MaximumSize:      l.cfg.MaxKeysOrDefault(),
 		ExpiryCalculator: otter.ExpiryAccessing[uint64, *rate.Limiter](idle),
 	})
+	l.buckets.Store(c)
+	return c
 }
 
 // keys returns how many buckets the limiter holds (an estimate, as
 // otter keeps it).
 func (l *limiter) keys() int {
-	if l.buckets == nil {
-		return 0
+	if c := l.buckets.Load(); c != nil {
+		return c.EstimatedSize()
 	}
-	return l.buckets.EstimatedSize()
+	return 0
 }
 
 // stop ends the cache's cleanup goroutine (a limiter that left the rule
-// set). Requests still in flight on the old table may use it.
+// set); requests still in flight on the old table may go on using it.
 func (l *limiter) stop() {
-	l.once.Do(func() {}) // no cache made after this
-	if l.buckets != nil {
-		l.buckets.StopAllGoroutines()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.stopped = true
+	if c := l.buckets.Load(); c != nil {
+		c.StopAllGoroutines()
 	}
 }
 
@@ -130,13 +146,13 @@ func (l *limiter) take(r *http.Request, grant Grant, addrs *clientaddr.Resolver,
 	default:
 		key, kind = l.hashAddr(addrs.Addr(r)), keyAddress
 	}
-	l.once.Do(l.init)
-	if l.buckets == nil {
+	c := l.cache()
+	if c == nil {
 		return kind, 0, true // stopped before its first request: its table is gone
 	}
-	b, found := l.buckets.GetIfPresent(key)
+	b, found := c.GetIfPresent(key)
 	if !found {
-		b, _ = l.buckets.SetIfAbsent(key, rate.NewLimiter(l.r, l.burst))
+		b, _ = c.SetIfAbsent(key, rate.NewLimiter(l.r, l.burst))
 	}
 	if b.AllowN(now, 1) {
 		return kind, 0, true

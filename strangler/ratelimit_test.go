@@ -227,7 +227,7 @@ func TestRateLimitKeysAreBounded(t *testing.T) {
 			t.Fatalf("a new key's first request was refused (key %d)", i)
 		}
 	}
-	l.buckets.CleanUp()
+	l.buckets.Load().CleanUp()
 	if n := l.keys(); n > 100 || n == 0 {
 		t.Fatalf("%d buckets after 20,000 keys, want at most max_keys (100)", n)
 	}
@@ -303,5 +303,24 @@ func TestUnlimitedRouteHasNoLimiter(t *testing.T) {
 `)
 	if tb := fx.gw.table.Load(); tb.routes[0].limit != nil || tb.limits != nil || tb.unmatched.limit != nil {
 		t.Fatal("a table without limits holds limiters")
+	}
+}
+
+// Taking a token from an existing bucket allocates nothing.
+func TestRateLimitTakeDoesNotAllocate(t *testing.T) {
+	l := newLimiter(routes.RateLimit{Rate: routes.Rate{Count: 1000000, Per: time.Second}, Burst: 1000000, By: "header", Header: "X-Api-Key"})
+	req := httptest.NewRequest("GET", "/", nil)
+	req.Header.Set("X-Api-Key", "k")
+	req6 := httptest.NewRequest("GET", "/", nil)
+	req6.RemoteAddr = "[2001:db8::1]:1"
+	la := newLimiter(routes.RateLimit{Rate: routes.Rate{Count: 1000000, Per: time.Second}, Burst: 1000000, By: "address"})
+	now := time.Now()
+	l.take(req, nil, nil, now)
+	la.take(req6, nil, nil, now)
+	if n := testing.AllocsPerRun(100, func() {
+		l.take(req, nil, nil, now)
+		la.take(req6, nil, nil, now)
+	}); n != 0 {
+		t.Fatalf("%v allocations per take", n)
 	}
 }
