@@ -24,7 +24,7 @@ const (
 // Change is one difference between two rule files.
 type Change struct {
 	Kind ChangeKind `json:"kind"`
-	// What is "route", "upstream", "bridge" or "monolith".
+	// What is "route", "upstream", "bridge", "rate_limit" or "monolith".
 	What string `json:"what"`
 	Name string `json:"name"`
 	// Details say, for a changed item, what changed, one line each (e.g.
@@ -33,7 +33,7 @@ type Change struct {
 }
 
 // Diff lists the differences from old to new: upstreams first, then
-// bridges, then routes, each by name.
+// bridges, then named rate limits, then routes, each by name.
 func Diff(old, new *File) []Change {
 	var out []Change
 	if old.Monolith != new.Monolith {
@@ -64,6 +64,17 @@ func Diff(old, new *File) []Change {
 				d = append(d, fmt.Sprintf("whoami url: %s -> %s", o.whoamiURL, n.whoamiURL))
 			}
 			out = append(out, Change{Kind: Changed, What: "bridge", Name: name, Details: d})
+		}
+	}
+	for _, name := range unionKeys(old.RateLimits, new.RateLimits) {
+		o, n := old.RateLimits[name], new.RateLimits[name]
+		switch {
+		case o == nil:
+			out = append(out, Change{Kind: Added, What: "rate_limit", Name: name, Details: []string{"rate: " + n.Rate.String() + ", by: " + n.By}})
+		case n == nil:
+			out = append(out, Change{Kind: Removed, What: "rate_limit", Name: name})
+		case *o != *n:
+			out = append(out, Change{Kind: Changed, What: "rate_limit", Name: name, Details: fieldDiff(o, n)})
 		}
 	}
 	oldRoutes, newRoutes := routesByName(old), routesByName(new)
@@ -158,12 +169,16 @@ func routeDiff(o, n *Route) []string {
 			a.bridge = nil // a changed bridge is a bridge's change, named below
 			c.Auth = &a
 		}
+		c.limit = nil // a changed named limit is the limit's change, listed above
 		return c
 	}
 	ro, rn := rest(o), rest(n)
 	out = append(out, fieldDiff(&ro, &rn)...)
 	if ob, nb := o.Auth.BridgeRule(), n.Auth.BridgeRule(); ob != nil && nb != nil && ob.name == nb.name && !reflect.DeepEqual(ob, nb) {
 		out = append(out, "bridge "+nb.name+" changed")
+	}
+	if ol, nl := o.limit, n.limit; ol != nil && nl != nil && ol.name != "" && ol.name == nl.name && *ol != *nl {
+		out = append(out, "rate_limit "+nl.name+" changed")
 	}
 	return out
 }

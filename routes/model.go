@@ -27,6 +27,10 @@ type File struct {
 	// Bridges maps a name to a legacy session bridge, which routes with
 	// auth policy bridge use. Nil means none.
 	Bridges map[string]*Bridge `yaml:"bridges" validate:"dive,keys,upstreamname,endkeys,required"`
+	// RateLimits maps a name to a rate limit that routes use by that name
+	// (rate_limit: NAME); every route using one draws from the same
+	// buckets. Nil means none.
+	RateLimits map[string]*RateLimit `yaml:"rate_limits" validate:"dive,keys,upstreamname,endkeys,required"`
 
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
@@ -130,6 +134,11 @@ type Route struct {
 	// route back when the new side fails and raises its weight along
 	// steps while it passes. Nil means no analysis.
 	Analysis *Analysis `yaml:"analysis"`
+	// RateLimit limits the route's requests per caller: inline, or the
+	// name of one of the file's rate_limits. Nil means no limit.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+
+	limit *RateLimit // the limit in force (RateLimit or the named one), set by validation
 }
 
 // MetricsGroupPrefix begins the route label of a metrics group's series;

@@ -72,6 +72,10 @@ func TestRouteRulesMatchTheTags(t *testing.T) {
 		`{name: a, analysis: {window: -1s, min_requests: -1, max_error_percent: 101, max_p99_ratio: -2, steps: [0, 50, 101], interval: -1s, parity_min: 1.5}}`,
 		`{name: a, analysis: {window: 1m, min_requests: 100000001, max_error_percent: -0.5, max_p99_ratio: 1001, steps: [1, 100], parity_min: -1}}`,
 		`{name: a, analysis: {window: 30s, min_requests: 10, max_error_percent: 5, max_p99_ratio: 2, steps: [5, 50, 100], interval: 1m, parity_min: 0.99}}`,
+		`{name: a, rate_limit: {rate: 10/s, burst: -1, by: ip, absent: drop, max_keys: 1000001}}`,
+		`{name: a, rate_limit: {rate: 10/s, burst: 1000001, by: header, header: X-Api-Key, absent: shared, max_keys: -1}}`,
+		`{name: a, rate_limit: {rate: 6000/m, burst: 100, by: client, absent: address, max_keys: 10}}`,
+		`{name: a, rate_limit: api}`,
 	}
 	for _, src := range routes {
 		var r Route

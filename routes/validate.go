@@ -38,7 +38,7 @@ func fieldRules() *validator.Validate {
 	return validate
 }
 
-var mapIndexRE = regexp.MustCompile(`^(upstreams|bridges)\[([^\]]*)\]`)
+var mapIndexRE = regexp.MustCompile(`^(upstreams|bridges|rate_limits)\[([^\]]*)\]`)
 
 // fieldPath turns a validator namespace (File.upstreams[x].url) into our
 // field path (upstreams.x.url).
@@ -205,6 +205,9 @@ func (f *File) routeRules(p string, r *Route) Errors {
 	if r.MetricsGroup != "" && !validName(r.MetricsGroup) {
 		fail(".metrics_group", "routename", "", r.MetricsGroup)
 	}
+	if l := r.RateLimit; l != nil {
+		rateLimitRules(".rate_limit", l, fail, within)
+	}
 	return errs
 }
 
@@ -241,6 +244,12 @@ func (f *File) validate() Errors {
 	for _, name := range sortedKeys(f.Bridges) {
 		if b := f.Bridges[name]; b != nil {
 			errs = append(errs, f.checkBridge(name, b)...)
+		}
+	}
+	for _, name := range sortedKeys(f.RateLimits) {
+		if l := f.RateLimits[name]; l != nil {
+			l.name = name
+			errs = append(errs, f.checkRateLimit("rate_limits."+name, l, true)...)
 		}
 	}
 	seen := make(map[string]int, len(f.Routes))
@@ -433,6 +442,9 @@ func (f *File) checkRoute(p string, r *Route) Errors {
 	}
 	if r.Metrics == "off" && r.MetricsGroup != "" {
 		add(".metrics_group", "metrics: off and metrics_group are exclusive (a group's routes have metrics)")
+	}
+	if r.RateLimit != nil {
+		errs = append(errs, f.checkRouteLimit(p, r)...)
 	}
 	return errs
 }

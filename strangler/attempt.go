@@ -38,6 +38,8 @@ type request struct {
 	// it (no JWT for the upstream), which no side's window counts.
 	start      time.Time
 	ficusFault bool
+	// limited: the route's rate limit refused the request (429).
+	limited bool
 	// w and first live here to save allocations: w is the client's
 	// response, first the first attempt.
 	w     responseWriter

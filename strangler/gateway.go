@@ -17,6 +17,7 @@ import (
 
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/routes/background"
+	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/ficus-gw/ficus/strangler/shadow"
 	"github.com/prometheus/client_golang/prometheus"
@@ -112,6 +113,8 @@ type Gateway struct {
 	buffers *bufferPool
 	health  *health.Set
 	shadows *shadow.Mirror
+	// addrs finds the client address that rate limits by address count.
+	addrs *clientaddr.Resolver
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
@@ -121,6 +124,7 @@ func New(o Options) (*Gateway, error) {
 		access:  o.AccessLog,
 		metrics: newMetrics(o.Registerer),
 		trusted: o.TrustedProxies,
+		addrs:   clientaddr.New(o.TrustedProxies),
 		cookies: o.OwnedCookies,
 		maxBody: o.MaxRequestBody,
 		auth:    o.Auth,
@@ -214,6 +218,26 @@ func (g *Gateway) Load(f *routes.File) error {
 			live[r.Name] = true
 		}
 		g.health.Retain(func(route string) bool { return live[route] })
+		// Limits that left stop; a route that lost its limit loses its
+		// series of refusals.
+		for id, l := range prev.limits {
+			if t.limits[id] != l {
+				l.stop()
+			}
+		}
+		if len(prev.limits) > 0 {
+			limited := map[string]bool{}
+			for i := range t.routes {
+				if rt := &t.routes[i]; rt.limit != nil {
+					limited[rt.name] = true
+				}
+			}
+			for i := range prev.routes {
+				if rt := &prev.routes[i]; rt.limit != nil && !limited[rt.name] {
+					g.metrics.forgetLimited(rt.name)
+				}
+			}
+		}
 	}
 	return nil
 }
@@ -325,6 +349,11 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		rt = &t.routes[i]
 	}
 	rq.route = rt
+	// A limit by address or header is taken before anything else is
+	// done for the request, before the auth stage above all.
+	if l := rt.limit; l != nil && l.early && !g.limit(rq, w, l) {
+		return
+	}
 	if r.Body != nil && r.Body != http.NoBody && r.ContentLength != 0 {
 		rq.body = r.Body
 		if g.maxBody > 0 {
@@ -345,6 +374,10 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		if rq.grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
 			return
 		}
+	}
+	// A limit by client needs the caller's token.
+	if l := rt.limit; l != nil && !l.early && !g.limit(rq, w, l) {
+		return
 	}
 	rq.trusted = trusted(r.RemoteAddr, g.trusted)
 	secure := r.TLS != nil || (rq.trusted && r.Header.Get("X-Forwarded-Proto") == "https")
@@ -493,6 +526,7 @@ func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int
 		slog.String("remote", r.RemoteAddr),
 		slog.String("request_id", rq.id),
 		slog.Bool("fallback", fellBack),
+		slog.Bool("rate_limited", rq.limited),
 	)
 }
 

@@ -26,6 +26,7 @@ type Metrics struct {
 	rejectedPaths prometheus.Counter
 	buildSeconds  prometheus.Gauge
 	buildBytes    prometheus.Gauge
+	rateLimited   *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *Metrics {
@@ -64,10 +65,13 @@ func newMetrics(reg prometheus.Registerer) *Metrics {
 		buildBytes: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ficus_routes_build_bytes", Help: "Bytes the process allocated while it compiled the last route table.",
 		}),
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "ficus_rate_limited_total", Help: "Requests refused (429) by a route's rate limit, by route and the key they were counted by (client, address, header, shared); the limits are per instance.",
+		}, []string{"route", "by"}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.requests, m.duration, m.inflight, m.breakerState, m.fallbacks, m.reloads,
-			m.routesLoaded, m.lastReload, m.rejectedPaths, m.buildSeconds, m.buildBytes)
+			m.routesLoaded, m.lastReload, m.rejectedPaths, m.buildSeconds, m.buildBytes, m.rateLimited)
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.reloads.WithLabelValues(r)
@@ -160,6 +164,14 @@ func (m *Metrics) forget(route string, upstreams []string) {
 	}
 	for _, up := range upstreams {
 		m.fallbacks.DeleteLabelValues(route, up)
+	}
+}
+
+// forgetLimited drops the ficus_rate_limited_total series of a route
+// whose limit left the rule set, each by its exact labels.
+func (m *Metrics) forgetLimited(route string) {
+	for _, by := range keyKinds {
+		m.rateLimited.DeleteLabelValues(route, by)
 	}
 }
 

@@ -28,6 +28,9 @@ type table struct {
 	plain map[string]*plainTarget
 	// groups are the series of metrics groups, by label.
 	groups map[string]*routeSeries
+	// limits are the rate limits in force, by route:NAME for a route's
+	// own and named:NAME for one of the file's rate_limits; nil for none.
+	limits map[string]*limiter
 }
 
 // plainTarget is an upstream's shared target, with the one-target list
@@ -68,6 +71,9 @@ type liveRoute struct {
 	overrideHeader string
 	// shadow is the route's shadow rule; nil for none.
 	shadow *shadowing
+	// limit is the route's rate limit; nil for none (which costs a
+	// request nothing but this nil check).
+	limit *limiter
 }
 
 // target is a way to one upstream: its rewrites. Targets without a
@@ -155,6 +161,9 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 	for i, rc := range f.Routes {
 		rt := &t.routes[i]
 		g.initRoute(rt, rc.Name, rc, t, mono, had)
+		if l := rc.Limit(); l != nil {
+			rt.limit = t.limiterFor(rc.Name, l, prev)
+		}
 		if rc.Shadow != nil {
 			var err error
 			if rt.shadow, err = g.newShadowing(rt, rc.Shadow, t); err != nil {

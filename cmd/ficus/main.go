@@ -3,6 +3,7 @@
 //
 //	ficus demo                      an all-in-one demo on loopback
 //	ficus serve --config FILE       the gateway
+//	ficus config validate -c FILE   check a process configuration and its route file
 //	ficus routes validate FILE...   check rule files
 //	ficus routes diff OLD NEW       what a rule change would change
 //	ficus routes apply FILE         store a revision in the route store
@@ -50,9 +51,12 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long:          "Ficus routes every path to the legacy monolith or to a new service, by rules that migration teams flip gradually.",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+		// --version prints what ficus version prints.
+		Version: buildVersion(),
 	}
+	root.SetVersionTemplate("ficus {{.Version}}\n")
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), webhooksCmd(), versionCmd())
+	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), webhooksCmd(), versionCmd(), configCmd())
 	return root
 }

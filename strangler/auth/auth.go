@@ -288,8 +288,10 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 	ctx := r.Context()
 	var e *entry
 	var err error
+	anonymous := false
 	switch {
 	case a.Policy == "optional" && r.Header.Get("Authorization") == "":
+		anonymous = true
 		if e, err = s.anonymous(ctx, a.Client); err != nil {
 			s.o.Logger.Error("no application token for anonymous callers", "client", a.Client, "error", err.Error())
 			unavailable(w)
@@ -337,13 +339,27 @@ func (s *Stage) Authorize(w http.ResponseWriter, r *http.Request, route *routes.
 		challenge(w, http.StatusForbidden, "insufficient_scope", "missing scope", strings.Join(a.ScopesAny, " "))
 		return nil, false
 	}
-	return &grant{s: s, e: e, header: header}, true
+	return &grant{s: s, e: e, header: header, anonymous: anonymous}, true
 }
 
 type grant struct {
 	s      *Stage
 	e      *entry
 	header string
+	// anonymous: a caller without a token (policy optional), who got the
+	// route's application token.
+	anonymous bool
+}
+
+var _ strangler.ClientGrant = (*grant)(nil)
+
+// Client returns the client id of the caller's token, or "" for an
+// anonymous caller: rate limits by client count those by address.
+func (g *grant) Client() string {
+	if g.anonymous {
+		return ""
+	}
+	return g.e.p.ClientID
 }
 
 func (g *grant) Claim(name string) string {

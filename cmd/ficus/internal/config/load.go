@@ -91,6 +91,29 @@ func Load(path string, p Purpose) (*Config, *Resolved, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	c, r, errs := loadData(path, data, p)
+	if len(errs) > 0 {
+		return nil, nil, errs
+	}
+	return c, r, nil
+}
+
+// Check loads a configuration file as Load does for purpose p, but
+// returns the configuration as decoded even when it has problems (nil
+// only when the file cannot be read or is not YAML), with every problem:
+// ficus config validate goes on to check what the configuration refers
+// to, so that one run reports everything.
+func Check(path string, p Purpose) (*Config, Errors) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Reason: err.Error()}}
+	}
+	c, _, errs := loadData(path, data, p)
+	return c, errs
+}
+
+// loadData is Load on the file's contents: c is nil only for a syntax error.
+func loadData(path string, data []byte, p Purpose) (*Config, *Resolved, Errors) {
 	c, ix, errs := decode(path, data)
 	if c == nil {
 		return nil, nil, errs
@@ -113,9 +136,8 @@ func Load(path string, p Purpose) (*Config, *Resolved, error) {
 	}
 	if len(errs) > 0 {
 		slices.SortStableFunc(errs, func(a, b Error) int { return a.Line - b.Line })
-		return nil, nil, errs
 	}
-	return c, r, nil
+	return c, r, errs
 }
 
 // normalizeHookPaths puts each web-hook adapter's path in the one form
