@@ -160,6 +160,12 @@ func (b *Batcher[T, R]) Close() {
 // many items they held.
 func (b *Batcher[T, R]) Stats() (batches, items int64) { return b.batches.Load(), b.items.Load() }
 
+// Queued reports how many items wait for a flusher now.
+func (b *Batcher[T, R]) Queued() int {
+	b.start()
+	return len(b.ch)
+}
+
 func (b *Batcher[T, R]) flusher() {
 	defer b.wg.Done()
 	batch := make([]*request[T, R], 0, b.MaxBatch)
@@ -255,4 +261,24 @@ func (b *Batcher[T, R]) commit(live []*request[T, R]) (rs []R, err error) {
 		err = fmt.Errorf("groupcommit: commit returned %d results for %d items", len(rs), len(items))
 	}
 	return rs, err
+}
+
+// Options are the settings a store built on a Batcher exposes (the
+// process configuration's store.group_commit). Zero values take the
+// Batcher's defaults.
+type Options struct {
+	// MaxBatch bounds the items of one commit (default 64; 1: no grouping).
+	MaxBatch int
+	// MaxWait bounds how long a batch waits for more items while another
+	// one commits (default 1ms).
+	MaxWait time.Duration
+	// Flushers is how many batches may commit at once (default 2).
+	Flushers int
+}
+
+// Apply sets b's tunables from o (before b's first use).
+func (o Options) Apply(b interface{ set(Options) }) { b.set(o) }
+
+func (b *Batcher[T, R]) set(o Options) {
+	b.MaxBatch, b.MaxWait, b.Flushers = o.MaxBatch, o.MaxWait, o.Flushers
 }
