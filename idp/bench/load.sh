@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # IDP load measurement on this machine, against a real `ficus serve` on
 # PostgreSQL: client-credentials issuance, introspection and refresh
-# rotation, each next to a PostgreSQL baseline measured in the same run
-# (one INSERT, or one SELECT by key, per operation, from the same number of
-# workers). Bounded: each measurement runs DURATION (default 5s) on
+# rotation and web-hook ingest (also from 64 senders), each next to a
+# PostgreSQL baseline measured in the same run (one INSERT, or one SELECT by
+# key, per operation, from the same number of workers). Bounded: each measurement runs DURATION (default 5s) on
 # 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs
 # flood.sh (its own section).
 set -euo pipefail
@@ -54,9 +54,14 @@ for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-know
 load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
   -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
 declare -A R P50 P99
-for op in pg_insert client_credentials pg_select introspect refresh webhook; do
-  if [ "$op" = webhook ]; then
-    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$CONNS" -d "$DURATION")
+# webhook64 and pg_insert64: the ingest goal's 64 concurrent senders, next to
+# the INSERT baseline from 64 workers.
+for op in pg_insert client_credentials pg_select introspect refresh webhook pg_insert64 webhook64; do
+  if [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
+    c=$CONNS; [ "$op" = webhook64 ] && c=64
+    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$c" -d "$DURATION")
+  elif [ "$op" = pg_insert64 ]; then
+    read -r _ rate p50 p99 errs < <("$work/idpload" -op pg_insert -dsn "$FICUS_BENCH_DSN" -c 64 -d "$DURATION")
   else
     read -r _ rate p50 p99 errs < <(load $op)
   fi
@@ -84,6 +89,11 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
 | refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert]}")× the INSERT baseline |
+| baseline: INSERT one token row, 64 workers | ${R[pg_insert64]} | ${P50[pg_insert64]} | ${P99[pg_insert64]} | 1.00× |
+| web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert64]}")× the INSERT baseline (64 workers) |
+
+Writes are group-committed (\`store.group_commit\`, defaults: 64 per commit, 1 ms
+wait only while another batch commits, 2 flushers per kind).
 
 JWT minting (Go benchmark, same run):
 
