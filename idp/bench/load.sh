@@ -11,6 +11,10 @@ cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 OUT=${OUT:-docs/benchmarks.md}
+# MAX_BATCH sets store.group_commit.max_batch (1: every write its own commit,
+# to compare); FLOOD=0 skips the flood section (repeated runs).
+MAX_BATCH=${MAX_BATCH:-64}
+FLOOD=${FLOOD:-1}
 ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
 db="ficus_bench_$$"
 work=$(mktemp -d /tmp/ficus-idpbench.XXXXXX)
@@ -30,7 +34,7 @@ go build -o "$work/idpload" ./idp/bench/idpload
 printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:18090"}\nroutes: []\n' > "$work/routes.yaml"
 cat > "$work/ficus.yaml" <<C
 listen: {addr: "127.0.0.1:18180", ops_addr: "127.0.0.1:18181"}
-store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS}
+store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS, group_commit: {max_batch: $MAX_BATCH}}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: false}
 idp: {allow_password: true, client_rate: 1000000, login_per_minute: 1000000, max_tokens_per_user: 100000}
@@ -92,8 +96,8 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | baseline: INSERT one token row, 64 workers | ${R[pg_insert64]} | ${P50[pg_insert64]} | ${P99[pg_insert64]} | 1.00× |
 | web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert64]}")× the INSERT baseline (64 workers) |
 
-Writes are group-committed (\`store.group_commit\`, defaults: 64 per commit, 1 ms
-wait only while another batch commits, 2 flushers per kind).
+Writes are group-committed (\`store.group_commit\`: max_batch $MAX_BATCH, 1 ms wait only
+while another batch commits, 2 flushers per kind).
 
 JWT minting (Go benchmark, same run):
 
@@ -115,4 +119,4 @@ echo "$block"
 
 # The bogus-token flood (peak memory under 200 concurrent bogus client
 # authentications, real clients served meanwhile): its own section.
-OUT="$OUT" idp/bench/flood.sh
+[ "$FLOOD" = 0 ] || OUT="$OUT" idp/bench/flood.sh

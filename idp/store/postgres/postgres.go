@@ -66,11 +66,13 @@ func (s *Store) Close() {
 }
 
 // isDataError reports whether PostgreSQL refused a statement for a value
-// in it (classes 22 and 23: a bad value, a duplicate key): one call of a
-// batch may be at fault, so each is tried alone.
+// in it (classes 22 and 23: a bad value, a duplicate key), or ended the
+// transaction in a deadlock (40P01: a batch of rotations against a
+// revocation of a family, say): one call of a batch may be at fault, so
+// each is tried alone.
 func isDataError(err error) bool {
 	var pe *pgconn.PgError
-	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "40P01")
 }
 
 func isUnique(err error) bool {
