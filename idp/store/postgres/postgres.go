@@ -236,15 +236,6 @@ func (s *Store) SetUserEnabled(ctx context.Context, id string, enabled bool) err
 
 const tokenCols = `hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra`
 
-func tokenArgs(t *store.Token) []any {
-	var extra []byte
-	if len(t.Extra) > 0 {
-		extra, _ = json.Marshal(t.Extra)
-	}
-	return []any{t.Hash, t.Kind, t.ClientID, nullStr(t.UserID), t.Scope, t.Level, nullStr(t.FamilyID), t.IssuedAt, t.ExpiresAt,
-		nullTime(t.AbsoluteExpiresAt), nullTime(t.RevokedAt), nullTime(t.UsedAt), extra}
-}
-
 // insertTokenRows stores the tokens of a whole batch in one statement.
 const insertTokenRows = `INSERT INTO idp_tokens (` + tokenCols + `)
 	SELECT u.hash, u.kind, u.client_id, u.user_id, u.scope, u.level, u.family_id, u.issued_at, u.expires_at,
