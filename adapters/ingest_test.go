@@ -27,7 +27,9 @@ func newInbox(t testing.TB) (*pgxpool.Pool, *inbox.Store) {
 	if err := inbox.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	return pool, inbox.New(pool)
+	st := inbox.New(pool)
+	t.Cleanup(st.Close)
+	return pool, st
 }
 
 func stripeIngest(st adapters.Inserter) *adapters.Ingest {

@@ -65,10 +65,19 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 	return out, err
 }
 
-// Delivered marks an event delivered.
+// Delivered marks an event delivered. Concurrent marks (of every worker
+// of this process) share one statement and one commit.
 func (s *Store) Delivered(ctx context.Context, id int64) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE id = $1`, id)
+	_, err := s.delivered.Submit(ctx, id)
 	return err
+}
+
+func (s *Store) commitDelivered(ctx context.Context, ids []int64) ([]struct{}, error) {
+	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	return make([]struct{}, len(ids)), nil
 }
 
 // Retry schedules another attempt at next.

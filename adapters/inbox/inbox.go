@@ -11,10 +11,13 @@ import (
 	"errors"
 	"io/fs"
 	"net/http"
+	"strings"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/ficus-gw/ficus/strangler/pgmigrate"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -47,16 +50,51 @@ type Event struct {
 	LastError  string
 }
 
-// Store is the inbox.
-type Store struct{ db *pgxpool.Pool }
+// Store is the inbox. Its inserts and delivered marks are group-committed
+// (strangler/groupcommit): concurrent calls share one statement and one
+// commit, and each returns only once the commit holding its row is done.
+// Close stops that.
+type Store struct {
+	db        *pgxpool.Pool
+	inserts   groupcommit.Batcher[insertItem, inserted]
+	delivered groupcommit.Batcher[int64, struct{}]
+}
 
-// New returns the inbox on pool (call Migrate first).
-func New(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
+// New returns the inbox on pool (call Migrate first), group-committing
+// with opts (the defaults when none is given).
+func New(pool *pgxpool.Pool, opts ...groupcommit.Options) *Store {
+	s := &Store{db: pool}
+	s.inserts.Commit, s.inserts.Split = s.commitInserts, isDataError
+	s.delivered.Commit = s.commitDelivered
+	for _, o := range opts {
+		o.Apply(&s.inserts)
+		o.Apply(&s.delivered)
+	}
+	return s
+}
+
+// Close commits the inserts and marks already queued and stops taking new
+// ones (they fail with groupcommit.ErrClosed). The pool stays open.
+func (s *Store) Close() {
+	s.inserts.Close()
+	s.delivered.Close()
+}
+
+// isDataError reports whether PostgreSQL refused a statement for a value
+// in it (classes 22, data exception, and 23, integrity constraint): then
+// one row of a batch may be at fault, and each row is tried alone.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23"))
+}
 
 // Insert stores an event, due for delivery at once, and reports whether it
 // is new; a repeat of the adapter's event id stores nothing and returns
 // false. It returns only once the row is committed, and fills in the new
 // event's ID, ReceivedAt and Status.
+//
+// When ctx ends first it returns ctx's error; the event may then still be
+// stored (its batch was committing), and a repeat finds it.
 func (s *Store) Insert(ctx context.Context, e *Event) (bool, error) {
 	return s.insert(ctx, e, 0)
 }
@@ -70,30 +108,95 @@ func (s *Store) InsertClaimed(ctx context.Context, e *Event, lease time.Duration
 	return s.insert(ctx, e, max(lease, time.Millisecond))
 }
 
+type insertItem struct {
+	adapter, eventID string
+	header           []byte
+	body             []byte
+	orderKey         *string
+	attempts         int32
+	lease            time.Duration
+}
+
+type inserted struct {
+	fresh      bool
+	id         int64
+	receivedAt time.Time
+}
+
 func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool, error) {
 	hdr, err := json.Marshal(e.Header)
 	if err != nil {
 		return false, err
 	}
-	var orderKey *string
+	it := insertItem{adapter: e.Adapter, eventID: e.EventID, header: hdr, body: e.Body, lease: lease}
 	if e.OrderKey != "" {
-		orderKey = &e.OrderKey
+		it.orderKey = &e.OrderKey
 	}
-	attempts := 0
 	if lease > 0 {
-		attempts = 1
+		it.attempts = 1
 	}
-	err = s.db.QueryRow(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) ON CONFLICT (adapter, event_id) DO NOTHING
-		RETURNING id, received_at`, e.Adapter, e.EventID, hdr, e.Body, orderKey, attempts, lease).Scan(&e.ID, &e.ReceivedAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil // a repeat
-	}
-	if err != nil {
+	r, err := s.inserts.Submit(ctx, it)
+	if err != nil || !r.fresh {
 		return false, err
 	}
-	e.Status, e.Attempts = "pending", attempts
+	e.ID, e.ReceivedAt, e.Status, e.Attempts = r.id, r.receivedAt, "pending", int(it.attempts)
 	return true, nil
+}
+
+// insertRows is one statement for a whole batch: the duplicate check is
+// the unique key in the statement itself (ON CONFLICT DO NOTHING), rows go
+// in in their order of arrival (ids ascend, which ordered delivery keeps
+// to), and what it returns names the rows that were new.
+const insertRows = `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at)
+	SELECT u.adapter, u.event_id, u.headers::jsonb, u.body, u.order_key, u.attempts, now() + u.lease_us * interval '1 microsecond'
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::bigint[]) WITH ORDINALITY
+	     AS u(adapter, event_id, headers, body, order_key, attempts, lease_us, ord)
+	ORDER BY u.ord
+	ON CONFLICT (adapter, event_id) DO NOTHING
+	RETURNING id, received_at, adapter, event_id`
+
+type eventKey struct{ adapter, eventID string }
+
+// commitInserts stores a batch in one statement (one implicit
+// transaction). A repeat of an event id within the batch is left out of
+// the statement and answered as a repeat: the first arrival wins, as it
+// would one statement at a time.
+func (s *Store) commitInserts(ctx context.Context, items []insertItem) ([]inserted, error) {
+	first := make(map[eventKey]int, len(items))
+	n := len(items)
+	adapters, ids, hdrs := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	bodies, keys := make([][]byte, 0, n), make([]*string, 0, n)
+	attempts, leases := make([]int32, 0, n), make([]int64, 0, n)
+	for i, it := range items {
+		k := eventKey{it.adapter, it.eventID}
+		if _, dup := first[k]; dup {
+			continue
+		}
+		first[k] = i
+		adapters, ids, hdrs = append(adapters, it.adapter), append(ids, it.eventID), append(hdrs, string(it.header))
+		bodies, keys = append(bodies, it.body), append(keys, it.orderKey)
+		attempts, leases = append(attempts, it.attempts), append(leases, it.lease.Microseconds())
+	}
+	rows, err := s.db.Query(ctx, insertRows, adapters, ids, hdrs, bodies, keys, attempts, leases)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]inserted, n)
+	for rows.Next() {
+		var r inserted
+		var k eventKey
+		if err := rows.Scan(&r.id, &r.receivedAt, &k.adapter, &k.eventID); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		r.fresh = true
+		out[first[k]] = r
+	}
+	rows.Close() // the statement's commit is done once its rows are read
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // Get returns the stored event of an adapter by its event id.

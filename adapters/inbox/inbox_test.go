@@ -17,7 +17,9 @@ func newStore(t *testing.T) *inbox.Store {
 	if err := inbox.Migrate(context.Background(), pool); err != nil {
 		t.Fatal(err)
 	}
-	return inbox.New(pool)
+	st := inbox.New(pool)
+	t.Cleanup(st.Close)
+	return st
 }
 
 func TestConcurrentClaimersNeverShareAnEvent(t *testing.T) {

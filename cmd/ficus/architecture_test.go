@@ -50,7 +50,7 @@ func TestArchitectureMapPointsAtRealCode(t *testing.T) {
 			for _, n := range name.FindAllStringSubmatch(m[2], -1) {
 				def := regexp.MustCompile(`(?m)^func ` + n[1] + `[\[(]`)
 				if n[2] != "" {
-					def = regexp.MustCompile(`(?m)^func \(\w+ \*?` + n[1] + `\) ` + n[2] + `\(`)
+					def = regexp.MustCompile(`(?m)^func \(\w+ \*?` + n[1] + `(?:\[[^\]]*\])?\) ` + n[2] + `\(`)
 				}
 				if !def.Match(src) {
 					t.Errorf("architecture.md names %s in %s, which does not define it", n[0], m[1])

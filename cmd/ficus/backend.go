@@ -23,9 +23,15 @@ type backend struct {
 	// visitors, and the keys that sign JPTs (apart from the JWKS keys).
 	sessions session.Storage
 	jptKeys  idp.KeyStorage
+	// closeStore commits the store's queued writes (its group commit)
+	// and stops taking more; nil on the memory store.
+	closeStore func()
 }
 
 func (b *backend) Close() {
+	if b.closeStore != nil {
+		b.closeStore()
+	}
 	if b.pool != nil {
 		b.pool.Close()
 	}
@@ -66,6 +72,6 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
 	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
-	st := postgres.New(pool)
-	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
+	st := postgres.New(pool, cfg.Store.GroupCommit.Options())
+	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), closeStore: st.Close}, nil
 }

@@ -40,10 +40,12 @@ func newWebhooks(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		if err := inbox.Migrate(ctx, be.pool); err != nil {
 			return w, fmt.Errorf("webhook inbox migrations: %w", err)
 		}
-		st := inbox.New(be.pool)
+		st := inbox.New(be.pool, cfg.Store.GroupCommit.Options())
 		ins, queue = st, st
 		adapters.AdminRoutes(admin, st, logger)
-		w.loops = append(w.loops, inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run)
+		w.loops = append(w.loops, inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run,
+			func(ctx context.Context) { <-ctx.Done(); st.Close() }) // the loops stop after the drain: commit what is queued
+
 	} else {
 		logger.Warn("webhooks: in-memory inbox; accepted events are LOST when ficus stops (use store.driver: postgres)")
 		m := inbox.NewMemory()

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # IDP load measurement on this machine, against a real `ficus serve` on
 # PostgreSQL: client-credentials issuance, introspection and refresh
-# rotation, each next to a PostgreSQL baseline measured in the same run
-# (one INSERT, or one SELECT by key, per operation, from the same number of
-# workers). Bounded: each measurement runs DURATION (default 5s) on
+# rotation and web-hook ingest (also from 64 senders), each next to a
+# PostgreSQL baseline measured in the same run (one INSERT, or one SELECT by
+# key, per operation, from the same number of workers). Bounded: each measurement runs DURATION (default 5s) on
 # 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs
 # flood.sh (its own section).
 set -euo pipefail
@@ -11,6 +11,10 @@ cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-5s}
 CONNS=${CONNS:-32}
 OUT=${OUT:-docs/benchmarks.md}
+# MAX_BATCH sets store.group_commit.max_batch (1: every write its own commit,
+# to compare); FLOOD=0 skips the flood section (repeated runs).
+MAX_BATCH=${MAX_BATCH:-64}
+FLOOD=${FLOOD:-1}
 ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
 db="ficus_bench_$$"
 work=$(mktemp -d /tmp/ficus-idpbench.XXXXXX)
@@ -30,7 +34,7 @@ go build -o "$work/idpload" ./idp/bench/idpload
 printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:18090"}\nroutes: []\n' > "$work/routes.yaml"
 cat > "$work/ficus.yaml" <<C
 listen: {addr: "127.0.0.1:18180", ops_addr: "127.0.0.1:18181"}
-store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS}
+store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS, group_commit: {max_batch: $MAX_BATCH}}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: false}
 idp: {allow_password: true, client_rate: 1000000, login_per_minute: 1000000, max_tokens_per_user: 100000}
@@ -54,9 +58,14 @@ for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-know
 load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
   -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
 declare -A R P50 P99
-for op in pg_insert client_credentials pg_select introspect refresh webhook; do
-  if [ "$op" = webhook ]; then
-    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$CONNS" -d "$DURATION")
+# webhook64 and pg_insert64: the ingest goal's 64 concurrent senders, next to
+# the INSERT baseline from 64 workers.
+for op in pg_insert client_credentials pg_select introspect refresh webhook pg_insert64 webhook64; do
+  if [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
+    c=$CONNS; [ "$op" = webhook64 ] && c=64
+    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$c" -d "$DURATION")
+  elif [ "$op" = pg_insert64 ]; then
+    read -r _ rate p50 p99 errs < <("$work/idpload" -op pg_insert -dsn "$FICUS_BENCH_DSN" -c 64 -d "$DURATION")
   else
     read -r _ rate p50 p99 errs < <(load $op)
   fi
@@ -84,6 +93,11 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
 | refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert]}")× the INSERT baseline |
+| baseline: INSERT one token row, 64 workers | ${R[pg_insert64]} | ${P50[pg_insert64]} | ${P99[pg_insert64]} | 1.00× |
+| web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert64]}")× the INSERT baseline (64 workers) |
+
+Writes are group-committed (\`store.group_commit\`: max_batch $MAX_BATCH, 1 ms wait only
+while another batch commits, 2 flushers per kind).
 
 JWT minting (Go benchmark, same run):
 
@@ -105,4 +119,4 @@ echo "$block"
 
 # The bogus-token flood (peak memory under 200 concurrent bogus client
 # authentications, real clients served meanwhile): its own section.
-OUT="$OUT" idp/bench/flood.sh
+[ "$FLOOD" = 0 ] || OUT="$OUT" idp/bench/flood.sh

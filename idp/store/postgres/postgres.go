@@ -9,10 +9,11 @@ import (
 	"encoding/json"
 	"errors"
 	"slices"
-
+	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/ficus-gw/ficus/strangler/pgmigrate"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -34,11 +35,45 @@ func Migrate(ctx context.Context, pool *pgxpool.Pool) error {
 	return pgmigrate.Apply(ctx, pool, sub, VersionTable)
 }
 
-// Store is a store.Store on PostgreSQL.
-type Store struct{ db *pgxpool.Pool }
+// Store is a store.Store on PostgreSQL. Token inserts and refresh
+// rotations are group-committed (strangler/groupcommit): concurrent calls
+// share one transaction, and each returns only once that transaction has
+// committed. Close stops that.
+type Store struct {
+	db        *pgxpool.Pool
+	inserts   groupcommit.Batcher[[]*store.Token, struct{}]
+	rotations groupcommit.Batcher[rotation, rotated]
+}
 
-// New returns a store on pool. Call Migrate first.
-func New(pool *pgxpool.Pool) *Store { return &Store{db: pool} }
+// New returns a store on pool, group-committing with opts (the defaults
+// when none is given). Call Migrate first.
+func New(pool *pgxpool.Pool, opts ...groupcommit.Options) *Store {
+	s := &Store{db: pool}
+	s.inserts.Commit, s.inserts.Split = s.commitInserts, isDataError
+	s.rotations.Commit, s.rotations.Split = s.commitRotations, isDataError
+	for _, o := range opts {
+		o.Apply(&s.inserts)
+		o.Apply(&s.rotations)
+	}
+	return s
+}
+
+// Close commits the writes already queued and stops taking new ones (they
+// fail with groupcommit.ErrClosed). The pool stays open.
+func (s *Store) Close() {
+	s.inserts.Close()
+	s.rotations.Close()
+}
+
+// isDataError reports whether PostgreSQL refused a statement for a value
+// in it (classes 22 and 23: a bad value, a duplicate key), or ended the
+// transaction in a deadlock (40P01: a batch of rotations against a
+// revocation of a family, say): one call of a batch may be at fault, so
+// each is tried alone.
+func isDataError(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "23") || pe.Code == "40P01")
+}
 
 func isUnique(err error) bool {
 	var pe *pgconn.PgError
@@ -207,15 +242,6 @@ func (s *Store) SetUserEnabled(ctx context.Context, id string, enabled bool) err
 
 const tokenCols = `hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra, auth`
 
-func tokenArgs(t *store.Token) []any {
-	var extra []byte
-	if len(t.Extra) > 0 {
-		extra, _ = json.Marshal(t.Extra)
-	}
-	return []any{t.Hash, t.Kind, t.ClientID, nullStr(t.UserID), t.Scope, t.Level, nullStr(t.FamilyID), t.IssuedAt, t.ExpiresAt,
-		nullTime(t.AbsoluteExpiresAt), nullTime(t.RevokedAt), nullTime(t.UsedAt), extra, authJSON(t.Auth)}
-}
-
 // authJSON is the auth column of an authentication (NULL for nil).
 func authJSON(a *store.Authentication) []byte {
 	if a == nil {
@@ -237,37 +263,86 @@ func scanAuth(b []byte) (*store.Authentication, error) {
 	return &a, nil
 }
 
-const insertToken = `INSERT INTO idp_tokens (` + tokenCols + `) VALUES ($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)`
+// insertTokenRows stores the tokens of a whole batch in one statement.
+const insertTokenRows = `INSERT INTO idp_tokens (` + tokenCols + `)
+	SELECT u.hash, u.kind, u.client_id, u.user_id, u.scope, u.level, u.family_id, u.issued_at, u.expires_at,
+	       u.absolute_expires_at, u.revoked_at, u.used_at, u.extra::jsonb, u.auth::jsonb
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+	            $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::text[], $14::text[])
+	     AS u(hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra, auth)`
+
+// tokenColumns are the tokens' values as one array per column.
+type tokenColumns struct {
+	hash, kind, client, scope, level []string
+	user, family, extra, auth        []*string
+	issued, expires                  []time.Time
+	absolute, revoked, used          []*time.Time
+}
+
+func (c *tokenColumns) add(t *store.Token) {
+	var extra *string
+	if len(t.Extra) > 0 {
+		b, _ := json.Marshal(t.Extra)
+		extra = nullStr(string(b))
+	}
+	c.hash, c.kind, c.client, c.scope, c.level = append(c.hash, t.Hash), append(c.kind, t.Kind), append(c.client, t.ClientID),
+		append(c.scope, t.Scope), append(c.level, t.Level)
+	c.user, c.family, c.extra = append(c.user, nullStr(t.UserID)), append(c.family, nullStr(t.FamilyID)), append(c.extra, extra)
+	c.issued, c.expires = append(c.issued, t.IssuedAt), append(c.expires, t.ExpiresAt)
+	c.absolute, c.revoked, c.used = append(c.absolute, nullTime(t.AbsoluteExpiresAt)), append(c.revoked, nullTime(t.RevokedAt)),
+		append(c.used, nullTime(t.UsedAt))
+	var auth *string
+	if b := authJSON(t.Auth); b != nil {
+		auth = nullStr(string(b))
+	}
+	c.auth = append(c.auth, auth)
+}
+
+func (c *tokenColumns) args() []any {
+	return []any{c.hash, c.kind, c.client, c.user, c.scope, c.level, c.family, c.issued, c.expires, c.absolute, c.revoked, c.used, c.extra, c.auth}
+}
 
 type execer interface {
 	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
-	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 func insertTokens(ctx context.Context, db execer, ts []*store.Token) error {
-	if len(ts) == 1 {
-		_, err := db.Exec(ctx, insertToken, tokenArgs(ts[0])...)
-		if isUnique(err) {
-			return store.ErrExists
-		}
-		return err
+	if len(ts) == 0 {
+		return nil
 	}
-	b := &pgx.Batch{}
+	var c tokenColumns
 	for _, t := range ts {
-		b.Queue(insertToken, tokenArgs(t)...)
+		c.add(t)
 	}
-	err := db.SendBatch(ctx, b).Close()
+	_, err := db.Exec(ctx, insertTokenRows, c.args()...)
+	return err
+}
+
+// InsertTokens stores ts atomically. Concurrent calls share one statement
+// (one commit); a duplicate hash fails only its own call, with
+// store.ErrExists. When ctx ends first it returns ctx's error and the
+// tokens may still be stored (their batch was committing) — their raw
+// values were never handed out, so nothing can use them.
+func (s *Store) InsertTokens(ctx context.Context, ts ...*store.Token) error {
+	if len(ts) == 0 {
+		return nil
+	}
+	_, err := s.inserts.Submit(ctx, ts)
 	if isUnique(err) {
 		return store.ErrExists
 	}
 	return err
 }
 
-func (s *Store) InsertTokens(ctx context.Context, ts ...*store.Token) error {
-	if len(ts) <= 1 {
-		return insertTokens(ctx, s.db, ts)
+func (s *Store) commitInserts(ctx context.Context, calls [][]*store.Token) ([]struct{}, error) {
+	var all []*store.Token
+	for _, ts := range calls {
+		all = append(all, ts...)
 	}
-	return pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error { return insertTokens(ctx, tx, ts) })
+	if err := insertTokens(ctx, s.db, all); err != nil {
+		return nil, err
+	}
+	return make([]struct{}, len(calls)), nil
 }
 
 func scanToken(row pgx.Row) (*store.Token, error) {
@@ -299,39 +374,101 @@ func (s *Store) GetToken(ctx context.Context, hash string) (*store.Token, error)
 	return scanToken(s.db.QueryRow(ctx, `SELECT `+tokenCols+` FROM idp_tokens WHERE hash = $1`, hash))
 }
 
+// RotateRefresh implements idp.RefreshStorage. Concurrent rotations share
+// one transaction: it locks every token of the batch (FOR UPDATE, in hash
+// order, so two batches never deadlock), decides each rotation in arrival
+// order — a token rotated earlier in the same batch is used for a later
+// one, exactly as the row lock makes a second rotation see it used across
+// transactions — marks the winners used and stores what they issued, and
+// commits once. A rotation is answered only after that commit.
 func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error) {
-	var result *store.Token
-	var outcome error
+	r, err := s.rotations.Submit(ctx, rotation{hash: hash, now: now, issue: issue})
+	if err != nil {
+		return nil, err
+	}
+	return r.old, r.outcome
+}
+
+type rotation struct {
+	hash  string
+	now   time.Time
+	issue func(old *store.Token) ([]*store.Token, error)
+}
+
+// rotated is a rotation's answer: old is nil when outcome is an error of
+// its own (not found, or issue's error).
+type rotated struct {
+	old     *store.Token
+	outcome error
+}
+
+func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, error) {
+	out := make([]rotated, len(rs))
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		// The row lock makes concurrent rotations of one token take turns:
-		// the second sees it used.
-		t, err := scanToken(tx.QueryRow(ctx, `SELECT `+tokenCols+` FROM idp_tokens WHERE hash = $1 AND kind = 'refresh' FOR UPDATE`, hash))
+		hashes := make([]string, len(rs))
+		for i, r := range rs {
+			hashes[i] = r.hash
+		}
+		rows, err := tx.Query(ctx, `SELECT `+tokenCols+` FROM idp_tokens WHERE hash = ANY($1) AND kind = 'refresh' ORDER BY hash FOR UPDATE`, hashes)
 		if err != nil {
 			return err
 		}
-		result = t
-		switch {
-		case !t.UsedAt.IsZero():
-			outcome = store.ErrTokenUsed
-			return nil
-		case !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt):
-			outcome = store.ErrInactive
-			return nil
-		}
-		issued, err := issue(t)
+		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Token, error) { return scanToken(row) })
 		if err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `UPDATE idp_tokens SET used_at = $2 WHERE hash = $1`, hash, now); err != nil {
+		byHash := make(map[string]*store.Token, len(locked))
+		for _, t := range locked {
+			byHash[t.Hash] = t
+		}
+		var usedHashes []string
+		var usedAt []time.Time
+		var issued tokenColumns
+		for i, r := range rs {
+			t, ok := byHash[r.hash]
+			if !ok {
+				out[i] = rotated{outcome: store.ErrNotFound}
+				continue
+			}
+			old := *t
+			switch {
+			case !old.UsedAt.IsZero():
+				out[i] = rotated{old: &old, outcome: store.ErrTokenUsed}
+				continue
+			case !old.RevokedAt.IsZero() || !r.now.Before(old.ExpiresAt):
+				out[i] = rotated{old: &old, outcome: store.ErrInactive}
+				continue
+			}
+			ts, err := r.issue(&old)
+			if err != nil {
+				out[i] = rotated{outcome: err}
+				continue
+			}
+			t.UsedAt = r.now // a later rotation of it in this batch finds it used
+			old.UsedAt = r.now
+			out[i] = rotated{old: &old}
+			usedHashes, usedAt = append(usedHashes, r.hash), append(usedAt, r.now)
+			for _, nt := range ts {
+				issued.add(nt)
+			}
+		}
+		if len(usedHashes) == 0 {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `UPDATE idp_tokens t SET used_at = u.at FROM unnest($1::text[], $2::timestamptz[]) AS u(hash, at)
+			WHERE t.hash = u.hash`, usedHashes, usedAt); err != nil {
 			return err
 		}
-		result.UsedAt = now
-		return insertTokens(ctx, tx, issued)
+		if len(issued.hash) == 0 {
+			return nil
+		}
+		_, err = tx.Exec(ctx, insertTokenRows, issued.args()...)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
-	return result, outcome
+	return out, nil
 }
 
 func (s *Store) RevokeToken(ctx context.Context, hash string, now time.Time) error {

@@ -22,6 +22,7 @@ import (
 	"github.com/ficus-gw/ficus/adapters/mobile"
 	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -229,6 +230,27 @@ type Store struct {
 	DSN Secret `yaml:"dsn" validate:"required_if=Driver postgres"`
 	// MaxConns bounds the pool. Default 16.
 	MaxConns int32 `yaml:"max_conns" validate:"gte=1,lte=1000"`
+	// GroupCommit shares one commit among concurrent writes of the
+	// web-hook inbox and the IDP's tokens (postgres only).
+	GroupCommit GroupCommit `yaml:"group_commit"`
+}
+
+// GroupCommit tunes the group commit of the write paths.
+type GroupCommit struct {
+	// MaxBatch bounds the writes of one commit. Default 64; 1 turns
+	// grouping off.
+	MaxBatch int `yaml:"max_batch" validate:"gte=0,lte=1000"`
+	// MaxWait bounds how long a batch waits for more writes while another
+	// batch commits (never when none does). Default 1ms.
+	MaxWait Duration `yaml:"max_wait" validate:"gte=0,lte=100000000"`
+	// Flushers is how many batches of one kind may commit at once, each
+	// on a connection of the pool. Default 2.
+	Flushers int `yaml:"flushers" validate:"gte=0,lte=64"`
+}
+
+// Options returns the settings for strangler/groupcommit.
+func (g GroupCommit) Options() groupcommit.Options {
+	return groupcommit.Options{MaxBatch: g.MaxBatch, MaxWait: g.MaxWait.Std(0), Flushers: g.Flushers}
 }
 
 // Routes says where the route rules come from.

@@ -1,0 +1,268 @@
+package groupcommit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ficus-gw/ficus/strangler/waittest"
+)
+
+// store is a stand-in for a database that the tests can hold: every
+// commit waits at gate (when set) and is recorded.
+type store struct {
+	mu      sync.Mutex
+	gate    chan struct{}
+	entered chan struct{}
+	commits [][]int
+	bad     int // an item that fails its batch
+}
+
+func (s *store) commit(_ context.Context, items []int) ([]string, error) {
+	if s.entered != nil {
+		s.entered <- struct{}{}
+	}
+	if s.gate != nil {
+		<-s.gate
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.bad != 0 && slices.Contains(items, s.bad) {
+		return nil, errBad
+	}
+	s.commits = append(s.commits, slices.Clone(items))
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = fmt.Sprint("ok ", it)
+	}
+	return out, nil
+}
+
+func (s *store) committed() []int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []int
+	for _, c := range s.commits {
+		all = append(all, c...)
+	}
+	slices.Sort(all)
+	return all
+}
+
+var errBad = errors.New("bad item")
+
+// hold starts a batcher with one flusher whose first commit (of item 0)
+// is held until the returned release is called; items submitted meanwhile
+// queue up.
+func hold(t *testing.T, b *Batcher[int, string], s *store) (release func()) {
+	t.Helper()
+	s.gate, s.entered = make(chan struct{}), make(chan struct{}, 100)
+	b.Commit, b.Flushers = s.commit, 1
+	go func() { _, _ = b.Submit(context.Background(), 0) }()
+	<-s.entered
+	var once sync.Once
+	release = func() { once.Do(func() { close(s.gate) }) }
+	t.Cleanup(func() { release(); b.Close() })
+	return release
+}
+
+func TestItemsArrivingDuringACommitShareTheNext(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{MaxWait: time.Hour}
+	release := hold(t, b, s)
+	var wg sync.WaitGroup
+	answers := make([]string, 11)
+	for i := 1; i <= 10; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := b.Submit(context.Background(), i)
+			if err != nil {
+				t.Error(err)
+			}
+			answers[i] = r
+		}()
+	}
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == 10 })
+	release()
+	wg.Wait()
+	for i := 1; i <= 10; i++ {
+		if answers[i] != fmt.Sprint("ok ", i) {
+			t.Fatalf("item %d answered %q", i, answers[i])
+		}
+	}
+	if batches, items := b.Stats(); batches != 2 || items != 11 {
+		t.Fatalf("%d batches of %d items, want the 10 queued ones in one batch after the first", batches, items)
+	}
+}
+
+func TestABatchIsNeverLargerThanMaxBatch(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{MaxBatch: 4}
+	release := hold(t, b, s)
+	var wg sync.WaitGroup
+	for i := 1; i <= 10; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, _ = b.Submit(context.Background(), i) }()
+	}
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == 10 })
+	release()
+	wg.Wait()
+	for _, c := range s.commits {
+		if len(c) > 4 {
+			t.Fatalf("a batch of %d items: %v", len(c), c)
+		}
+	}
+	if got := s.committed(); len(got) != 11 {
+		t.Fatalf("committed %v", got)
+	}
+}
+
+// A lone item on an idle batcher goes at once: with a MaxWait of an hour,
+// waiting for company would hang this test.
+func TestALoneItemDoesNotWaitForCompany(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{Commit: s.commit, MaxWait: time.Hour}
+	t.Cleanup(b.Close)
+	for i := range 3 {
+		if r, err := b.Submit(context.Background(), i); err != nil || r != fmt.Sprint("ok ", i) {
+			t.Fatalf("%q %v", r, err)
+		}
+	}
+}
+
+func TestAFailedBatchAnswersEveryMemberWithItsError(t *testing.T) {
+	s := &store{bad: 5}
+	b := &Batcher[int, string]{}
+	release := hold(t, b, s)
+	errs := submitQueued(t, b, release, 10)
+	for i := 1; i <= 10; i++ {
+		if !errors.Is(errs[i], errBad) {
+			t.Fatalf("item %d: %v, want the batch's error", i, errs[i])
+		}
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0}) {
+		t.Fatalf("committed %v, want only the first batch", got)
+	}
+}
+
+func TestSplitLetsOneBadItemFailAlone(t *testing.T) {
+	s := &store{bad: 5}
+	b := &Batcher[int, string]{Split: func(err error) bool { return errors.Is(err, errBad) }}
+	release := hold(t, b, s)
+	errs := submitQueued(t, b, release, 10)
+	for i := 1; i <= 10; i++ {
+		if (i == 5) != errors.Is(errs[i], errBad) || (i != 5 && errs[i] != nil) {
+			t.Fatalf("item %d: %v", i, errs[i])
+		}
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0, 1, 2, 3, 4, 6, 7, 8, 9, 10}) {
+		t.Fatalf("committed %v", got)
+	}
+}
+
+// submitQueued submits 1..n while the first commit is held, then releases
+// it and returns each item's error.
+func submitQueued(t *testing.T, b *Batcher[int, string], release func(), n int) []error {
+	t.Helper()
+	errs := make([]error, n+1)
+	var wg sync.WaitGroup
+	for i := 1; i <= n; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = b.Submit(context.Background(), i) }()
+	}
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == n })
+	release()
+	wg.Wait()
+	return errs
+}
+
+// A caller that gives up before its item is in a batch gets its context's
+// error, and the item is never written: nobody could be told about it.
+func TestACancelledCallersItemIsNeverWritten(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{}
+	release := hold(t, b, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := b.Submit(ctx, 7); errc <- err }()
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == 1 })
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("a cancelled caller got %v", err)
+	}
+	release()
+	if _, err := b.Submit(context.Background(), 8); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0, 8}) {
+		t.Fatalf("committed %v: the cancelled item was written", got)
+	}
+}
+
+// The queue is bounded: a full one makes Submit wait, until its context
+// ends, instead of holding more.
+func TestAFullQueuePushesBack(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{Queue: 2}
+	release := hold(t, b, s)
+	for i := 1; i <= 2; i++ {
+		go func() { _, _ = b.Submit(context.Background(), i) }()
+	}
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == 2 })
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { _, err := b.Submit(ctx, 3); errc <- err }()
+	select {
+	case err := <-errc:
+		t.Fatalf("Submit on a full queue returned %v", err)
+	case <-time.After(50 * time.Millisecond): // still blocked, as it should be
+	}
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v", err)
+	}
+	release()
+}
+
+func TestCloseCommitsWhatIsQueuedThenRefuses(t *testing.T) {
+	s := &store{}
+	b := &Batcher[int, string]{}
+	release := hold(t, b, s)
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	for i := 1; i <= 5; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); _, errs[i] = b.Submit(context.Background(), i) }()
+	}
+	waittest.For(t, "the queue to fill", func() bool { return len(b.ch) == 5 })
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	waittest.For(t, "the queue to fill", func() bool { b.mu.RLock(); defer b.mu.RUnlock(); return b.closed })
+	if _, err := b.Submit(context.Background(), 99); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Submit after Close: %v", err)
+	}
+	release()
+	<-closed
+	wg.Wait()
+	for i := 1; i <= 5; i++ {
+		if errs[i] != nil {
+			t.Fatalf("queued item %d: %v", i, errs[i])
+		}
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0, 1, 2, 3, 4, 5}) {
+		t.Fatalf("committed %v", got)
+	}
+}
+
+func TestAPanickingCommitIsAnError(t *testing.T) {
+	b := &Batcher[int, string]{Commit: func(context.Context, []int) ([]string, error) { panic("boom") }}
+	t.Cleanup(b.Close)
+	if _, err := b.Submit(context.Background(), 1); err == nil {
+		t.Fatal("a panicking commit answered ok")
+	}
+}
