@@ -109,7 +109,7 @@ func (p *Provider) CompleteLogin(c echo.Context, ar *AuthorizeRequest, a Authent
 		if s == nil {
 			return redirectTo(c, ar.RedirectURI, ErrConsentRequired.RedirectQuery(ar.State))
 		}
-		return p.renderConsent(c, ar, s, a.User, http.StatusOK, "")
+		return p.renderConsent(c, ar, a.User, http.StatusOK, "")
 	}
 	if a.Consented && s != nil {
 		if err := p.recordConsent(ctx, ar, s); err != nil {

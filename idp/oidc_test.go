@@ -411,7 +411,7 @@ func TestPromptAndMaxAge(t *testing.T) {
 	if _, err := ti.p.CreateUser(context.Background(), idp.NewUser{Username: "bob", Password: "bob's long password"}); err != nil {
 		t.Fatal(err)
 	}
-	resp, page = b.get(authURL(ti, "first", "https://first.example/cb", "openid", verifier1, "prompt", "login"))
+	_, page = b.get(authURL(ti, "first", "https://first.example/cb", "openid", verifier1, "prompt", "login"))
 	resp, _ = b.submit(ti, "/oauth2/authorize", page, url.Values{"username": {"bob"}, "password": {"bob's long password"}, "consent": {"allow"}})
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("bob's sign-in: %d", resp.StatusCode)
