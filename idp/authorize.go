@@ -105,7 +105,7 @@ func (p *Provider) renderLogin(c echo.Context, ar *AuthorizeRequest, status int,
 }
 
 // renderConsent asks the signed-in user u to approve ar.
-func (p *Provider) renderConsent(c echo.Context, ar *AuthorizeRequest, _ *store.Session, u *store.User, status int, msg string) error {
+func (p *Provider) renderConsent(c echo.Context, ar *AuthorizeRequest, u *store.User, status int, msg string) error {
 	d := p.pageData(c, ar, msg)
 	d["Username"] = u.Username
 	again := url.Values{}
@@ -159,7 +159,7 @@ func (p *Provider) handleAuthorize(c echo.Context) error {
 	case ar.prompts("none"):
 		return redirectTo(c, ar.RedirectURI, ErrConsentRequired.RedirectQuery(ar.State))
 	case u != nil:
-		return p.renderConsent(c, ar, s, u, http.StatusOK, "")
+		return p.renderConsent(c, ar, u, http.StatusOK, "")
 	}
 	return p.renderLogin(c, ar, http.StatusOK, "", "")
 }

@@ -66,9 +66,11 @@ func SessionCookie(issuer string) string {
 	return "ficus_idp"
 }
 
-// consentPrefix names the session attributes that record the scopes a
-// user granted a third-party client in an IDP session.
-const consentPrefix = "ficus.consent."
+// consentKey names the session attribute that records the scopes the
+// user granted a client in an IDP session. It names the user: a session
+// replaced by another user's sign-in carries the attributes over, never
+// the consent.
+func consentKey(userID, clientID string) string { return "ficus.consent." + userID + "." + clientID }
 
 // CompleteLogin continues the authorization request ar for a user who has
 // just authenticated: it starts a new IDP browser session (rotating the
@@ -107,7 +109,7 @@ func (p *Provider) CompleteLogin(c echo.Context, ar *AuthorizeRequest, a Authent
 		if s == nil {
 			return redirectTo(c, ar.RedirectURI, ErrConsentRequired.RedirectQuery(ar.State))
 		}
-		return p.renderConsent(c, ar, s, a.User, http.StatusOK, "")
+		return p.renderConsent(c, ar, a.User, http.StatusOK, "")
 	}
 	if a.Consented && s != nil {
 		if err := p.recordConsent(ctx, ar, s); err != nil {
@@ -196,7 +198,7 @@ func (p *Provider) needsConsent(ar *AuthorizeRequest, s *store.Session) bool {
 	case s == nil:
 		return true
 	}
-	granted := strings.Fields(s.Attrs[consentPrefix+ar.Client.ID])
+	granted := strings.Fields(s.Attrs[consentKey(s.UserID, ar.Client.ID)])
 	for _, sc := range strings.Fields(ar.Scope) {
 		if !slices.Contains(granted, sc) {
 			return true
@@ -211,13 +213,13 @@ func (p *Provider) recordConsent(ctx context.Context, ar *AuthorizeRequest, s *s
 	if ar.Client.FirstParty {
 		return nil
 	}
-	granted := strings.Fields(s.Attrs[consentPrefix+ar.Client.ID])
+	granted := strings.Fields(s.Attrs[consentKey(s.UserID, ar.Client.ID)])
 	for _, sc := range strings.Fields(ar.Scope) {
 		if !slices.Contains(granted, sc) {
 			granted = append(granted, sc)
 		}
 	}
-	return p.browser.SetAttrs(ctx, s, map[string]string{consentPrefix + ar.Client.ID: strings.Join(granted, " ")})
+	return p.browser.SetAttrs(ctx, s, map[string]string{consentKey(s.UserID, ar.Client.ID): strings.Join(granted, " ")})
 }
 
 // authFromSession is the authentication an IDP session stands for.

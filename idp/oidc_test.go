@@ -406,6 +406,21 @@ func TestPromptAndMaxAge(t *testing.T) {
 		t.Errorf("auth_time after re-authentication = %v, now %d", c4["auth_time"], ti.clock.Now().Unix())
 	}
 
+	// Another user signing in in the same browser does not inherit the
+	// first user's consent.
+	if _, err := ti.p.CreateUser(context.Background(), idp.NewUser{Username: "bob", Password: "bob's long password"}); err != nil {
+		t.Fatal(err)
+	}
+	_, page = b.get(authURL(ti, "first", "https://first.example/cb", "openid", verifier1, "prompt", "login"))
+	resp, _ = b.submit(ti, "/oauth2/authorize", page, url.Values{"username": {"bob"}, "password": {"bob's long password"}, "consent": {"allow"}})
+	if resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("bob's sign-in: %d", resp.StatusCode)
+	}
+	resp, _ = b.get(authURL(ti, "rp", rpRedirect, "openid profile", verifier1, "prompt", "none"))
+	if loc, _ := url.Parse(resp.Header.Get("Location")); loc.Query().Get("error") != "consent_required" {
+		t.Fatalf("bob inherited ann's consent: %s", loc)
+	}
+
 	// Bad prompt and max_age values go back to the client as errors.
 	for _, more := range [][]string{{"prompt", "none login"}, {"prompt", "sometimes"}, {"max_age", "-1"}, {"max_age", "soon"}} {
 		resp, _ = b.get(authURL(ti, "rp", rpRedirect, "openid", verifier1, more...))
