@@ -213,6 +213,7 @@ label{display:block;margin:.8rem 0 .2rem}input[type=text],input[type=password]{w
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" name="consent" value="allow">Sign in and allow</button>
 <button type="submit" name="consent" value="deny" formnovalidate>Deny</button>
+{{range .Upstreams}}<p><button type="submit" name="upstream" value="{{.Name}}" formnovalidate>Sign in with {{.DisplayName}} and allow</button></p>{{end}}
 </form></body></html>`))
 
 var authorizeParams = []string{"response_type", "client_id", "redirect_uri", "scope", "state", "code_challenge", "code_challenge_method"}
@@ -237,11 +238,20 @@ func (p *Provider) renderLogin(c echo.Context, ar *AuthorizeRequest, q url.Value
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	formAction := "'self'"
+	var upstreams []Upstream
+	if p.upstreams != nil {
+		upstreams = p.upstreams.Upstreams()
+		for _, u := range upstreams {
+			formAction += " " + strings.Join(u.Origins, " ")
+		}
+	}
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+formAction+"; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 	c.Response().WriteHeader(status)
 	return loginPage.Execute(c.Response(), map[string]any{
 		"ClientName": name, "Scopes": strings.Fields(ar.Scope), "Params": params, "CSRF": token, "Error": msg, "Username": username,
+		"Upstreams": upstreams,
 	})
 }
 
@@ -287,6 +297,11 @@ func (p *Provider) handleLogin(c echo.Context) error {
 	ck, err := c.Cookie(csrfCookie)
 	if err != nil || ck.Value == "" || subtle.ConstantTimeCompare([]byte(ck.Value), []byte(f.Get("csrf"))) != 1 {
 		return p.renderLogin(c, ar, f, http.StatusForbidden, "Your sign-in form expired. Please try again.", "")
+	}
+	if name := f.Get("upstream"); name != "" && p.upstreams != nil {
+		// Signing in with an upstream provider is consenting, like
+		// "Sign in and allow".
+		return p.upstreams.BeginAuthorize(c, name, ar, f)
 	}
 	if f.Get("consent") != "allow" {
 		return redirectTo(c, ar.RedirectURI, ErrAccessDenied.WithDescription("the user denied the request").RedirectQuery(ar.State))
