@@ -78,6 +78,18 @@ func (m *Manager) Login(ctx context.Context, s *Session, username, password, rem
 		}
 		return nil, "", fmt.Errorf("session: checking credentials: %w", err)
 	}
+	return m.LoginUser(ctx, s, u, remoteIP, "")
+}
+
+// LoginUser is Login for a user authenticated elsewhere (an upstream
+// identity provider, idp/federation): s (nil: none) is replaced with a
+// new logged-on session of u under a new cookie, as Login does. via is
+// the audit event's reason (how the user authenticated). A disabled user
+// is refused with ErrLoginFailed.
+func (m *Manager) LoginUser(ctx context.Context, s *Session, u *store.User, remoteIP, via string) (ns *Session, sessionCookie string, err error) {
+	if u == nil || !u.Enabled {
+		return nil, "", fmt.Errorf("%w: the user is disabled", ErrLoginFailed)
+	}
 	now := m.now()
 	sessionCookie = newCookie()
 	ns = &Session{ID: tokenhash.Sum(sessionCookie), Level: LevelLoggedOn, UserID: u.ID, CustomerNumber: u.CustomerNumber,
@@ -104,7 +116,7 @@ func (m *Manager) Login(ctx context.Context, s *Session, username, password, rem
 			m.log.Warn("linking a visitor to its user", "error", err.Error())
 		}
 	}
-	m.o.Users.Audit(ctx, store.AuditEvent{At: now, Event: "login", UserID: u.ID, Grant: "session", Outcome: "ok", RemoteIP: remoteIP})
+	m.o.Users.Audit(ctx, store.AuditEvent{At: now, Event: "login", UserID: u.ID, Grant: "session", Outcome: "ok", Reason: via, RemoteIP: remoteIP})
 	return clone(ns), sessionCookie, nil
 }
 
