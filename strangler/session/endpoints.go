@@ -47,7 +47,7 @@ type form struct {
 	// Provider names an upstream identity provider to log in with
 	// instead of a password (Options.Federation).
 	Provider string `json:"provider"`
-	json      bool   // the caller speaks JSON: answers are JSON, not redirects
+	json     bool   // the caller speaks JSON: answers are JSON, not redirects
 }
 
 // readForm reads the body of a login or logout request: a form
