@@ -9,6 +9,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
@@ -23,6 +24,9 @@ type backend struct {
 	// visitors, and the keys that sign JPTs (apart from the JWKS keys).
 	sessions session.Storage
 	jptKeys  idp.KeyStorage
+	// federation keeps federated logins in progress and the links of
+	// upstream accounts to users.
+	federation federation.Storage
 }
 
 func (b *backend) Close() {
@@ -44,7 +48,7 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	if cfg.Store.Driver != "postgres" {
 		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
 		st := memory.New()
-		return &backend{idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
+		return &backend{idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st}, nil
 	}
 	pcfg, err := pgxpool.ParseConfig(sec.DSN)
 	if err != nil {
@@ -67,5 +71,5 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	}
 	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
 	st := postgres.New(pool)
-	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
+	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st}, nil
 }

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/mobile"
+	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
 	"go.yaml.in/yaml/v3"
@@ -154,6 +155,9 @@ type IDP struct {
 	// users who are not ficus users yet against the legacy monolith and
 	// migrates them (lazy credential migration).
 	LegacyLogin LegacyLogin `yaml:"legacy_login"`
+	// Federation lists upstream OpenID Providers users may sign in with
+	// (the login page and sessions' /auth/login); see docs/oidc.md.
+	Federation federation.Config `yaml:"federation"`
 }
 
 // LegacyLogin is the legacy system that checks the passwords of users not
