@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -127,6 +128,10 @@ type upstream struct {
 	timeout  time.Duration
 	inFlight *semaphore.Weighted
 	now      func() time.Time
+
+	// authURL is the discovered authorization endpoint, for the login
+	// page's form-action (read without waiting for a discovery).
+	authURL atomic.Pointer[string]
 
 	mu        sync.Mutex // serialises discovery
 	found     *discovered
@@ -306,6 +311,8 @@ func (u *upstream) discover(ctx context.Context, now time.Time) (*discovered, er
 		verifier: p.Verifier(&oidc.Config{ClientID: u.cfg.ClientID, Now: u.now}),
 		oauth:    oauth2.Config{ClientID: u.cfg.ClientID, ClientSecret: u.secret, Endpoint: p.Endpoint(), RedirectURL: u.redirect, Scopes: scopes}}
 	u.found, u.foundAt, u.failure = d, now, nil
+	authURL := d.oauth.Endpoint.AuthURL
+	u.authURL.Store(&authURL)
 	return d, nil
 }
 

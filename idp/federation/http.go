@@ -217,11 +217,9 @@ func (u *upstream) origins() []string {
 		}
 	}
 	add(u.cfg.Issuer)
-	u.mu.Lock()
-	if u.found != nil {
-		add(u.found.oauth.Endpoint.AuthURL)
+	if a := u.authURL.Load(); a != nil {
+		add(*a)
 	}
-	u.mu.Unlock()
 	return out
 }
 
