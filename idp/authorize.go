@@ -36,6 +36,7 @@ var loginPage = template.Must(template.New("login").Parse(pageHead + `
 <label for="password">Password</label><input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit" name="consent" value="allow">Sign in and allow</button>
 <button type="submit" name="consent" value="deny" formnovalidate>Deny</button>
+{{range .Upstreams}}<p><button type="submit" name="upstream" value="{{.Name}}" formnovalidate>Sign in with {{.DisplayName}} and allow</button></p>{{end}}
 </form></body></html>`))
 
 var consentPage = template.Must(template.New("consent").Parse(pageHead + `
@@ -54,13 +55,16 @@ var consentPage = template.Must(template.New("consent").Parse(pageHead + `
 
 const csrfCookie = "ficus_csrf"
 
-// pageHeaders are the headers of every page the IDP renders.
-func pageHeaders(c echo.Context) {
+// pageHeaders are the headers of every page the IDP renders; formAction
+// lists the origins the page's form may post to besides its own (the
+// upstream identity providers the browser is sent on to).
+func pageHeaders(c echo.Context, formAction ...string) {
 	h := c.Response().Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action "+
+		strings.Join(append([]string{"'self'"}, formAction...), " ")+"; frame-ancestors 'none'")
 	h.Set("Referrer-Policy", "no-referrer")
 }
 
@@ -99,7 +103,15 @@ func (p *Provider) pageData(c echo.Context, ar *AuthorizeRequest, msg string) ma
 func (p *Provider) renderLogin(c echo.Context, ar *AuthorizeRequest, status int, msg, username string) error {
 	d := p.pageData(c, ar, msg)
 	d["Username"] = username
-	pageHeaders(c)
+	var origins []string
+	if p.upstreams != nil {
+		ups := p.upstreams.Upstreams()
+		for _, u := range ups {
+			origins = append(origins, u.Origins...)
+		}
+		d["Upstreams"] = ups
+	}
+	pageHeaders(c, origins...)
 	c.Response().WriteHeader(status)
 	return loginPage.Execute(c.Response(), d)
 }
@@ -182,6 +194,11 @@ func (p *Provider) handleLogin(c echo.Context) error {
 	}
 	if !csrfOK(c, f) {
 		return p.renderLogin(c, ar, http.StatusForbidden, "Your sign-in form expired. Please try again.", "")
+	}
+	if name := f.Get("upstream"); name != "" && p.upstreams != nil {
+		// Signing in with an upstream provider is consenting, like
+		// "Sign in and allow".
+		return p.upstreams.BeginAuthorize(c, name, ar, ar.Params)
 	}
 	if f.Get("consent") != "allow" {
 		return redirectTo(c, ar.RedirectURI, ErrAccessDenied.WithDescription("the user denied the request").RedirectQuery(ar.State))

@@ -68,6 +68,8 @@ type Provider struct {
 	legacyLimit *limiters           // failed legacy checks per source address
 	legacyLog   rate.Sometimes
 
+	upstreams UpstreamLogins // nil: no federated login (SetUpstreamLogins)
+
 	onRevokeMu sync.RWMutex
 	onRevoke   []func(hashes []string)
 	// onUserRevoked hears of password changes and disabled users (under

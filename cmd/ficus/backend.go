@@ -9,6 +9,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
@@ -26,6 +27,9 @@ type backend struct {
 	// closeStore commits the store's queued writes (its group commit)
 	// and stops taking more; nil on the memory store.
 	closeStore func()
+	// federation keeps federated logins in progress and the links of
+	// upstream accounts to users.
+	federation federation.Storage
 }
 
 func (b *backend) Close() {
@@ -50,7 +54,7 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	if cfg.Store.Driver != "postgres" {
 		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
 		st := memory.New()
-		return &backend{idp: st, sessions: st, jptKeys: st.JPTKeys()}, nil
+		return &backend{idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st}, nil
 	}
 	pcfg, err := pgxpool.ParseConfig(sec.DSN)
 	if err != nil {
@@ -73,5 +77,5 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	}
 	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
 	st := postgres.New(pool, cfg.Store.GroupCommit.Options())
-	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), closeStore: st.Close}, nil
+	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st, closeStore: st.Close}, nil
 }

@@ -88,9 +88,16 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	web, err := newWebSessions(cfg, sessions, trusted, reg, logger)
+	fed, err := newFederation(cfg, sec, provider, be, trusted, logger)
 	if err != nil {
 		return err
+	}
+	web, err := newWebSessions(cfg, sessions, trusted, reg, logger, sessionFederation(fed))
+	if err != nil {
+		return err
+	}
+	if fed != nil && web != nil {
+		fed.SetSessions(web)
 	}
 	policies, err := newPolicies(provider, reg, logger)
 	if err != nil {
@@ -149,7 +156,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	fo := frontdoor.Options{Gateway: gateway, IDP: idpHandler(provider), Hooks: hooks.hooks}
+	fo := frontdoor.Options{Gateway: gateway, IDP: withFederation(idpHandler(provider), fed), Hooks: hooks.hooks}
 	if web != nil {
 		fo.Sessions, fo.SessionPaths = web.Endpoints(), web.Paths()
 	}

@@ -46,8 +46,10 @@ func newSessionManager(ctx context.Context, cfg *config.Config, sec *config.Reso
 }
 
 // newWebSessions builds the `policy: session` stage and the login and
-// logout endpoints on m; nil without m.
-func newWebSessions(cfg *config.Config, m *idpsession.Manager, trusted []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger) (*websession.Stage, error) {
+// logout endpoints on m; nil without m. fed, if set, lets the login go
+// through upstream identity providers.
+func newWebSessions(cfg *config.Config, m *idpsession.Manager, trusted []netip.Prefix, reg prometheus.Registerer, logger *slog.Logger,
+	fed websession.Federation) (*websession.Stage, error) {
 	if m == nil {
 		return nil, nil
 	}
@@ -56,7 +58,7 @@ func newWebSessions(cfg *config.Config, m *idpsession.Manager, trusted []netip.P
 	return websession.New(websession.Options{Manager: m, Cookie: session, VisitorCookie: visitor, AlwaysSecure: cfg.SessionsAlwaysSecure(),
 		VisitorTTL: s.VisitorTTL.Std(0), TrustedProxies: trusted, Headers: sessionHeaders(cfg), UpdateKeys: s.UpdateKeys,
 		MaxUpdateBytes: int(s.MaxUpdateBytes), AllowedOrigins: s.AllowedOrigins, RedirectHosts: s.RedirectHosts,
-		LoginPath: s.LoginPath, LogoutPath: s.LogoutPath, StartsPerMinute: s.StartsPerMinute, Registerer: reg, Logger: logger})
+		LoginPath: s.LoginPath, LogoutPath: s.LogoutPath, StartsPerMinute: s.StartsPerMinute, Federation: fed, Registerer: reg, Logger: logger})
 }
 
 func sessionHeaders(cfg *config.Config) websession.Headers {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
@@ -83,10 +84,15 @@ func (m *Manager) Login(ctx context.Context, s *Session, username, password, rem
 }
 
 // LoginUser is Login for a user who authenticated elsewhere (the IDP's
-// sign-in page, a federated login) with the methods amr: it replaces s
-// (nil: none) with a new logged-on session under a new cookie, as Login
-// does, and audits the login.
+// sign-in page, an upstream identity provider through idp/federation)
+// with the methods amr: it replaces s (nil: none) with a new logged-on
+// session of u under a new cookie, as Login does, and audits the login
+// with the methods as its reason. A disabled user is refused with
+// ErrLoginFailed.
 func (m *Manager) LoginUser(ctx context.Context, s *Session, u *store.User, amr []string, remoteIP string) (ns *Session, sessionCookie string, err error) {
+	if u == nil || !u.Enabled {
+		return nil, "", fmt.Errorf("%w: the user is disabled", ErrLoginFailed)
+	}
 	now := m.now()
 	sessionCookie = newCookie()
 	ns = &Session{ID: tokenhash.Sum(sessionCookie), Level: LevelLoggedOn, UserID: u.ID, CustomerNumber: u.CustomerNumber,
@@ -113,7 +119,7 @@ func (m *Manager) LoginUser(ctx context.Context, s *Session, u *store.User, amr 
 			m.log.Warn("linking a visitor to its user", "error", err.Error())
 		}
 	}
-	m.o.Users.Audit(ctx, store.AuditEvent{At: now, Event: "login", UserID: u.ID, Grant: "session", Outcome: "ok", RemoteIP: remoteIP})
+	m.o.Users.Audit(ctx, store.AuditEvent{At: now, Event: "login", UserID: u.ID, Grant: "session", Outcome: "ok", Reason: strings.Join(amr, " "), RemoteIP: remoteIP})
 	return clone(ns), sessionCookie, nil
 }
 

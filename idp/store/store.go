@@ -232,3 +232,34 @@ type Session struct {
 func (s *Session) Live(now time.Time) bool {
 	return now.Before(s.IdleExpires) && now.Before(s.Expires)
 }
+
+// FederatedLink ties an account at an upstream OpenID Provider, known by
+// its (Issuer, Subject), to a ficus user (idp/federation). A pair is
+// linked to one user; a user has at most one link per issuer.
+type FederatedLink struct {
+	Issuer  string
+	Subject string
+	UserID  string
+	// Provider is the configured name of the upstream the link came
+	// through (for operators; the pair is what identifies the account).
+	Provider string
+	// Tokens are the upstream's tokens, sealed with the key-encryption key
+	// (AES-256-GCM); nil unless the provider keeps them.
+	Tokens    []byte
+	CreatedAt time.Time
+	LastLogin time.Time
+}
+
+// FederatedLogin is a login in progress at an upstream provider: created
+// when the browser is sent there, consumed (once) when it comes back. It
+// holds no secret: ID is the hash of the handle in the browser's cookie,
+// from which the state, nonce and PKCE verifier are derived.
+type FederatedLogin struct {
+	// ID is the hash of the cookie's handle (idp/tokenhash).
+	ID       string
+	Provider string
+	// Pending is what the login completes (an authorization request or a
+	// web session login), encoded by idp/federation.
+	Pending   []byte
+	ExpiresAt time.Time
+}

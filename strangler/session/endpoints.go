@@ -12,6 +12,7 @@ import (
 	"time"
 
 	idpsession "github.com/ficus-gw/ficus/idp/session"
+	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/routes"
 )
 
@@ -43,7 +44,10 @@ type form struct {
 	Password  string `json:"password"`
 	ReturnTo  string `json:"return_to"`
 	CSRFToken string `json:"csrf_token"`
-	json      bool   // the caller speaks JSON: answers are JSON, not redirects
+	// Provider names an upstream identity provider to log in with
+	// instead of a password (Options.Federation).
+	Provider string `json:"provider"`
+	json     bool   // the caller speaks JSON: answers are JSON, not redirects
 }
 
 // readForm reads the body of a login or logout request: a form
@@ -66,6 +70,7 @@ func readForm(w http.ResponseWriter, r *http.Request) (form, bool) {
 		if err = r.ParseForm(); err == nil {
 			f.Username, f.Password = r.PostForm.Get("username"), r.PostForm.Get("password")
 			f.ReturnTo, f.CSRFToken = r.PostForm.Get("return_to"), r.PostForm.Get("csrf_token")
+			f.Provider = r.PostForm.Get("provider")
 		}
 	case "":
 		if r.ContentLength > 0 {
@@ -135,6 +140,16 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 		st.refuseCSRF(w, r, err, "login")
 		return
 	}
+	if f.Provider != "" {
+		if st.o.Federation == nil || !st.o.Federation.Has(f.Provider) {
+			answer(w, f.json, http.StatusBadRequest, "invalid_request", "there is no such identity provider")
+			return
+		}
+		// The browser signs in there and comes back to the IDP's
+		// callback, which ends in LoginFederated.
+		st.o.Federation.BeginSession(w, r, f.Provider, f.ReturnTo)
+		return
+	}
 	if f.Username == "" || f.Password == "" {
 		answer(w, f.json, http.StatusBadRequest, "invalid_request", "username and password are required")
 		return
@@ -186,6 +201,46 @@ func (st *Stage) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.redirect(w, target)
+}
+
+// LoginFederated logs the browser of r into a web session for u, whom an
+// upstream identity provider authenticated (idp/federation calls it from
+// its callback, after checking the login's state and the ID token): the
+// browser's session, or a new one, is replaced with a logged-on session
+// under a new cookie, then 303 to returnTo as a login does. amr is kept
+// for the audit trail.
+func (st *Stage) LoginFederated(w http.ResponseWriter, r *http.Request, u *store.User, amr []string, returnTo string) {
+	ctx := r.Context()
+	s, _, err := st.current(ctx, r)
+	if err != nil {
+		st.unavailable(w, err)
+		return
+	}
+	if s == nil {
+		if !st.mayStart(w, r, true) {
+			return
+		}
+		var visitor string
+		if s, _, visitor, err = st.m.Start(ctx, cookieValue(r, st.o.VisitorCookie)); err != nil {
+			st.unavailable(w, err)
+			return
+		}
+		st.setCookie(w, r, st.o.VisitorCookie, visitor, int(st.o.VisitorTTL/time.Second))
+	}
+	ns, nc, err := st.m.LoginUser(ctx, s, u, amr, st.addr.Addr(r).String())
+	switch {
+	case errors.Is(err, idpsession.ErrLoginFailed):
+		st.metrics.logins.WithLabelValues("failed").Inc()
+		answer(w, false, http.StatusForbidden, "login_failed", "this account may not log in")
+		return
+	case err != nil:
+		st.metrics.logins.WithLabelValues("error").Inc()
+		st.unavailable(w, err)
+		return
+	}
+	st.metrics.logins.WithLabelValues("ok").Inc()
+	st.setSessionCookie(w, r, ns, nc)
+	st.redirect(w, st.returnTarget(returnTo))
 }
 
 // logout is POST /auth/logout: the session ends (on every instance, with

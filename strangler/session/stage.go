@@ -114,12 +114,26 @@ type Options struct {
 	// LoginPath and LogoutPath are the front door's login and logout
 	// endpoints. Defaults /auth/login and /auth/logout.
 	LoginPath, LogoutPath string
+	// Federation, if set, lets a login name an upstream identity provider
+	// (provider=NAME) instead of a password (idp/federation). Nil: only
+	// passwords.
+	Federation Federation
 	// Registerer receives the stage's metrics; nil keeps them unregistered.
 	Registerer prometheus.Registerer
 	// Logger receives refusals and failures; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock of cookie lifetimes. Default time.Now.
 	Now func() time.Time
+}
+
+// Federation is federated login as the login endpoint sees it
+// (idp/federation.Federation).
+type Federation interface {
+	// Has reports whether name is a configured upstream.
+	Has(name string) bool
+	// BeginSession answers r by sending the browser to the upstream name;
+	// the login ends in the Stage's LoginFederated.
+	BeginSession(w http.ResponseWriter, r *http.Request, name, returnTo string)
 }
 
 // Stage is the strangler.AuthStage of `policy: session` routes, and the

@@ -27,6 +27,9 @@ type Store struct {
 	sessions map[string]*store.Session // by hash
 	visitors map[string]visitor        // by hash
 	jptKeys  map[string]*store.SigningKey
+
+	links     map[linkKey]*store.FederatedLink
+	fedLogins map[string]*store.FederatedLogin
 }
 
 // New returns an empty store.
@@ -35,6 +38,7 @@ func New() *Store {
 		clients: map[string]*store.Client{}, users: map[string]*store.User{}, byName: map[string]string{},
 		tokens: map[string]*store.Token{}, codes: map[string]*store.AuthCode{}, keys: map[string]*store.SigningKey{},
 		sessions: map[string]*store.Session{}, visitors: map[string]visitor{}, jptKeys: map[string]*store.SigningKey{},
+		links: map[linkKey]*store.FederatedLink{}, fedLogins: map[string]*store.FederatedLogin{},
 	}
 }
 
@@ -405,6 +409,15 @@ func (s *Store) DeleteExpired(_ context.Context, before time.Time, batch int) (i
 		}
 		if c.ExpiresAt.Before(before) {
 			delete(s.codes, h)
+			n++
+		}
+	}
+	for id, l := range s.fedLogins {
+		if n >= batch {
+			return n, nil
+		}
+		if l.ExpiresAt.Before(before) {
+			delete(s.fedLogins, id)
 			n++
 		}
 	}

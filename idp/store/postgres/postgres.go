@@ -80,6 +80,11 @@ func isUnique(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23505"
 }
 
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
 func nullTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -651,6 +656,13 @@ func (s *Store) DeleteExpired(ctx context.Context, before time.Time, batch int) 
 			return n, err
 		}
 		n += int(tag.RowsAffected())
+	}
+	if n < batch {
+		m, err := s.deleteExpiredFederatedLogins(ctx, before, batch-n)
+		n += m
+		if err != nil {
+			return n, err
+		}
 	}
 	return n, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store"
 )
@@ -22,6 +23,8 @@ type Store interface {
 	idp.Storage
 	// session.Storage keeps the web sessions.
 	session.Storage
+	// federation.Storage keeps federated logins and links.
+	federation.Storage
 	// Ping reports whether the store answers.
 	Ping(ctx context.Context) error
 }
@@ -299,6 +302,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 
 	runSessions(t, newStore, now)
 	runOIDC(t, newStore, now)
+	runFederation(t, newStore, now)
 
 	t.Run("audit and ping", func(t *testing.T) {
 		s := newStore(t)

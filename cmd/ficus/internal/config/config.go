@@ -20,6 +20,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters"
 	"github.com/ficus-gw/ficus/adapters/mobile"
+	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/groupcommit"
@@ -157,6 +158,9 @@ type IDP struct {
 	LegacyLogin LegacyLogin `yaml:"legacy_login"`
 	// OIDC tunes ficus as an OpenID Provider (docs/oidc.md).
 	OIDC OIDCProvider `yaml:"oidc"`
+	// Federation lists upstream OpenID Providers users may sign in with
+	// (the login page and sessions' /auth/login); see docs/oidc.md.
+	Federation federation.Config `yaml:"federation"`
 }
 
 // OIDCProvider tunes ficus as an OpenID Provider.

@@ -29,10 +29,10 @@ type Resolved struct {
 	// empty when it is not set.
 	LegacyDSN string
 
-	secrets map[string]string // every web-hook and mobile secret read, by reference (ForServe)
+	secrets map[string]string // every web-hook, mobile and federation secret read, by reference (ForServe)
 }
 
-// Secret returns the value of a web-hook or mobile secret reference that
+// Secret returns the value of a web-hook, mobile or federation secret reference that
 // Resolve read: the resolver that adapters.Config.Build and mobile.New
 // take. References are read for ForServe only; below, every reference
 // is an error.
@@ -112,6 +112,13 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 	for i, a := range c.Webhooks.Adapters {
 		if _, err := a.Build(resolve, nil); err != nil {
 			addLines(add, fmt.Sprintf("webhooks.adapters[%d]", i), err)
+		}
+	}
+	for i, pc := range c.IDP.Federation.Providers {
+		if pc.ClientSecret != "" {
+			if _, err := resolve(pc.ClientSecret); err != nil {
+				add(fmt.Sprintf("idp.federation.providers[%d].client_secret", i), "%v", err)
+			}
 		}
 	}
 	for i, app := range c.Mobile.Apps {

@@ -110,6 +110,19 @@ func (c *Config) validate(p Purpose) Errors {
 	case l.MaxConcurrent != 0:
 		add("idp.legacy_login", "set http or postgres (max_concurrent alone does nothing)")
 	}
+	if fed := c.IDP.Federation; len(fed.Providers) > 0 || fed.LoginTTL != 0 || fed.StartsPerMinute != 0 {
+		if err := fed.Validate(); err != nil {
+			addKeyed(add, "idp.federation", err)
+		}
+		if !c.IDPEnabled() {
+			add("idp.federation", "needs the IDP (idp.enabled)")
+		}
+		for i, pc := range fed.Providers {
+			if pc.KeepUpstreamTokens && c.IDP.KeyEncryptionKey == "" {
+				add(fmt.Sprintf("idp.federation.providers[%d].keep_upstream_tokens", i), "needs idp.key_encryption_key (the tokens are sealed with it)")
+			}
+		}
+	}
 	c.validateSessions(add)
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
