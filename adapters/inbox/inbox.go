@@ -45,6 +45,9 @@ type Event struct {
 	Attempts   int
 	OrderKey   string
 	LastError  string
+	// TraceParent is the W3C traceparent of the span that ingested the
+	// event, "" when tracing was off: deliveries continue its trace.
+	TraceParent string
 }
 
 // Store is the inbox.
@@ -75,17 +78,20 @@ func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool
 	if err != nil {
 		return false, err
 	}
-	var orderKey *string
+	var orderKey, traceParent *string
 	if e.OrderKey != "" {
 		orderKey = &e.OrderKey
+	}
+	if e.TraceParent != "" {
+		traceParent = &e.TraceParent
 	}
 	attempts := 0
 	if lease > 0 {
 		attempts = 1
 	}
-	err = s.db.QueryRow(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval) ON CONFLICT (adapter, event_id) DO NOTHING
-		RETURNING id, received_at`, e.Adapter, e.EventID, hdr, e.Body, orderKey, attempts, lease).Scan(&e.ID, &e.ReceivedAt)
+	err = s.db.QueryRow(ctx, `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at, traceparent)
+		VALUES ($1, $2, $3, $4, $5, $6, now() + $7::interval, $8) ON CONFLICT (adapter, event_id) DO NOTHING
+		RETURNING id, received_at`, e.Adapter, e.EventID, hdr, e.Body, orderKey, attempts, lease, traceParent).Scan(&e.ID, &e.ReceivedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, nil // a repeat
 	}
@@ -102,9 +108,9 @@ func (s *Store) Get(ctx context.Context, adapter, eventID string) (*Event, error
 	var hdr []byte
 	var orderKey *string
 	var lastErr *string
-	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, last_error
+	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, last_error, coalesce(traceparent, '')
 		FROM webhook_inbox WHERE adapter = $1 AND event_id = $2`, adapter, eventID).
-		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &lastErr)
+		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &lastErr, &e.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}
