@@ -10,9 +10,9 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/maypok86/otter/v2"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
-	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 

@@ -35,10 +35,10 @@ const (
 // TracerName is the instrumentation scope of the gateway's spans.
 const TracerName = "github.com/ficus-gw/ficus/strangler"
 
-// hdrInternal carries the process's internal-call token on ficus's calls
-// to its own front door (web-hook deliveries): a trace they carry is
-// continued. It is an X-Ficus-* header, so no upstream ever sees it.
-const hdrInternal = "X-Ficus-Internal"
+// InternalHeader carries Options.InternalToken on ficus's calls to its
+// own front door (web-hook deliveries): a trace they carry is continued.
+// It is an X-Ficus-* header, so no upstream ever sees it.
+const InternalHeader = "X-Ficus-Internal"
 
 // startSpan opens the server span of rq. The caller's traceparent becomes
 // its parent only when the trust rule allows; otherwise it is a link.
@@ -78,7 +78,7 @@ func (g *Gateway) startSpan(rq *request) {
 
 // internalCall reports whether r is ficus calling its own front door.
 func (g *Gateway) internalCall(r *http.Request) bool {
-	v := r.Header.Get(hdrInternal)
+	v := r.Header.Get(InternalHeader)
 	return g.internalToken != "" && v != "" && subtle.ConstantTimeCompare([]byte(v), []byte(g.internalToken)) == 1
 }
 

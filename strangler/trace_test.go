@@ -233,7 +233,7 @@ func TestTraceContinuesTrustedProxy(t *testing.T) {
 			const trace = "0af7651916cd43dd8448eb211c80319c"
 			hdr := []string{"Traceparent", "00-" + trace + "-b7ad6b7169203331-01", "Tracestate", "congo=t61rcWkgMzE"}
 			if tt.internal != "" {
-				hdr = append(hdr, hdrInternal, tt.internal)
+				hdr = append(hdr, InternalHeader, tt.internal)
 			}
 			_, b := fx.do(t, "GET", "/o", nil, hdr...)
 			got := decodeSeen(t, b)
@@ -248,7 +248,7 @@ func TestTraceContinuesTrustedProxy(t *testing.T) {
 			if ts := got.Header.Get("Tracestate"); (ts == "congo=t61rcWkgMzE") != tt.want {
 				t.Errorf("tracestate %q", ts)
 			}
-			if got.Header.Get(hdrInternal) != "" {
+			if got.Header.Get(InternalHeader) != "" {
 				t.Error("the internal token reached an upstream")
 			}
 		})

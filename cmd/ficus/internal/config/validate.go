@@ -111,6 +111,7 @@ func (c *Config) validate(p Purpose) Errors {
 		add("idp.legacy_login", "set http or postgres (max_concurrent alone does nothing)")
 	}
 	c.validateSessions(add)
+	c.validateTracing(add)
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}
