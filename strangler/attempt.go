@@ -45,7 +45,12 @@ type request struct {
 	// response, first the first attempt.
 	w     responseWriter
 	first attempt
-	// ctx and span are the server span's, nil when tracing is off.
+	// tr is the server span; nil when tracing is off.
+	tr *requestTrace
+}
+
+// requestTrace is a request's server span and the context holding it.
+type requestTrace struct {
 	ctx  context.Context
 	span trace.Span
 }
@@ -67,10 +72,14 @@ type attempt struct {
 	// err is why no answer came, as the reverse proxy reported it.
 	err   error
 	proxy httputil.ReverseProxy
-	// status is the upstream's answer; span is the attempt's (nil when
-	// tracing is off).
-	status int
+	// tr is the attempt's span; nil when tracing is off.
+	tr *attemptTrace
+}
+
+// attemptTrace is an attempt's span and the status its upstream answered.
+type attemptTrace struct {
 	span   trace.Span
+	status int
 }
 
 var discardLog = log.New(io.Discard, "", 0) // failures are logged once, by the gateway
@@ -153,7 +162,7 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 			h[k] = v
 		}
 	}
-	if a.span != nil {
+	if a.tr != nil {
 		a.injectTrace(out)
 	}
 	// Last: a credential may rebuild the Cookie header (the session
@@ -174,7 +183,9 @@ func (a *attempt) clientFault() bool {
 }
 
 func (a *attempt) modifyResponse(resp *http.Response) error {
-	a.status = resp.StatusCode
+	if a.tr != nil {
+		a.tr.status = resp.StatusCode
+	}
 	if rg, ok := a.rq.grant.(ResponseGrant); ok && !a.tg.up.monolith {
 		if err := rg.UpstreamResponse(resp); err != nil {
 			return err

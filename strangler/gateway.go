@@ -321,7 +321,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			rq.primary.body.Release()
 		}
 		status := g.account(rq, rw, start, p != nil)
-		if rq.span != nil {
+		if rq.tr != nil {
 			g.endSpan(rq, status)
 		}
 		if p != nil {

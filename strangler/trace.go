@@ -61,10 +61,11 @@ func (g *Gateway) startSpan(rq *request) {
 			}
 		}
 	}
-	rq.ctx, rq.span = g.tracer.Start(ctx, unmatchedRoute, opts...)
-	if rq.span.IsRecording() {
+	rq.tr = &requestTrace{}
+	rq.tr.ctx, rq.tr.span = g.tracer.Start(ctx, unmatchedRoute, opts...)
+	if rq.tr.span.IsRecording() {
 		host, _, _ := net.SplitHostPort(r.RemoteAddr)
-		rq.span.SetAttributes(
+		rq.tr.span.SetAttributes(
 			methodAttr(r.Method),
 			semconv.URLPath(r.URL.Path),
 			semconv.URLScheme(scheme(r)),
@@ -84,7 +85,7 @@ func (g *Gateway) internalCall(r *http.Request) bool {
 
 // endSpan closes the server span with the request's outcome.
 func (g *Gateway) endSpan(rq *request, status int) {
-	sp := rq.span
+	sp := rq.tr.span
 	if sp.IsRecording() {
 		sp.SetAttributes(semconv.HTTPResponseStatusCode(status), AttrFallback.Bool(rq.fellBack))
 		if tg := rq.served; tg != nil {
@@ -100,18 +101,18 @@ func (g *Gateway) endSpan(rq *request, status int) {
 // nameSpan names the server span after the route that matched (the
 // route's name: low cardinality, unlike the path).
 func (rq *request) nameSpan(rt *liveRoute) {
-	if rq.span != nil && rt.name != unmatchedRoute {
-		rq.span.SetName(rt.name)
-		rq.span.SetAttributes(AttrRoute.String(rt.name))
+	if rq.tr != nil && rt.name != unmatchedRoute {
+		rq.tr.span.SetName(rt.name)
+		rq.tr.span.SetAttributes(AttrRoute.String(rt.name))
 	}
 }
 
 // authorize runs the auth stage, in a span of its own when tracing.
 func (g *Gateway) authorize(rq *request, w *responseWriter, route *routes.Route) (Grant, bool) {
-	if rq.span == nil {
+	if rq.tr == nil {
 		return g.auth.Authorize(w, rq.in, route)
 	}
-	ctx, sp := g.tracer.Start(rq.ctx, "auth", trace.WithAttributes(AttrAuthPolicy.String(route.Policy())))
+	ctx, sp := g.tracer.Start(rq.tr.ctx, "auth", trace.WithAttributes(AttrAuthPolicy.String(route.Policy())))
 	grant, ok := g.auth.Authorize(w, rq.in.WithContext(ctx), route)
 	if ok {
 		sp.SetAttributes(AttrAuthOutcome.String("admitted"))
@@ -124,8 +125,8 @@ func (g *Gateway) authorize(rq *request, w *responseWriter, route *routes.Route)
 
 // context is the request's context: its server span's when tracing.
 func (rq *request) context() context.Context {
-	if rq.ctx != nil {
-		return rq.ctx
+	if rq.tr != nil {
+		return rq.tr.ctx
 	}
 	return rq.in.Context()
 }
@@ -135,8 +136,8 @@ func (rq *request) context() context.Context {
 // (the client's own request stays as it is).
 func (a *attempt) startSpan(n int) *http.Request {
 	up := a.tg.up
-	ctx, sp := a.g.tracer.Start(a.rq.ctx, up.spanName, trace.WithSpanKind(trace.SpanKindClient))
-	a.span = sp
+	ctx, sp := a.g.tracer.Start(a.rq.tr.ctx, up.spanName, trace.WithSpanKind(trace.SpanKindClient))
+	a.tr = &attemptTrace{span: sp}
 	if sp.IsRecording() {
 		sp.SetAttributes(
 			methodAttr(a.rq.in.Method),
@@ -153,18 +154,18 @@ func (a *attempt) startSpan(n int) *http.Request {
 
 // endSpan closes the attempt's span with its outcome.
 func (a *attempt) endSpan() {
-	sp := a.span
+	sp := a.tr.span
 	if sp.IsRecording() {
-		if a.status != 0 {
-			sp.SetAttributes(semconv.HTTPResponseStatusCode(a.status))
+		if a.tr.status != 0 {
+			sp.SetAttributes(semconv.HTTPResponseStatusCode(a.tr.status))
 		}
 		if a.err != nil {
 			if errors.Is(a.err, errNotSent) {
 				sp.SetAttributes(AttrFallbackReason.String(notSentReason(a.err)))
 			}
 			sp.SetStatus(codes.Error, a.err.Error())
-		} else if a.status >= 500 {
-			sp.SetStatus(codes.Error, strconv.Itoa(a.status))
+		} else if a.tr.status >= 500 {
+			sp.SetStatus(codes.Error, strconv.Itoa(a.tr.status))
 		}
 	}
 	sp.End()
@@ -175,7 +176,7 @@ func (a *attempt) endSpan() {
 func (a *attempt) injectTrace(out *http.Request) {
 	delete(out.Header, "Traceparent")
 	delete(out.Header, "Tracestate")
-	tracing.Propagator.Inject(trace.ContextWithSpan(out.Context(), a.span), propagation.HeaderCarrier(out.Header))
+	tracing.Propagator.Inject(trace.ContextWithSpan(out.Context(), a.tr.span), propagation.HeaderCarrier(out.Header))
 }
 
 // notSentReason says why an upstream was not reached, for a span.
@@ -217,10 +218,10 @@ func scheme(r *http.Request) string {
 // traceIDs adds the trace and span ids of rq's server span to an
 // access-log line.
 func (rq *request) traceIDs() (traceID, spanID string) {
-	if rq.span == nil {
+	if rq.tr == nil {
 		return "", ""
 	}
-	sc := rq.span.SpanContext()
+	sc := rq.tr.span.SpanContext()
 	if !sc.IsValid() {
 		return "", ""
 	}
