@@ -27,7 +27,7 @@ func newTracer(t *testing.T) (*sdktrace.TracerProvider, *tracetest.InMemoryExpor
 func spanAttr(s tracetest.SpanStub, k attribute.Key) string {
 	for _, kv := range s.Attributes {
 		if kv.Key == k {
-			return kv.Value.Emit()
+			return kv.Value.String()
 		}
 	}
 	return ""
