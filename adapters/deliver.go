@@ -13,6 +13,7 @@ import (
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/tokens"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 )
 
@@ -83,6 +84,10 @@ type Deliverer struct {
 	Logger *slog.Logger
 	// Metrics, if set, count deliveries.
 	Metrics *Metrics
+	// Tracer, if set, traces each attempt in the trace of the event's
+	// ingest, and the request carries the attempt span's traceparent.
+	// Nil: no tracing.
+	Tracer trace.Tracer
 
 	once sync.Once
 }
@@ -205,6 +210,9 @@ func (d *Deliverer) post(ctx context.Context, t Target, e *inbox.Event) (*http.R
 			req.Header.Add(k, v)
 		}
 	}
+	if d.Tracer != nil {
+		injectTrace(ctx, req.Header)
+	}
 	req.Header.Set(EventIDHeader, e.EventID)
 	req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
 	resp, err := d.Client.Do(req)
@@ -245,12 +253,17 @@ func (d *Deliverer) Sync(ctx context.Context, e *inbox.Event) (*http.Response, [
 // attempt posts an event to its target once. The error is nil for a 2xx
 // and a permanentError for a refusal that retrying cannot change; the
 // target's answer, when there is one, is returned as well.
-func (d *Deliverer) attempt(ctx context.Context, e *inbox.Event) (*http.Response, []byte, error) {
+func (d *Deliverer) attempt(ctx context.Context, e *inbox.Event) (resp *http.Response, body []byte, err error) {
+	if d.Tracer != nil {
+		var sp trace.Span
+		ctx, sp = d.startDelivery(ctx, e)
+		defer func() { endDelivery(sp, resp, err) }()
+	}
 	t, ok := d.Targets[e.Adapter]
 	if !ok {
 		return nil, nil, permanentError{fmt.Errorf("no target configured for adapter %s", e.Adapter)}
 	}
-	resp, body, err := d.post(ctx, t, e)
+	resp, body, err = d.post(ctx, t, e)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Answer is what a sender expects back for an accepted event.
@@ -98,14 +99,34 @@ type Ingest struct {
 	// delivered at once, and the sender gets the target's answer. A repeat
 	// gets Accepted and is not sent again inline.
 	Sync Syncer
+	// Tracer, if set, traces each request (a span with the adapter and
+	// the outcome), and a stored event keeps the span's traceparent for
+	// its deliveries. A sender's own traceparent is not continued. Nil: no
+	// tracing.
+	Tracer trace.Tracer
 }
 
+// ServeHTTP receives one web-hook.
 func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	var o ingestOutcome
+	if in.Tracer == nil {
+		in.serve(w, r, &o)
+		return
+	}
+	ctx, sp := in.Tracer.Start(r.Context(), "webhook.ingest", trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(AttrAdapter.String(in.Name)))
+	o.span = sp
+	defer o.end()
+	in.serve(w, r.WithContext(ctx), &o)
+}
+
+func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, o *ingestOutcome) {
 	log := in.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	if r.Method != http.MethodPost {
+		o.refused("method")
 		w.Header().Set("Allow", http.MethodPost)
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -114,6 +135,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 		if !slices.Contains(in.ContentTypes, mt) {
 			in.Metrics.rejectReason(in.Name, "content_type")
+			o.refused("content_type")
 			http.Error(w, "unsupported content type", http.StatusUnsupportedMediaType)
 			return
 		}
@@ -125,6 +147,7 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	arrived := time.Now()
 	if r.ContentLength > limit {
 		in.Metrics.rejectReason(in.Name, "too_large")
+		o.refused("too_large")
 		http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -133,9 +156,11 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			in.Metrics.rejectReason(in.Name, "too_large")
+			o.refused("too_large")
 			http.Error(w, "body too large", http.StatusRequestEntityTooLarge)
 			return
 		}
+		o.refused("unreadable_body")
 		http.Error(w, "cannot read the body", http.StatusBadRequest)
 		return
 	}
@@ -160,13 +185,16 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Retry-After", "10")
 		}
 		in.Metrics.reject(in.Name, err)
+		o.refused("verification")
 		log.Warn("web-hook refused", "adapter", in.Name, "reason", err.Error(), "remote", addr.String())
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
+	o.verified = true
 	id := in.eventID(r.Header, body)
 	if id == "" || len(id) > 256 {
 		in.Metrics.rejectReason(in.Name, "no_event_id")
+		o.refused("no_event_id")
 		http.Error(w, "no event id", http.StatusBadRequest)
 		return
 	}
@@ -179,7 +207,9 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		kept.Set("Content-Type", ct)
 	}
-	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer)}
+	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer),
+		TraceParent: o.traceParent()}
+	o.eventID = id
 	var fresh bool
 	if in.Sync != nil {
 		fresh, err = in.Inbox.InsertClaimed(r.Context(), ev, in.Sync.SyncLease())
@@ -188,12 +218,17 @@ func (in *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		in.Metrics.rejectReason(in.Name, "inbox_unavailable")
+		o.outcome = "unavailable"
 		log.Error("web-hook inbox unavailable: answering 503 so the sender retries", "adapter", in.Name, "error", err.Error())
 		w.Header().Set("Retry-After", "10")
 		http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
 		return
 	}
 	in.Metrics.accepted(in.Name, fresh, time.Since(arrived).Seconds())
+	o.outcome = "accepted"
+	if !fresh {
+		o.outcome = "duplicate"
+	}
 	if !fresh {
 		log.Info("duplicate web-hook", "adapter", in.Name, "event_id", id)
 	}

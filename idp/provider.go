@@ -10,6 +10,7 @@ import (
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/maypok86/otter/v2"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/semaphore"
 	"golang.org/x/sync/singleflight"
 	"golang.org/x/time/rate"
@@ -45,6 +46,7 @@ type Provider struct {
 	log    *slog.Logger
 	now    func() time.Time
 	audit  *auditor
+	tracer trace.Tracer // nil: tracing off
 
 	// dummyHash is verified against when a client or user does not exist,
 	// so that an attempt takes as long as with a wrong secret.
@@ -101,6 +103,10 @@ type Options struct {
 	// login that finds no free slot within Config.HashWait is refused with
 	// 503 temporarily_unavailable. Default 8.
 	LegacyConcurrency int
+	// Tracer, if set, traces each token-endpoint call (a span with the
+	// grant type, the client id and the outcome; never a secret). Nil: no
+	// tracing.
+	Tracer trace.TracerProvider
 }
 
 // New returns a Provider. Close it to flush the audit trail.
@@ -113,6 +119,9 @@ func New(o Options) (*Provider, error) {
 	}
 	o.Config.defaults()
 	p := &Provider{cfg: o.Config, st: o.Store, keys: o.Keys, log: o.Logger, now: o.Now}
+	if o.Tracer != nil {
+		p.tracer = o.Tracer.Tracer(TracerName)
+	}
 	if p.log == nil {
 		p.log = slog.New(slog.DiscardHandler)
 	}

@@ -81,36 +81,48 @@ func (p *Provider) grantHandler(grantType string) GrantHandler {
 }
 
 // Token handles a token-endpoint request. Its errors are *Error values,
-// reachable with errors.As.
+// reachable with errors.As. With tracing on, each call is a span.
 func (p *Provider) Token(ctx context.Context, r *Request) (*TokenResponse, error) {
+	if p.tracer == nil {
+		resp, _, err := p.token(ctx, r)
+		return resp, err
+	}
+	ctx, sp := p.tracer.Start(ctx, "oauth2.token")
+	resp, c, err := p.token(ctx, r)
+	p.endTokenSpan(sp, r.get("grant_type"), c, err)
+	return resp, err
+}
+
+// token is Token; c is the client once it authenticated.
+func (p *Provider) token(ctx context.Context, r *Request) (resp *TokenResponse, c *store.Client, err error) {
 	gt := r.get("grant_type")
 	if gt == "" {
-		return nil, ErrInvalidRequest.WithDescription("grant_type is required")
+		return nil, nil, ErrInvalidRequest.WithDescription("grant_type is required")
 	}
-	c, err := p.AuthenticateClient(ctx, r)
+	c, err = p.AuthenticateClient(ctx, r)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	h := p.grantHandler(gt)
 	if h == nil {
-		return nil, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", gt)
+		return nil, c, ErrUnsupportedGrantType.WithDescription("grant_type %q is not supported", gt)
 	}
 	if !slices.Contains(c.Grants, gt) {
 		p.auditFail(ctx, c.ID, "", r.RemoteIP, "grant not allowed: "+gt)
-		return nil, ErrUnauthorizedClient.WithDescription("this client may not use %s", gt)
+		return nil, c, ErrUnauthorizedClient.WithDescription("this client may not use %s", gt)
 	}
 	if c.Public() && gt != GrantAuthorizationCode && gt != GrantRefreshToken {
-		return nil, ErrUnauthorizedClient.WithDescription("public clients may only use authorization_code with PKCE")
+		return nil, c, ErrUnauthorizedClient.WithDescription("public clients may only use authorization_code with PKCE")
 	}
-	resp, err := h.Handle(ctx, c, r)
+	resp, err = h.Handle(ctx, c, r)
 	if err != nil {
 		var oe *Error
 		if (!errors.As(err, &oe) || oe.Status >= 500) && !errors.Is(err, errHashBusy) {
 			p.log.Error("token endpoint failed", "client_id", c.ID, "grant", gt, "error", err.Error())
 		}
-		return nil, err
+		return nil, c, err
 	}
-	return resp, nil
+	return resp, c, nil
 }
 
 // grantScope checks a requested scope against what may be granted; an

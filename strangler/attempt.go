@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"log"
 	"net"
@@ -10,6 +11,8 @@ import (
 	"net/url"
 	"sync/atomic"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // request is what every attempt at serving one client request shares. The
@@ -44,6 +47,14 @@ type request struct {
 	// response, first the first attempt.
 	w     responseWriter
 	first attempt
+	// tr is the server span; nil when tracing is off.
+	tr *requestTrace
+}
+
+// requestTrace is a request's server span and the context holding it.
+type requestTrace struct {
+	ctx  context.Context
+	span trace.Span
 }
 
 // attempt is one try at serving a request from one upstream: it owns its
@@ -63,6 +74,14 @@ type attempt struct {
 	// err is why no answer came, as the reverse proxy reported it.
 	err   error
 	proxy httputil.ReverseProxy
+	// tr is the attempt's span; nil when tracing is off.
+	tr *attemptTrace
+}
+
+// attemptTrace is an attempt's span and the status its upstream answered.
+type attemptTrace struct {
+	span   trace.Span
+	status int
 }
 
 var discardLog = log.New(io.Discard, "", 0) // failures are logged once, by the gateway
@@ -80,7 +99,16 @@ func (a *attempt) serve() {
 		BufferPool:     a.g.buffers,
 		ErrorLog:       discardLog,
 	}
-	a.proxy.ServeHTTP(a.w, a.rq.in)
+	in := a.rq.in
+	if a.g.tracer != nil {
+		n := 1
+		if a != &a.rq.first {
+			n = 2
+		}
+		in = a.startSpan(n)
+		defer a.endSpan()
+	}
+	a.proxy.ServeHTTP(a.w, in)
 }
 
 // rewrite builds the outbound request. It runs after the reverse proxy
@@ -136,6 +164,9 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 			h[k] = v
 		}
 	}
+	if a.tr != nil {
+		a.injectTrace(out)
+	}
 	// Last: a credential may rebuild the Cookie header (the session
 	// bridge does, without the monolith's cookie) from the client's.
 	stripCookies(h, a.g.cookies)
@@ -154,6 +185,9 @@ func (a *attempt) clientFault() bool {
 }
 
 func (a *attempt) modifyResponse(resp *http.Response) error {
+	if a.tr != nil {
+		a.tr.status = resp.StatusCode
+	}
 	if rg, ok := a.rq.grant.(ResponseGrant); ok && !a.tg.up.monolith {
 		if err := rg.UpstreamResponse(resp); err != nil {
 			return err

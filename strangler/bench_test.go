@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // BenchmarkRoundTrip measures one GET through each kind of hop against the
@@ -441,4 +443,40 @@ routes:
 			b.ReportMetric(float64(spent[0].Load())/float64(shadowed), "throughput-ratio")
 		}
 	})
+}
+
+// BenchmarkGatewayTracing is BenchmarkGatewayOverhead with tracing off
+// (the default: no tracer), on with nothing sampled, and on with every
+// request sampled (spans recorded, then dropped: no exporter). The client
+// sends a traceparent, which the untrusted peer cannot continue.
+func BenchmarkGatewayTracing(b *testing.B) {
+	f, _ := routes.Parse("bench.yaml", []byte(`version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://mem"}
+routes:
+  - {name: api, match: {prefix: /api}, to: legacy}
+`))
+	for _, c := range []struct {
+		name string
+		tp   trace.TracerProvider
+	}{
+		{"off", nil},
+		{"unsampled", sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.NeverSample()))},
+		{"sampled", sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			gw, _ := New(Options{Tracer: c.tp})
+			_ = gw.Load(f)
+			gw.table.Load().upstreams["legacy"].send = memTransport{}
+			req := httptest.NewRequest("GET", "http://example.com/api/orders/42", nil)
+			req.RemoteAddr = "192.0.2.1:1234"
+			req.Header.Set("Traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+			b.ReportAllocs()
+			for b.Loop() {
+				w := &respRecorder{h: http.Header{}}
+				gw.ServeHTTP(w, req)
+			}
+		})
+	}
 }

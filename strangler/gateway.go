@@ -20,7 +20,9 @@ import (
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
 	"github.com/ficus-gw/ficus/strangler/health"
 	"github.com/ficus-gw/ficus/strangler/shadow"
+	"github.com/ficus-gw/ficus/strangler/tracing"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options configure a Gateway. The zero value is usable.
@@ -58,6 +60,19 @@ type Options struct {
 	// and the live rules keep serving. The process uses it for what the
 	// route model cannot know (e.g. policies its IDP mode cannot serve).
 	Check func(*routes.File) error
+	// Tracer, if set, traces every request: a server span named after
+	// its route, the auth stage's span and one client span per attempt,
+	// whose traceparent goes to the upstream in place of the client's.
+	// Nil does no tracing work at all, and a client's traceparent and
+	// tracestate reach upstreams as it sent them.
+	Tracer trace.TracerProvider
+	// TraceTrust says whose traceparent a request's span continues;
+	// "" is tracing.TrustProxies (TrustedProxies and internal calls).
+	TraceTrust tracing.Trust
+	// InternalToken, if set, is the value of the X-Ficus-Internal header
+	// on ficus's own calls to its front door (web-hook deliveries): their
+	// traceparent is continued, as a trusted proxy's is.
+	InternalToken string
 }
 
 // AuthStage enforces a route's auth policy. Authorize either admits the
@@ -115,22 +130,34 @@ type Gateway struct {
 	shadows *shadow.Mirror
 	// addrs finds the client address that rate limits by address count.
 	addrs *clientaddr.Resolver
+	// tracer is nil when tracing is off.
+	tracer        trace.Tracer
+	traceTrust    tracing.Trust
+	internalToken string
 }
 
 // New returns a Gateway with no rules; it answers 503 until Load succeeds.
 func New(o Options) (*Gateway, error) {
 	g := &Gateway{
-		log:     o.Logger,
-		access:  o.AccessLog,
-		metrics: newMetrics(o.Registerer),
-		trusted: o.TrustedProxies,
-		addrs:   clientaddr.New(o.TrustedProxies),
-		cookies: o.OwnedCookies,
-		maxBody: o.MaxRequestBody,
-		auth:    o.Auth,
-		check:   o.Check,
-		buffers: newBufferPool(),
-		health:  health.NewSet(),
+		log:           o.Logger,
+		access:        o.AccessLog,
+		metrics:       newMetrics(o.Registerer),
+		trusted:       o.TrustedProxies,
+		addrs:         clientaddr.New(o.TrustedProxies),
+		cookies:       o.OwnedCookies,
+		maxBody:       o.MaxRequestBody,
+		auth:          o.Auth,
+		check:         o.Check,
+		buffers:       newBufferPool(),
+		health:        health.NewSet(),
+		traceTrust:    o.TraceTrust,
+		internalToken: o.InternalToken,
+	}
+	if o.Tracer != nil {
+		g.tracer = o.Tracer.Tracer(TracerName)
+	}
+	if g.traceTrust == "" {
+		g.traceTrust = tracing.TrustProxies
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -311,6 +338,9 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &rq.w
 	rw.ResponseWriter, rw.id = w, rq.id
+	if g.tracer != nil {
+		g.startSpan(rq)
+	}
 	defer func() {
 		// A response cut off mid-body (the client or the upstream went
 		// away, the upstream stalled) ends in http.ErrAbortHandler.
@@ -318,7 +348,10 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if rq.primary != nil && !rq.primary.queued {
 			rq.primary.body.Release()
 		}
-		g.account(rq, rw, start, p != nil)
+		status := g.account(rq, rw, start, p != nil)
+		if rq.tr != nil {
+			g.endSpan(rq, status)
+		}
 		if p != nil {
 			panic(p)
 		}
@@ -349,6 +382,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 		rt = &t.routes[i]
 	}
 	rq.route = rt
+	rq.nameSpan(rt)
 	// A limit by address or header is taken before anything else is
 	// done for the request, before the auth stage above all.
 	if l := rt.limit; l != nil && l.early && !g.limit(rq, w, l) {
@@ -371,7 +405,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			return
 		}
 		var ok bool
-		if rq.grant, ok = g.auth.Authorize(w, r, rt.cfg); !ok {
+		if rq.grant, ok = g.authorize(rq, w, rt.cfg); !ok {
 			return
 		}
 	}
@@ -404,7 +438,7 @@ func (g *Gateway) serve(t *table, rq *request, w *responseWriter) {
 			// New upstreams get a JWT for their audience, never the
 			// client's token; the monolith gets what its clients send.
 			var err error
-			if a.cred, err = rq.grant.Credential(r.Context(), tg.up.audience); err != nil {
+			if a.cred, err = rq.grant.Credential(rq.context(), tg.up.audience); err != nil {
 				rq.ficusFault = true // not the upstream's: its window does not count it
 				g.log.Error("cannot obtain a JWT for the upstream", "route", rt.name, "upstream", tg.up.name, "error", err.Error())
 				http.Error(w, "ficus: identity provider unavailable", http.StatusServiceUnavailable)
@@ -463,8 +497,9 @@ func (g *Gateway) answerFailure(a *attempt) {
 	http.Error(a.w, "ficus: "+statusText(status), status)
 }
 
-// account records a finished request in the metrics and the access log.
-func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) {
+// account records a finished request in the metrics and the access log,
+// and returns the status it recorded.
+func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, aborted bool) int {
 	status, served := w.status, rq.served
 	if served != nil {
 		class := status / 100
@@ -491,6 +526,7 @@ func (g *Gateway) account(rq *request, w *responseWriter, start time.Time, abort
 		status = StatusClientClosedRequest
 	}
 	g.logAccess(rq, start, served, status, w.bytes, rq.fellBack)
+	return status
 }
 
 func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int, n int64, fellBack bool) {
@@ -513,7 +549,8 @@ func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int
 	if rq.moved {
 		path, _ = url.PathUnescape(rq.path)
 	}
-	g.access.LogAttrs(r.Context(), slog.LevelInfo, "request",
+	// Room for the trace ids: one array, as the arguments were before.
+	attrs := [15]slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("path", path),
 		slog.String("host", r.Host),
@@ -527,7 +564,12 @@ func (g *Gateway) logAccess(rq *request, start time.Time, tg *target, status int
 		slog.String("request_id", rq.id),
 		slog.Bool("fallback", fellBack),
 		slog.Bool("rate_limited", rq.limited),
-	)
+	}
+	k := 13
+	if traceID, spanID := rq.traceIDs(); traceID != "" {
+		attrs[13], attrs[14], k = slog.String("trace_id", traceID), slog.String("span_id", spanID), 15
+	}
+	g.access.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs[:k]...)
 }
 
 func newRequestID() string {

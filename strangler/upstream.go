@@ -39,6 +39,8 @@ type upstream struct {
 	transport     *http.Transport
 	// send carries requests: the transport (benchmarks put a stand-in here).
 	send http.RoundTripper
+	// spanName names its attempts' spans.
+	spanName string
 	// breaker is nil when the upstream has none (the monolith by default).
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
@@ -57,6 +59,7 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 		preserveHost:  monolith,
 		internalHosts: map[string]bool{strings.ToLower(u.Hostname()): true, strings.ToLower(u.Host): true},
 		bodyIdle:      cfg.Timeouts.BodyIdle.Std(DefaultBodyIdleTimeout),
+		spanName:      "upstream " + name,
 	}
 	if up.audience == "" {
 		up.audience = name

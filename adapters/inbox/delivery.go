@@ -19,7 +19,7 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 	var out []*Event
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `
-			SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key
+			SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, coalesce(traceparent, '')
 			FROM webhook_inbox i
 			WHERE status = 'pending' AND next_attempt_at <= now()
 			  AND (order_key IS NULL OR NOT (adapter = ANY($2)) OR NOT EXISTS (
@@ -36,7 +36,7 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 			e := &Event{}
 			var hdr []byte
 			var orderKey *string
-			if err := rows.Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey); err != nil {
+			if err := rows.Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &e.TraceParent); err != nil {
 				rows.Close()
 				return err
 			}

@@ -48,6 +48,9 @@ type Event struct {
 	Attempts   int
 	OrderKey   string
 	LastError  string
+	// TraceParent is the W3C traceparent of the span that ingested the
+	// event, "" when tracing was off: deliveries continue its trace.
+	TraceParent string
 }
 
 // Store is the inbox. Its inserts and delivered marks are group-committed
@@ -113,6 +116,7 @@ type insertItem struct {
 	header           []byte
 	body             []byte
 	orderKey         *string
+	traceParent      *string // W3C traceparent of the ingest, for delivery spans
 	attempts         int32
 	lease            time.Duration
 }
@@ -132,6 +136,9 @@ func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool
 	if e.OrderKey != "" {
 		it.orderKey = &e.OrderKey
 	}
+	if e.TraceParent != "" {
+		it.traceParent = &e.TraceParent
+	}
 	if lease > 0 {
 		it.attempts = 1
 	}
@@ -147,10 +154,10 @@ func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool
 // the unique key in the statement itself (ON CONFLICT DO NOTHING), rows go
 // in in their order of arrival (ids ascend, which ordered delivery keeps
 // to), and what it returns names the rows that were new.
-const insertRows = `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at)
-	SELECT u.adapter, u.event_id, u.headers::jsonb, u.body, u.order_key, u.attempts, now() + u.lease_us * interval '1 microsecond'
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::bigint[]) WITH ORDINALITY
-	     AS u(adapter, event_id, headers, body, order_key, attempts, lease_us, ord)
+const insertRows = `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at, traceparent)
+	SELECT u.adapter, u.event_id, u.headers::jsonb, u.body, u.order_key, u.attempts, now() + u.lease_us * interval '1 microsecond', u.traceparent
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::bigint[], $8::text[]) WITH ORDINALITY
+	     AS u(adapter, event_id, headers, body, order_key, attempts, lease_us, traceparent, ord)
 	ORDER BY u.ord
 	ON CONFLICT (adapter, event_id) DO NOTHING
 	RETURNING id, received_at, adapter, event_id`
@@ -165,7 +172,7 @@ func (s *Store) commitInserts(ctx context.Context, items []insertItem) ([]insert
 	first := make(map[eventKey]int, len(items))
 	n := len(items)
 	adapters, ids, hdrs := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
-	bodies, keys := make([][]byte, 0, n), make([]*string, 0, n)
+	bodies, keys, traces := make([][]byte, 0, n), make([]*string, 0, n), make([]*string, 0, n)
 	attempts, leases := make([]int32, 0, n), make([]int64, 0, n)
 	for i, it := range items {
 		k := eventKey{it.adapter, it.eventID}
@@ -174,10 +181,10 @@ func (s *Store) commitInserts(ctx context.Context, items []insertItem) ([]insert
 		}
 		first[k] = i
 		adapters, ids, hdrs = append(adapters, it.adapter), append(ids, it.eventID), append(hdrs, string(it.header))
-		bodies, keys = append(bodies, it.body), append(keys, it.orderKey)
+		bodies, keys, traces = append(bodies, it.body), append(keys, it.orderKey), append(traces, it.traceParent)
 		attempts, leases = append(attempts, it.attempts), append(leases, it.lease.Microseconds())
 	}
-	rows, err := s.db.Query(ctx, insertRows, adapters, ids, hdrs, bodies, keys, attempts, leases)
+	rows, err := s.db.Query(ctx, insertRows, adapters, ids, hdrs, bodies, keys, attempts, leases, traces)
 	if err != nil {
 		return nil, err
 	}
@@ -205,9 +212,9 @@ func (s *Store) Get(ctx context.Context, adapter, eventID string) (*Event, error
 	var hdr []byte
 	var orderKey *string
 	var lastErr *string
-	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, last_error
+	err := s.db.QueryRow(ctx, `SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, last_error, coalesce(traceparent, '')
 		FROM webhook_inbox WHERE adapter = $1 AND event_id = $2`, adapter, eventID).
-		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &lastErr)
+		Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &lastErr, &e.TraceParent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, ErrNotFound
 	}

@@ -21,15 +21,18 @@ import (
 // the route file (with routes.source file), refusing what would fail on every request (checks are
 // further checks of every rule file, such as the bridges' clients). The
 // access log, when on, goes to accessOut; call closeLog once the gateway
-// stopped serving.
+// stopped serving. tr traces its requests when tracing is on.
 func newGateway(cfg *config.Config, stage *auth.Stage, trusted []netip.Prefix, reg prometheus.Registerer,
-	logger *slog.Logger, accessOut io.Writer, checks ...func(*routes.File) error) (gw *strangler.Gateway, closeLog func(), err error) {
+	logger *slog.Logger, tr tracer, accessOut io.Writer, checks ...func(*routes.File) error) (gw *strangler.Gateway, closeLog func(), err error) {
 	opts := strangler.Options{
 		Logger:         logger,
 		Registerer:     reg,
 		TrustedProxies: trusted,
 		OwnedHeaders:   cfg.OwnedHeaders,
 		MaxRequestBody: int64(cfg.Limits.MaxRequestBody),
+		Tracer:         tr.provider,
+		TraceTrust:     tr.trust,
+		InternalToken:  tr.internal,
 		Shadow: shadow.Options{Queue: cfg.Gateway.Shadow.Queue, Workers: cfg.Gateway.Shadow.Workers,
 			Memory: int64(cfg.Gateway.Shadow.Memory), Timeout: cfg.Gateway.Shadow.Timeout.Std(0)},
 		// At start and at every reload: what would fail on every request

@@ -17,12 +17,15 @@ import (
 	"github.com/ficus-gw/ficus/strangler"
 	"github.com/ficus-gw/ficus/strangler/auth"
 	websession "github.com/ficus-gw/ficus/strangler/session"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/time/rate"
 )
 
 // newProvider builds the identity provider from the process config; legacy,
-// if not nil, checks the logins of users not yet migrated.
-func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st idp.Storage, logger *slog.Logger, legacyUsers idp.LegacyUsers) (*idp.Provider, error) {
+// if not nil, checks the logins of users not yet migrated; tp, if not nil,
+// traces the token endpoint.
+func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, st idp.Storage, logger *slog.Logger, legacyUsers idp.LegacyUsers,
+	tp trace.TracerProvider) (*idp.Provider, error) {
 	c := cfg.IDP
 	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{Alg: c.SigningAlg, KEK: sec.KEK,
 		PublishDelay: c.KeyPublishDelay.Std(0), RetainFor: cfg.JWTTTL() + time.Hour})
@@ -47,7 +50,7 @@ func newProvider(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		ic.LoginRate, ic.LoginBurst = rate.Limit(c.LoginPerMinute/60), int(c.LoginPerMinute)
 	}
 	return idp.New(idp.Options{Config: ic, Store: st, Keys: keys, Logger: logger,
-		Legacy: legacyUsers, LegacyConcurrency: c.LegacyLogin.MaxConcurrent})
+		Legacy: legacyUsers, LegacyConcurrency: c.LegacyLogin.MaxConcurrent, Tracer: tp})
 }
 
 // newLegacyUsers builds the checker of idp.legacy_login (lazy credential

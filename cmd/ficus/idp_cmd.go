@@ -38,7 +38,7 @@ func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p
 		return err
 	}
 	defer be.Close()
-	p, err := newProvider(ctx, cfg, sec, be.idp, logger, nil) // commands log no one in
+	p, err := newProvider(ctx, cfg, sec, be.idp, logger, nil, nil) // commands log no one in, trace nothing
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,11 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	trusted, _ := cfg.TrustedPrefixes() // validated with the config
 
+	tr, err := newTracing(ctx, cfg, sec, logger)
+	if err != nil {
+		return err
+	}
+	defer tr.close(cfg.ShutdownTimeout.Std(0))
 	be, err := openBackend(ctx, cfg, sec, logger)
 	if err != nil {
 		return err
@@ -71,7 +76,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 			return err
 		}
 		defer closeLegacy()
-		if provider, err = newProvider(ctx, cfg, sec, be.idp, logger, legacyUsers); err != nil {
+		if provider, err = newProvider(ctx, cfg, sec, be.idp, logger, legacyUsers, tr.provider); err != nil {
 			return err
 		}
 		defer provider.Close()
@@ -108,7 +113,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	revocations := newRevocations(fan, provider, stage, cmp.Or(sessions, sso), be, logger)
-	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, sio.stdout, bridgeClients(provider))
+	gw, closeAccessLog, err := newGateway(cfg, stage, trusted, reg, logger, tr, sio.stdout, bridgeClients(provider))
 	if err != nil {
 		return err
 	}
@@ -135,7 +140,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	token := self.tokenEndpoint(cfg)
 	admin := newAdminAPI(cfg, stage, logger)
-	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin.mux)
+	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin.mux, tr)
 	if err != nil {
 		return err
 	}

@@ -29,7 +29,7 @@ type webhooks struct {
 // memory (which keeps nothing) on the memory store. Deliveries go through
 // the gateway, on self (the front door), with tokens from token.
 func newWebhooks(ctx context.Context, cfg *config.Config, sec *config.Resolved, be *backend, self selfEndpoint, token tokenEndpoint,
-	trusted []netip.Prefix, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux) (webhooks, error) {
+	trusted []netip.Prefix, logger *slog.Logger, reg prometheus.Registerer, admin *http.ServeMux, tr tracer) (webhooks, error) {
 	var w webhooks
 	if len(cfg.Webhooks.Adapters) == 0 {
 		return w, nil
@@ -55,13 +55,13 @@ func newWebhooks(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 	w.hooks = map[string]http.Handler{}
 	d := &adapters.Deliverer{Inbox: queue, Targets: map[string]adapters.Target{}, Workers: cfg.Webhooks.Delivery.Workers,
 		MaxAge: cfg.Webhooks.Delivery.MaxAge, Lease: cfg.Webhooks.Delivery.Lease, Logger: logger, Metrics: metrics,
-		Client: self.client(30 * time.Second)}
+		Client: tr.internalCalls(self.client(30 * time.Second)), Tracer: tr.tracer(adapters.TracerName)}
 	for _, a := range cfg.Webhooks.Adapters {
 		in, err := a.Build(sec.Secret, ins)
 		if err != nil {
 			return w, err
 		}
-		in.Logger, in.Metrics = logger, metrics
+		in.Logger, in.Metrics, in.Tracer = logger, metrics, tr.tracer(adapters.TracerName)
 		in.RemoteAddr = adapters.ClientAddr(trusted)
 		w.hooks[a.Path] = in
 		if a.Sync {

@@ -207,7 +207,6 @@ func (r *Route) Compare(rule *Rule, method, path string, primary, candidate *Res
 			}
 		}
 	}
-	r.count(kind)
 	s := Sample{
 		At: r.now(), Method: method, Path: path, Kind: kind,
 		Primary: rule.answer(primary), Shadow: rule.answer(candidate),
@@ -216,13 +215,16 @@ func (r *Route) Compare(rule *Rule, method, path string, primary, candidate *Res
 		s.Diffs = append(s.Diffs, d.String())
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	if len(r.samples) < SampleSize {
 		r.samples = append(r.samples, s)
 	} else {
 		r.samples[r.next] = s
 	}
 	r.next = (r.next + 1) % SampleSize
+	r.mu.Unlock()
+	// Counted once its sample is in: a report that counts the mismatch
+	// shows its sample too.
+	r.count(kind)
 }
 
 // Report returns the route's results.

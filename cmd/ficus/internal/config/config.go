@@ -52,6 +52,8 @@ type Config struct {
 	Sessions Sessions `yaml:"sessions"`
 	// Admin configures the admin API; see docs/operations.md.
 	Admin Admin `yaml:"admin"`
+	// Tracing exports OpenTelemetry spans; see docs/operations.md.
+	Tracing Tracing `yaml:"tracing"`
 }
 
 // Admin configures the admin API (route revisions, web-hook inbox): where

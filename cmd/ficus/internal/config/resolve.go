@@ -28,6 +28,8 @@ type Resolved struct {
 	// LegacyDSN is idp.legacy_login.postgres.dsn's value, for ForServe;
 	// empty when it is not set.
 	LegacyDSN string
+	// TracingHeaders are tracing.headers' values, for ForServe.
+	TracingHeaders map[string]string
 
 	secrets map[string]string // every web-hook, mobile and federation secret read, by reference (ForServe)
 }
@@ -130,6 +132,7 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 	if p < ForServe {
 		return r, errs
 	}
+	c.resolveTracing(r, add)
 	// Each app is built alone above; one key for two apps is found here,
 	// on the values (two references may hold the same key).
 	owner := map[string]string{}

@@ -124,6 +124,7 @@ func (c *Config) validate(p Purpose) Errors {
 		}
 	}
 	c.validateSessions(add)
+	c.validateTracing(add)
 	if why := issuerUnusable(c.IDP.Issuer); why != "" {
 		add("idp.issuer", "names no address clients can use: %s (got %q)", why, c.IDP.Issuer)
 	}
