@@ -46,7 +46,6 @@ func (f *Federation) BeginAuthorize(c echo.Context, name string, ar *idp.Authori
 	return nil
 }
 
-
 // BeginSession sends the browser to the upstream name to log into a web
 // session (strangler/session's /auth/login with provider=NAME); returnTo
 // is checked by the session layer when the login completes.
