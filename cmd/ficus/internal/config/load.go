@@ -101,6 +101,8 @@ func Load(path string, p Purpose) (*Config, *Resolved, error) {
 	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
 	c.Admin.TLS.CertFile = relTo(dir, c.Admin.TLS.CertFile)
 	c.Admin.TLS.KeyFile = relTo(dir, c.Admin.TLS.KeyFile)
+	rt := &c.Gateway.RemoteIDP.TLS
+	rt.CAFile, rt.CertFile, rt.KeyFile = relTo(dir, rt.CAFile), relTo(dir, rt.CertFile), relTo(dir, rt.KeyFile)
 	normalizeHookPaths(c)
 	decodeErrs := errs
 	r, resolveErrs := c.resolve(p)
