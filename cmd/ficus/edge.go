@@ -32,7 +32,7 @@ func certExpiry(reg prometheus.Registerer, listener string, kp *tlsconf.Keypair)
 
 // loadKeypair loads a listener's certificate (nil when t has none), logs
 // what it serves and every reload, and exports its expiry.
-func loadKeypair(key string, t config.TLS, logger *slog.Logger, reg prometheus.Registerer) (*tlsconf.Keypair, error) {
+func loadKeypair(key, listener string, t config.TLS, logger *slog.Logger, reg prometheus.Registerer) (*tlsconf.Keypair, error) {
 	if t.CertFile == "" {
 		return nil, nil
 	}
@@ -48,7 +48,7 @@ func loadKeypair(key string, t config.TLS, logger *slog.Logger, reg prometheus.R
 		return nil, fmt.Errorf("%s: %w", key, err)
 	}
 	logServed(logger, "serving certificate", key, kp)
-	certExpiry(reg, strings.TrimSuffix(key, ".tls"), kp)
+	certExpiry(reg, listener, kp)
 	return kp, nil
 }
 

@@ -125,7 +125,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	defer ln.Close()
 	defer opsLn.Close()
-	frontCert, err := loadKeypair("listen.tls", cfg.Listen.TLS, logger, reg)
+	frontCert, err := loadKeypair("listen.tls", "front", cfg.Listen.TLS, logger, reg)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	var adminCert *tlsconf.Keypair
 	if adminLn != nil {
-		if adminCert, err = loadKeypair("admin.tls", cfg.Admin.TLS, logger, reg); err != nil {
+		if adminCert, err = loadKeypair("admin.tls", "admin", cfg.Admin.TLS, logger, reg); err != nil {
 			adminLn.Close()
 			return err
 		}

@@ -76,6 +76,12 @@ func NewCA(t testing.TB, name string) *CA {
 // the CA's directory).
 func (ca *CA) Server(t testing.TB, dir, base string, names ...string) Pair {
 	t.Helper()
+	return ca.ServerUntil(t, dir, base, time.Now().Add(24*time.Hour), names...)
+}
+
+// ServerUntil is Server for a certificate that expires at notAfter.
+func (ca *CA) ServerUntil(t testing.TB, dir, base string, notAfter time.Time, names ...string) Pair {
+	t.Helper()
 	tmpl := &x509.Certificate{Subject: pkix.Name{CommonName: names[0]}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
 	for _, n := range names {
 		if ip := net.ParseIP(n); ip != nil {
@@ -84,7 +90,7 @@ func (ca *CA) Server(t testing.TB, dir, base string, names ...string) Pair {
 			tmpl.DNSNames = append(tmpl.DNSNames, n)
 		}
 	}
-	return ca.sign(t, dir, base, tmpl, time.Now().Add(24*time.Hour))
+	return ca.sign(t, dir, base, tmpl, notAfter)
 }
 
 // Client signs a client certificate for cn.
