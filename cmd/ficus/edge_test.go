@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -18,9 +19,13 @@ import (
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/tlsconf"
 	"github.com/ficus-gw/ficus/strangler/tlsconf/tlstest"
+	"github.com/ficus-gw/ficus/strangler/verify"
 	"github.com/ficus-gw/ficus/strangler/waittest"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 // curl runs curl, which these tests need: a machine without it fails them.
@@ -284,5 +289,80 @@ routes:
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("with the gateway's certificate: %d", resp.StatusCode)
+	}
+}
+
+// Issue 14: a gateway uses a remote IDP served over https on a private
+// CA, trusting it through gateway.remote_idp.tls.ca_file (no
+// SSL_CERT_FILE): introspection, token exchange and the JWKS all go over
+// it. Without the bundle the IDP's certificate is refused.
+func TestRemoteIDPOverHTTPSWithAPrivateCA(t *testing.T) {
+	t.Setenv("FICUS_TEST_DSN", pgtest.NewDatabase(t))
+	ca := tlstest.NewCA(t, "idp")
+	dir := t.TempDir()
+	idpCert := ca.Server(t, dir, "idp", "127.0.0.1")
+	idpPort := freePort(t)
+	issuer := fmt.Sprintf("https://127.0.0.1:%d", idpPort)
+	trusting := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: ca.ClientConfig("", nil)}}
+
+	var v *verify.Verifier // once the IDP is up
+	got := make(chan string, 10)
+	svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		raw, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		c, err := v.Verify(r.Context(), raw)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+			return
+		}
+		select {
+		case got <- c.ClientID:
+		default:
+		}
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(svc.Close)
+	rf := filepath.Join(dir, "routes.yaml")
+	os.WriteFile(rf, []byte(fmt.Sprintf("version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: \"%[1]s\"}\n  svc: {url: \"%[1]s\", audience: svc}\nroutes:\n  - {name: api, match: {prefix: /api}, to: svc, auth: {policy: oauth2}}\n", svc.URL)), 0o600)
+	idpCfg := fmt.Sprintf("listen: {addr: \"127.0.0.1:%d\", ops_addr: \"127.0.0.1:0\", tls: {cert_file: %s, key_file: %s}}\nstore: {driver: postgres, dsn: env:FICUS_TEST_DSN}\nroutes: {file: %s}\nidp: {issuer: %q}\n",
+		idpPort, idpCert.CertFile, idpCert.KeyFile, rf, issuer)
+	cfgFile := filepath.Join(dir, "idp.yaml")
+	os.WriteFile(cfgFile, []byte(idpCfg), 0o600)
+	secretOf := func(out string) string { return regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)[1] }
+	_, out, errs := runCLI(t, "idp", "client", "create", "app", "--grant", "client_credentials", "--config", cfgFile)
+	if out == "" {
+		t.Fatal(errs)
+	}
+	appSecret := secretOf(out)
+	_, out, errs = runCLI(t, "idp", "client", "create", "gateway", "--grant", "urn:ietf:params:oauth:grant-type:token-exchange",
+		"--grant", "introspection", "--audience", "svc", "--config", cfgFile)
+	if out == "" {
+		t.Fatal(errs)
+	}
+	t.Setenv("FICUS_TEST_GW_SECRET", secretOf(out))
+	testServer(t, idpCfg)
+	var err error
+	if v, err = verify.New(context.Background(), verify.Options{JWKSURL: issuer + "/.well-known/jwks.json", Issuer: issuer, Audience: "svc", Client: trusting}); err != nil {
+		t.Fatal(err)
+	}
+	gwCfg := func(tlsBlock string) string {
+		return fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"127.0.0.1:0\"}\nroutes: {file: %s}\nidp: {enabled: false}\ngateway:\n  remote_idp: {issuer: %q, client_id: gateway, client_secret: env:FICUS_TEST_GW_SECRET%s}\n", rf, issuer, tlsBlock)
+	}
+	gwFront, _, _ := testServer(t, gwCfg(", tls: {ca_file: "+ca.File+"}"))
+	tok, err := (&clientcredentials.Config{ClientID: "app", ClientSecret: appSecret, TokenURL: issuer + "/oauth2/token"}).
+		Token(context.WithValue(context.Background(), oauth2.HTTPClient, trusting))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := authGet(t, gwFront+"/api/x", tok.AccessToken); c != 200 {
+		t.Fatalf("through the gateway with the remote IDP over https: %d", c)
+	}
+	if id := waittest.Recv(t, "the service's request", got); id != "app" {
+		t.Fatalf("the service saw client %q", id)
+	}
+	// The same gateway without the bundle cannot reach the IDP: a token
+	// is not trusted (the IDP's certificate is refused), never a 500.
+	plain, _, _ := testServer(t, gwCfg(""))
+	if c := authGet(t, plain+"/api/x", tok.AccessToken); c == 200 || c == 500 {
+		t.Fatalf("without the CA bundle: %d", c)
 	}
 }

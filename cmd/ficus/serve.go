@@ -97,9 +97,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	introspect := *remoteIDP
-	introspect.Timeout = 5 * time.Second // per request, as the auth stage's default
-	stage, err := newStage(ctx, cfg, sec, provider, sessions, web, logger, policies, &introspect)
+	stage, err := newStage(ctx, cfg, sec, provider, sessions, web, logger, policies, remoteIDP)
 	if err != nil {
 		return err
 	}
