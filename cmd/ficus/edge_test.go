@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/memory"
+	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/tlsconf"
 	"github.com/ficus-gw/ficus/strangler/tlsconf/tlstest"
@@ -364,5 +366,43 @@ func TestRemoteIDPOverHTTPSWithAPrivateCA(t *testing.T) {
 	plain, _, _ := testServer(t, gwCfg(""))
 	if c := authGet(t, plain+"/api/x", tok.AccessToken); c == 200 || c == 500 {
 		t.Fatalf("without the CA bundle: %d", c)
+	}
+}
+
+// Issue 14: the YAML examples of the TLS sections are accepted: process
+// configurations by the loader, rule files by the rule parser.
+func TestEdgeDocExamplesParse(t *testing.T) {
+	t.Parallel()
+	yamlBlock := regexp.MustCompile("(?s)```yaml\n(.*?)```")
+	n := 0
+	for _, page := range []string{"gateway.md", "sidecar.md"} {
+		b, err := os.ReadFile(filepath.Join("../../docs", page))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, section, ok := strings.Cut(string(b), "TLS and HTTP/2\n")
+		if !ok {
+			t.Fatalf("%s has no section TLS and HTTP/2", page)
+		}
+		if page == "gateway.md" {
+			// The remote IDP's example stands just before the section.
+			_, section, _ = strings.Cut(string(b), "## A gateway with a remote IDP")
+		}
+		section, _, _ = strings.Cut(section, "\n# The request path")
+		for i, m := range yamlBlock.FindAllStringSubmatch(section, -1) {
+			n++
+			p := filepath.Join(t.TempDir(), "example.yaml")
+			os.WriteFile(p, []byte(m[1]), 0o600)
+			if strings.HasPrefix(m[1], "version:") {
+				if _, err := routes.ParseFile(p); err != nil {
+					t.Errorf("%s rule file example %d: %v", page, i+1, err)
+				}
+			} else if _, _, err := config.Load(p, config.ForCheck); err != nil {
+				t.Errorf("%s configuration example %d: %v", page, i+1, err)
+			}
+		}
+	}
+	if n < 3 {
+		t.Fatalf("found %d examples", n)
 	}
 }
