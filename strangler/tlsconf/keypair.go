@@ -112,9 +112,6 @@ func (k *Keypair) Reload() (changed bool, err error) {
 // Files are the certificate's and the key's paths.
 func (k *Keypair) Files() (certFile, keyFile string) { return k.certFile, k.keyFile }
 
-// Certificate is the pair served now.
-func (k *Keypair) Certificate() *tls.Certificate { return k.cur.Load().cert }
-
 // Leaf is the certificate served now, parsed.
 func (k *Keypair) Leaf() *x509.Certificate { return k.cur.Load().cert.Leaf }
 
