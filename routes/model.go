@@ -35,6 +35,10 @@ type File struct {
 	// Name is where the file came from, used in error messages.
 	Name string `yaml:"-"`
 
+	// tlsAt is where the upstreams' tls keys stand in the file, by field
+	// path (upstreams.NAME.tls.KEY), for FieldError.
+	tlsAt map[string][2]int
+
 	// matcher is the one validation compiled from routes (see Compile).
 	matcher *Matcher
 	routes  []*Route
@@ -63,6 +67,58 @@ type Upstream struct {
 	MaxConns int `yaml:"max_conns" validate:"gte=0,lte=100000"`
 	// Breaker configures the circuit breaker.
 	Breaker Breaker `yaml:"breaker"`
+	// TLS is how ficus calls an https upstream: the CAs it trusts, the
+	// name its certificate must carry, the client certificate ficus
+	// presents. Nil means the system's roots, the URL's host, no client
+	// certificate.
+	TLS *UpstreamTLS `yaml:"tls"`
+}
+
+// UpstreamTLS is the TLS of calls to one https upstream. Paths are
+// absolute: a rule file may be stored in the route store and served by
+// instances whose working directory differs. The files are read when
+// ficus builds a rule table; one it cannot read refuses the table.
+type UpstreamTLS struct {
+	// CAFile is a PEM bundle of the CAs trusted for the upstream's
+	// certificate, in place of the system's roots. Empty: the system's.
+	CAFile string `yaml:"ca_file"`
+	// ServerName is the name the upstream's certificate must carry, and
+	// the SNI sent. Empty: the URL's host.
+	ServerName string `yaml:"server_name" validate:"omitempty,hostname_rfc1123"`
+	// CertFile and KeyFile are the client certificate presented when the
+	// upstream asks for one (mTLS), read again when the files change.
+	CertFile string `yaml:"cert_file" validate:"required_with=KeyFile"`
+	KeyFile  string `yaml:"key_file" validate:"required_with=CertFile"`
+	// MinVersion is the oldest TLS version used: 1.2 (the default) or 1.3.
+	MinVersion string `yaml:"min_version" validate:"omitempty,oneof=1.2 1.3"`
+
+	// at is where each key's value stands in the file, for errors found
+	// when the files are read; Parse moves it to the File.
+	at map[string][2]int
+}
+
+// UnmarshalYAML decodes the block, refusing unknown keys, and notes where
+// each key's value stands.
+func (t *UpstreamTLS) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.MappingNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: tls must be a mapping (ca_file, server_name, cert_file, key_file, min_version)", n.Line)}}
+	}
+	at := map[string][2]int{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k := n.Content[i]
+		switch k.Value {
+		case "ca_file", "server_name", "cert_file", "key_file", "min_version":
+			at[k.Value] = [2]int{n.Content[i+1].Line, n.Content[i+1].Column}
+		default:
+			return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: field %s not found in tls (ca_file, server_name, cert_file, key_file, min_version)", k.Line, k.Value)}}
+		}
+	}
+	type plain UpstreamTLS // without this method
+	if err := n.Decode((*plain)(t)); err != nil {
+		return err
+	}
+	t.at = at
+	return nil
 }
 
 // Timeouts bound the phases of an upstream call.

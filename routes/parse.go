@@ -49,6 +49,7 @@ func Parse(name string, data []byte) (*File, error) {
 		return nil, yamlErrors(name, err)
 	}
 	f.Name = name
+	f.takePositions()
 	if errs := f.validate(); len(errs) > 0 {
 		return nil, locate(data, errs).sorted()
 	}
@@ -139,6 +140,35 @@ func (p positions) at(field string) (line, col int) {
 		}
 		f = f[:i]
 	}
+}
+
+// takePositions moves the positions the upstreams' tls blocks noted into
+// f, so that upstreams compare by their settings alone.
+func (f *File) takePositions() {
+	for name, u := range f.Upstreams {
+		if u == nil || u.TLS == nil || u.TLS.at == nil {
+			continue
+		}
+		if f.tlsAt == nil {
+			f.tlsAt = map[string][2]int{}
+		}
+		for k, lc := range u.TLS.at {
+			f.tlsAt["upstreams."+name+".tls."+k] = lc
+		}
+		u.TLS.at = nil
+	}
+}
+
+// FieldError is a problem with a field of f found after parsing, when
+// what the field names is used: the tls files of an upstream, read when a
+// table is built. The error has the field's line and column when Parse
+// noted them.
+func (f *File) FieldError(field string, err error) *Error {
+	e := &Error{File: f.Name, Field: field, Reason: err.Error()}
+	if lc, ok := f.tlsAt[field]; ok {
+		e.Line, e.Column = lc[0], lc[1]
+	}
+	return e
 }
 
 // errAt reports a problem with field. Its position is filled in by Parse

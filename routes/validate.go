@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -69,12 +70,29 @@ func reasonFor(tag, param string, value any) string {
 		return fmt.Sprintf("must have at least %s entries", param)
 	case "url":
 		return fmt.Sprintf("is not a valid URL: %q", fmt.Sprint(value))
+	case "required_with":
+		return fmt.Sprintf("is required with %s", snakeCase(param))
 	case "hostname_rfc1123":
 		return fmt.Sprintf("is not a valid host name: %q", fmt.Sprint(value))
 	case "upstreamname", "routename":
 		return fmt.Sprintf("%q is not a valid name (lower-case letters, digits, '.', '_', '-'; at most 63)", fmt.Sprint(value))
 	}
 	return fmt.Sprintf("fails rule %q", tag)
+}
+
+// snakeCase is a Go field name as its yaml key: KeyFile is key_file.
+func snakeCase(goName string) string {
+	var b strings.Builder
+	for i, r := range goName {
+		if 'A' <= r && r <= 'Z' {
+			if i > 0 {
+				b.WriteByte('_')
+			}
+			r += 'a' - 'A'
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
 }
 
 // The values of the oneof rules of routes (the validate tags of Auth).
@@ -299,7 +317,20 @@ func (f *File) checkUpstream(name string, u *Upstream) Errors {
 	case pu.RawQuery != "" || pu.Fragment != "":
 		return Errors{f.errAt(p+".url", "URL must not have a query or fragment")}
 	}
-	return nil
+	t := u.TLS
+	if t == nil {
+		return nil
+	}
+	if pu.Scheme != "https" {
+		return Errors{f.errAt(p+".tls", "is for an https upstream (url is %s)", u.URL)}
+	}
+	var errs Errors
+	for _, fp := range []struct{ key, path string }{{"ca_file", t.CAFile}, {"cert_file", t.CertFile}, {"key_file", t.KeyFile}} {
+		if fp.path != "" && !filepath.IsAbs(fp.path) {
+			errs = append(errs, f.errAt(p+".tls."+fp.key, "must be an absolute path (got %q): the rules may be served from another directory", fp.path))
+		}
+	}
+	return errs
 }
 
 func (f *File) checkRoute(p string, r *Route) Errors {

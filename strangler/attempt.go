@@ -204,6 +204,13 @@ func (a *attempt) modifyResponse(resp *http.Response) error {
 	if resp.StatusCode == http.StatusSwitchingProtocols || resp.Body == nil || resp.Body == http.NoBody {
 		return nil
 	}
+	if len(resp.Trailer) > 0 && resp.ContentLength >= 0 {
+		// An HTTP/2 upstream may give a length and trailers together; an
+		// HTTP/1.1 client can only get trailers on a chunked body, so the
+		// length goes (the body is the same).
+		resp.Header.Del("Content-Length")
+		resp.ContentLength = -1
+	}
 	resp.Body = newStreamBody(resp.Body, a.w, a.g.buffers, a.tg.up.bodyIdle, a.stalled)
 	if resp.ContentLength < 0 {
 		// A body without a length is a stream: its headers go out at once,

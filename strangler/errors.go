@@ -2,6 +2,7 @@ package strangler
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -44,6 +45,12 @@ var (
 func dialFailed(err error) bool {
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
+		return true
+	}
+	// The upstream's certificate was refused (unknown CA, wrong name,
+	// expired): the handshake ended before a byte of the request left.
+	var cv *tls.CertificateVerificationError
+	if errors.As(err, &cv) {
 		return true
 	}
 	var dns *net.DNSError

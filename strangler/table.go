@@ -131,13 +131,19 @@ func (g *Gateway) build(f *routes.File, m *routes.Matcher, prev *table) (*table,
 		plain: make(map[string]*plainTarget, len(f.Upstreams))}
 	for name, cfg := range f.Upstreams {
 		isMono := name == f.Monolith
+		// The TLS files are read on every build, kept upstream or not: a
+		// rule set whose files cannot be read is refused.
+		tc, err := loadTLS(f, name, cfg.TLS, g.log.Warn)
+		if err != nil {
+			return nil, nil, err
+		}
 		if prev != nil {
-			if old := prev.upstreams[name]; old != nil && old.sameConfig(cfg, isMono) {
+			if old := prev.upstreams[name]; old != nil && old.sameConfig(cfg, isMono, tc) {
 				t.upstreams[name] = old
 				continue
 			}
 		}
-		up, err := newUpstream(name, cfg, isMono, func(name string, to gobreaker.State) {
+		up, err := newUpstream(name, cfg, isMono, tc, func(name string, to gobreaker.State) {
 			g.metrics.setBreaker(name, to)
 			g.log.Warn("circuit breaker changed state", "upstream", name, "state", to.String())
 		})

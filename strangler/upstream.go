@@ -1,15 +1,19 @@
 package strangler
 
 import (
+	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"reflect"
 	"strings"
 	"time"
 
 	"github.com/ficus-gw/ficus/routes"
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -37,6 +41,9 @@ type upstream struct {
 	internalHosts map[string]bool
 	bodyIdle      time.Duration
 	transport     *http.Transport
+	// caSum is the hash of the CA bundle read for tls.ca_file: a reload
+	// that finds it changed builds the upstream anew.
+	caSum [sha256.Size]byte
 	// send carries requests: the transport (benchmarks put a stand-in here).
 	send http.RoundTripper
 	// spanName names its attempts' spans.
@@ -45,7 +52,9 @@ type upstream struct {
 	breaker *gobreaker.TwoStepCircuitBreaker[struct{}]
 }
 
-func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(name string, to gobreaker.State)) (*upstream, error) {
+// newUpstream builds an upstream; tc is its TLS (nil: Go's defaults for
+// an https URL), from loadTLS.
+func newUpstream(name string, cfg *routes.Upstream, monolith bool, tc *upstreamTLS, onState func(name string, to gobreaker.State)) (*upstream, error) {
 	u, err := url.Parse(cfg.URL)
 	if err != nil {
 		return nil, err
@@ -88,6 +97,14 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, onState func(
 		// Pass bodies through as they are: no Accept-Encoding added, no
 		// transparent decompression.
 		DisableCompression: true,
+		// HTTP/2 to an https upstream that offers it by ALPN (a custom
+		// dialer turns it off otherwise); WebSocket upgrades still go over
+		// HTTP/1.1, which net/http chooses for them.
+		ForceAttemptHTTP2: true,
+	}
+	if tc != nil {
+		up.transport.TLSClientConfig = tc.config
+		up.caSum = tc.caSum
 	}
 	up.send = up.transport
 	if breakerOn(cfg, monolith) {
@@ -126,9 +143,61 @@ func breakerOn(cfg *routes.Upstream, monolith bool) bool {
 	return !monolith
 }
 
-// sameConfig reports whether the upstream can be kept across a reload.
-func (u *upstream) sameConfig(cfg *routes.Upstream, monolith bool) bool {
-	return u.monolith == monolith && reflect.DeepEqual(&u.cfg, cfg)
+// sameConfig reports whether the upstream can be kept across a reload:
+// the same settings, and the same CA bundle (tc, read for this reload).
+func (u *upstream) sameConfig(cfg *routes.Upstream, monolith bool, tc *upstreamTLS) bool {
+	var sum [sha256.Size]byte
+	if tc != nil {
+		sum = tc.caSum
+	}
+	return u.monolith == monolith && reflect.DeepEqual(&u.cfg, cfg) && u.caSum == sum
+}
+
+// upstreamTLS is an upstream's TLS client configuration, read from the
+// files of its tls block for one build.
+type upstreamTLS struct {
+	config *tls.Config
+	caSum  [sha256.Size]byte
+}
+
+// loadTLS reads the files of upstream name's tls block (nil: none). A
+// file that cannot be read or parsed is an error located at its key in
+// f. The client certificate is read again when its files change
+// (tlsconf.Keypair.GetClientCertificate); logf hears of those reloads.
+func loadTLS(f *routes.File, name string, t *routes.UpstreamTLS, logf func(msg string, args ...any)) (*upstreamTLS, error) {
+	if t == nil {
+		return nil, nil
+	}
+	field := "upstreams." + name + ".tls."
+	minV, err := tlsconf.ParseVersion(t.MinVersion)
+	if err != nil {
+		return nil, f.FieldError(field+"min_version", err)
+	}
+	out := &upstreamTLS{config: &tls.Config{MinVersion: minV, ServerName: t.ServerName}}
+	if t.CAFile != "" {
+		b, err := os.ReadFile(t.CAFile)
+		if err != nil {
+			return nil, f.FieldError(field+"ca_file", err)
+		}
+		if out.config.RootCAs, err = tlsconf.LoadCAs(t.CAFile); err != nil {
+			return nil, f.FieldError(field+"ca_file", err)
+		}
+		out.caSum = sha256.Sum256(b)
+	}
+	if t.CertFile != "" {
+		kp, err := tlsconf.LoadKeypair(t.CertFile, t.KeyFile, func(changed bool, err error) {
+			if err != nil {
+				logf("upstream client certificate not reloaded; the previous one stays", "upstream", name, "error", err.Error())
+			} else {
+				logf("upstream client certificate reloaded", "upstream", name)
+			}
+		})
+		if err != nil {
+			return nil, f.FieldError(field+"cert_file", err)
+		}
+		out.config.GetClientCertificate = kp.GetClientCertificate
+	}
+	return out, nil
 }
 
 // roundTrip sends out and keeps the breaker's count. Upstream faults — no

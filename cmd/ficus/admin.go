@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"net"
@@ -141,27 +140,19 @@ func (d dashSource) Analysis() []dashboard.AnalysisStatus {
 
 // mount puts the admin API under /admin/ and the dashboard under
 // /dashboard/ on the operational listener's mux, unless admin.listen
-// gives them a listener of their own, which it binds and returns with the
-// certificate of admin.tls (nil: plain HTTP).
-func (a *adminAPI) mount(cfg *config.Config, ops *http.ServeMux) (net.Listener, *tls.Certificate, error) {
+// gives them a listener of their own, which it binds and returns (served
+// over HTTPS with admin.tls when it is set).
+func (a *adminAPI) mount(cfg *config.Config, ops *http.ServeMux) (net.Listener, error) {
 	if cfg.Admin.Listen == "" {
 		ops.Handle("/admin/", a.guard.Wrap(a.mux))
 		if a.dashboard != nil {
 			ops.Handle(dashboard.Path, a.dashboard)
 		}
-		return nil, nil, nil
-	}
-	var cert *tls.Certificate
-	if c := cfg.Admin.TLS; c.CertFile != "" {
-		kp, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("admin.tls: %w", err)
-		}
-		cert = &kp
+		return nil, nil
 	}
 	ln, err := net.Listen("tcp", cfg.Admin.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("admin.listen: %w", err)
+		return nil, fmt.Errorf("admin.listen: %w", err)
 	}
-	return ln, cert, nil
+	return ln, nil
 }

@@ -102,7 +102,7 @@ func idpHandler(p *idp.Provider) http.Handler {
 // web), JPTs are swapped on oauth2 routes and `policy: session` routes go
 // to web.
 func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *idp.Provider, sessions *session.Manager,
-	web *websession.Stage, logger *slog.Logger, policies map[string]strangler.AuthStage) (*auth.Stage, error) {
+	web *websession.Stage, logger *slog.Logger, policies map[string]strangler.AuthStage, remoteClient *http.Client) (*auth.Stage, error) {
 	if web != nil {
 		if policies == nil {
 			policies = map[string]strangler.AuthStage{}
@@ -112,7 +112,8 @@ func newStage(ctx context.Context, cfg *config.Config, sec *config.Resolved, p *
 	o := auth.Options{Logger: logger, JWTAudience: cfg.Gateway.JWTAudience, MaxCacheTTL: cfg.CacheTTL(), Policies: policies}
 	switch r := cfg.Gateway.RemoteIDP; {
 	case r.Issuer != "":
-		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: sec.RemoteIDPSecret, JWTAudience: cfg.Gateway.JWTAudience})
+		remote, err := auth.NewRemote(ctx, auth.RemoteOptions{Issuer: r.Issuer, ClientID: r.ClientID, ClientSecret: sec.RemoteIDPSecret, JWTAudience: cfg.Gateway.JWTAudience,
+			Client: remoteClient})
 		if remote == nil {
 			return nil, err
 		}

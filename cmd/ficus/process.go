@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/strangler/ops"
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 )
 
 // process is a composed ficus server, ready to run: its two listeners and
@@ -29,14 +29,19 @@ type process struct {
 	// front and ops are the handlers of the front door and the
 	// operational listener.
 	front, ops http.Handler
-	// cert, if set, makes the front door serve HTTPS with it.
-	cert *tls.Certificate
+	// cert, if set, makes the front door serve HTTPS with it, reloaded
+	// when its files change.
+	cert *tlsconf.Keypair
+	// redirectLn, if set (listen.redirect_http), answers every request
+	// with a redirect to https; run closes it.
+	redirectLn net.Listener
 	// adminLn, if set (admin.listen), serves admin, over HTTPS with
 	// adminCert if set; run closes it.
 	adminLn   net.Listener
 	admin     http.Handler
-	adminCert *tls.Certificate
-	// listen has the front door's timeouts and limits.
+	adminCert *tlsconf.Keypair
+	adminTLS  config.TLS
+	// listen has the front door's timeouts, limits and TLS policy.
 	listen config.Listen
 	// ready turns false when the drain begins.
 	ready *ops.Readiness
@@ -68,31 +73,25 @@ type routeReloader interface {
 // turns 503, listeners stop accepting, and in-flight requests get up to
 // shutdownTimeout to finish; the loops stop last.
 func (p *process) run(ctx context.Context) error {
-	errLog := log.New(&slogWriter{p.logger}, "", 0)
-	front := &http.Server{
-		Handler:           p.front,
-		ReadHeaderTimeout: p.listen.ReadHeaderTimeout.Std(0),
-		IdleTimeout:       p.listen.IdleTimeout.Std(0),
-		MaxHeaderBytes:    int(p.listen.MaxHeaderBytes),
-		ErrorLog:          errLog,
+	errLog := &slogWriter{p.logger}
+	front, err := frontServer(p.listen, p.cert, p.front, errLog)
+	if err != nil {
+		return err
 	}
-	if p.cert != nil {
-		front.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*p.cert}}
+	opsSrv := &http.Server{Handler: p.ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog.logger()}
+	var adminSrv, redirectSrv *http.Server
+	if p.adminLn != nil {
+		if adminSrv, err = adminServer(p.adminTLS, p.adminCert, p.admin, errLog); err != nil {
+			return err
+		}
 	}
-	opsSrv := &http.Server{Handler: p.ops, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
 
 	loopCtx, stopLoops := context.WithCancel(ctx)
 	defer stopLoops()
 	var wg sync.WaitGroup
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
 	wg.Go(func() {
-		var err error
-		if front.TLSConfig != nil {
-			err = front.ServeTLS(p.ln, "", "") // the certificate loaded once, in selfEndpoint
-		} else {
-			err = front.Serve(p.ln)
-		}
-		if !errors.Is(err, http.ErrServerClosed) {
+		if err := serveMaybeTLS(front, p.ln); err != nil {
 			serveErr <- fmt.Errorf("front door: %w", err)
 		}
 	})
@@ -101,24 +100,32 @@ func (p *process) run(ctx context.Context) error {
 			serveErr <- fmt.Errorf("operational listener: %w", err)
 		}
 	})
-	var adminSrv *http.Server
-	if p.adminLn != nil {
-		adminSrv = &http.Server{Handler: p.admin, ReadHeaderTimeout: 10 * time.Second, ErrorLog: errLog}
-		if p.adminCert != nil {
-			adminSrv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*p.adminCert}, MinVersion: tls.VersionTLS12}
-		}
+	if adminSrv != nil {
 		wg.Go(func() {
-			var err error
-			if p.adminCert != nil {
-				err = adminSrv.ServeTLS(p.adminLn, "", "")
-			} else {
-				err = adminSrv.Serve(p.adminLn)
-			}
-			if !errors.Is(err, http.ErrServerClosed) {
+			if err := serveMaybeTLS(adminSrv, p.adminLn); err != nil {
 				serveErr <- fmt.Errorf("admin listener: %w", err)
 			}
 		})
 		p.logger.Info("admin API on its own listener", "admin_addr", p.adminLn.Addr().String(), "tls", p.adminCert != nil)
+	}
+	if p.redirectLn != nil {
+		redirectSrv = redirectServer(p.ln.Addr().String(), errLog)
+		wg.Go(func() {
+			if err := redirectSrv.Serve(p.redirectLn); !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("redirect listener: %w", err)
+			}
+		})
+		p.logger.Info("redirecting http to https", "redirect_addr", p.redirectLn.Addr().String())
+	}
+	for _, kp := range []*tlsconf.Keypair{p.cert, p.adminCert} {
+		if kp != nil {
+			wg.Go(func() {
+				if err := kp.Watch(loopCtx); err != nil {
+					certFile, _ := kp.Files()
+					p.logger.Error("cannot watch the certificate's files; it is not reloaded", "cert_file", certFile, "error", err.Error())
+				}
+			})
+		}
 	}
 	for _, loop := range p.loops {
 		wg.Go(func() { loop(loopCtx) })
@@ -175,6 +182,9 @@ loop:
 	if adminSrv != nil {
 		_ = adminSrv.Shutdown(sctx)
 	}
+	if redirectSrv != nil {
+		_ = redirectSrv.Shutdown(sctx)
+	}
 	stopLoops()
 	wg.Wait()
 	p.logger.Info("stopped")
@@ -193,6 +203,9 @@ func newLogger(w io.Writer, c config.Log) *slog.Logger {
 
 // slogWriter sends net/http's server error log lines to slog.
 type slogWriter struct{ l *slog.Logger }
+
+// logger is a log.Logger writing to s, for http.Server.ErrorLog.
+func (s *slogWriter) logger() *log.Logger { return log.New(s, "", 0) }
 
 func (s *slogWriter) Write(p []byte) (int, error) {
 	s.l.Warn("http server", "error", string(trimNL(p)))

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +10,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 )
 
 // selfEndpoint is how ficus calls its own front door: web-hook deliveries
@@ -25,14 +24,11 @@ type selfEndpoint struct {
 	// Transport trusts exactly the certificate the front door serves (and
 	// no other) when listen.tls is set.
 	Transport http.RoundTripper
-	// Cert is the front door's certificate, loaded once: the server
-	// serves it and internal calls pin it.
-	Cert *tls.Certificate
 }
 
 // newSelfEndpoint derives the internal endpoint from the listener's
-// address and the listen.tls files (both empty: plain HTTP).
-func newSelfEndpoint(addr net.Addr, certFile, keyFile string) (selfEndpoint, error) {
+// address and the front door's certificate (nil: plain HTTP).
+func newSelfEndpoint(addr net.Addr, kp *tlsconf.Keypair) (selfEndpoint, error) {
 	tcp, ok := addr.(*net.TCPAddr)
 	if !ok {
 		return selfEndpoint{}, fmt.Errorf("listen.addr: %s is not a TCP address", addr)
@@ -42,37 +38,29 @@ func newSelfEndpoint(addr net.Addr, certFile, keyFile string) (selfEndpoint, err
 		ip = net.IPv4(127, 0, 0, 1) // dual-stack: a listener on :: accepts it too
 	}
 	host := net.JoinHostPort(ip.String(), strconv.Itoa(tcp.Port))
-	if certFile == "" {
+	if kp == nil {
 		return selfEndpoint{URL: "http://" + host, Transport: internalTransport(nil)}, nil
-	}
-	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-	if err != nil {
-		return selfEndpoint{}, fmt.Errorf("listen.tls: %w", err)
-	}
-	leaf := cert.Leaf
-	if leaf == nil {
-		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return selfEndpoint{}, fmt.Errorf("listen.tls: cert_file: %w", err)
-		}
 	}
 	pin := &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		// The chain and the name are not what makes this connection
 		// trusted: it is ficus calling itself, and the peer must present
 		// the very certificate ficus serves (checked below), whatever
-		// names it carries and whoever issued it.
+		// names it carries and whoever issued it. The certificate is
+		// reloaded when its files change: the one served now or the one
+		// it replaced (a handshake that began before the reload).
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 || !bytes.Equal(cs.PeerCertificates[0].Raw, leaf.Raw) {
+			if len(cs.PeerCertificates) == 0 || !kp.Serves(cs.PeerCertificates[0].Raw) {
 				return errors.New("internal call: the peer is not this ficus (certificate differs from listen.tls.cert_file)")
 			}
 			return nil
 		},
 	}
-	if len(leaf.DNSNames) > 0 {
-		pin.ServerName = leaf.DNSNames[0] // SNI, as an outside client would send
+	if names := kp.Leaf().DNSNames; len(names) > 0 {
+		pin.ServerName = names[0] // SNI, as an outside client would send
 	}
-	return selfEndpoint{URL: "https://" + host, Transport: internalTransport(pin), Cert: &cert}, nil
+	return selfEndpoint{URL: "https://" + host, Transport: internalTransport(pin)}, nil
 }
 
 func internalTransport(tc *tls.Config) *http.Transport {
@@ -94,10 +82,10 @@ type tokenEndpoint struct {
 }
 
 // tokenEndpoint is this ficus's IDP through the front door, or the remote
-// IDP (over the system's trust) when one is configured.
-func (s selfEndpoint) tokenEndpoint(cfg *config.Config) tokenEndpoint {
+// IDP when one is configured, called with remote (gateway.remote_idp.tls).
+func (s selfEndpoint) tokenEndpoint(cfg *config.Config, remote *http.Client) tokenEndpoint {
 	if r := cfg.Gateway.RemoteIDP.Issuer; r != "" {
-		return tokenEndpoint{URL: r + tokenPath, Client: &http.Client{Timeout: 10 * time.Second}}
+		return tokenEndpoint{URL: r + tokenPath, Client: remote}
 	}
 	return tokenEndpoint{URL: s.URL + tokenPath, Client: s.client(10 * time.Second)}
 }

@@ -4,6 +4,8 @@ import (
 	"net"
 	"strings"
 	"testing"
+
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 )
 
 // Issue 8, item 14: the internal URL is derived from the listener: its
@@ -26,11 +28,14 @@ func TestSelfEndpointFromTheListener(t *testing.T) {
 	certFile, keyFile, _ := testCert(t, dir, "ficus.test")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var c tlsFiles
+			var kp *tlsconf.Keypair
 			if tt.tls {
-				c = tlsFiles{certFile, keyFile}
+				var err error
+				if kp, err = tlsconf.LoadKeypair(certFile, keyFile, nil); err != nil {
+					t.Fatal(err)
+				}
 			}
-			self, err := newSelfEndpoint(tt.addr, c.cert, c.key)
+			self, err := newSelfEndpoint(tt.addr, kp)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,9 +44,7 @@ func TestSelfEndpointFromTheListener(t *testing.T) {
 			}
 		})
 	}
-	if _, err := newSelfEndpoint(&net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, certFile, certFile); err == nil || !strings.Contains(err.Error(), "listen.tls") {
-		t.Fatalf("a key file that is not a key: %v", err)
+	if _, err := newSelfEndpoint(&net.UnixAddr{Name: "/tmp/x", Net: "unix"}, nil); err == nil || !strings.Contains(err.Error(), "not a TCP address") {
+		t.Fatalf("a unix socket: %v", err)
 	}
 }
-
-type tlsFiles struct{ cert, key string }

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"time"
 
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/frontdoor"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/revocation"
 	"github.com/ficus-gw/ficus/strangler/ops"
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
@@ -108,7 +110,11 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	if err != nil {
 		return err
 	}
-	stage, err := newStage(ctx, cfg, sec, provider, sessions, web, logger, policies)
+	remoteIDP, err := remoteIDPClient(cfg, logger, 10*time.Second)
+	if err != nil {
+		return err
+	}
+	stage, err := newStage(ctx, cfg, sec, provider, sessions, web, logger, policies, remoteIDP)
 	if err != nil {
 		return err
 	}
@@ -134,11 +140,22 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 	defer ln.Close()
 	defer opsLn.Close()
-	self, err := newSelfEndpoint(ln.Addr(), cfg.Listen.TLS.CertFile, cfg.Listen.TLS.KeyFile)
+	frontCert, err := loadKeypair("listen.tls", "front", cfg.Listen.TLS, logger, reg)
 	if err != nil {
 		return err
 	}
-	token := self.tokenEndpoint(cfg)
+	var redirectLn net.Listener
+	if a := cfg.Listen.RedirectHTTP; a != "" {
+		if redirectLn, err = net.Listen("tcp", a); err != nil {
+			return fmt.Errorf("listen.redirect_http: %w", err)
+		}
+		defer redirectLn.Close()
+	}
+	self, err := newSelfEndpoint(ln.Addr(), frontCert)
+	if err != nil {
+		return err
+	}
+	token := self.tokenEndpoint(cfg, remoteIDP)
 	admin := newAdminAPI(cfg, stage, logger)
 	hooks, err := newWebhooks(ctx, cfg, sec, be, self, token, trusted, logger, reg, admin.mux, tr)
 	if err != nil {
@@ -150,9 +167,16 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	opsMux := http.NewServeMux()
-	adminLn, adminCert, err := admin.mount(cfg, opsMux)
+	adminLn, err := admin.mount(cfg, opsMux)
 	if err != nil {
 		return err
+	}
+	var adminCert *tlsconf.Keypair
+	if adminLn != nil {
+		if adminCert, err = loadKeypair("admin.tls", "admin", cfg.Admin.TLS, logger, reg); err != nil {
+			adminLn.Close()
+			return err
+		}
 	}
 	if adminLn != nil {
 		defer adminLn.Close()
@@ -171,9 +195,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 	}
 
 	ready := &ops.Readiness{Checks: []func(context.Context) error{be.Ping}}
-	p := &process{logger: logger, ln: ln, opsLn: opsLn, cert: self.Cert, listen: cfg.Listen,
+	p := &process{logger: logger, ln: ln, opsLn: opsLn, cert: frontCert, redirectLn: redirectLn, listen: cfg.Listen,
 		front: door, ops: gw.OpsHandler(reg, ready.Ready, opsMux), ready: ready,
-		adminLn: adminLn, admin: admin.Handler(), adminCert: adminCert,
+		adminLn: adminLn, admin: admin.Handler(), adminCert: adminCert, adminTLS: cfg.Admin.TLS,
 		routes: cfg.Routes.File, gateway: gw, watch: cfg.WatchRoutes(), reloaded: sio.reloaded,
 		started: sio.started, shutdownTimeout: cfg.ShutdownTimeout.Std(0), loops: hooks.loops}
 	if revocations != nil {

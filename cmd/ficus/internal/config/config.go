@@ -24,6 +24,7 @@ import (
 	"github.com/ficus-gw/ficus/idp/legacy"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/groupcommit"
+	"github.com/ficus-gw/ficus/strangler/tlsconf"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -109,6 +110,10 @@ type RemoteIDP struct {
 	Issuer       string `yaml:"issuer" validate:"omitempty,httpurl"`
 	ClientID     string `yaml:"client_id" validate:"required_with=Issuer"`
 	ClientSecret Secret `yaml:"client_secret" validate:"required_with=Issuer"`
+	// TLS is how the gateway calls an https issuer (introspection, token
+	// exchange, its JWKS): a private CA bundle and a client certificate.
+	// Empty: the system's roots, no client certificate.
+	TLS ClientTLS `yaml:"tls"`
 }
 
 // IDP configures the built-in OAuth2 identity provider.
@@ -216,14 +221,63 @@ type Listen struct {
 	IdleTimeout Duration `yaml:"idle_timeout" validate:"gte=0"`
 	// MaxHeaderBytes bounds request headers. Default 1 MiB.
 	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
-	// TLS serves the front door over HTTPS when both files are set.
+	// TLS serves the front door over HTTPS when both files are set, with
+	// HTTP/2 offered by ALPN.
 	TLS TLS `yaml:"tls"`
+	// H2C serves HTTP/2 without TLS (prior knowledge) beside HTTP/1.1, for
+	// a front door behind a proxy that speaks it; only without listen.tls.
+	// Default false: a cleartext front door speaks HTTP/1.1 only.
+	H2C bool `yaml:"h2c"`
+	// HTTP2 bounds what one HTTP/2 client may ask of the front door.
+	HTTP2 HTTP2 `yaml:"http2"`
+	// RedirectHTTP, when set, is a second listener (e.g. ":80") that
+	// answers every request with a 308 to the same host, path and query
+	// on https; only with listen.tls.
+	RedirectHTTP string `yaml:"redirect_http" validate:"omitempty,listenaddr"`
 }
 
-// TLS names a certificate and its key.
+// HTTP2 bounds the front door's HTTP/2 connections. The header list a
+// client may send is bounded by listen.max_header_bytes, as for HTTP/1.1.
+type HTTP2 struct {
+	// MaxConcurrentStreams is how many requests one connection may have in
+	// flight. Default 250.
+	MaxConcurrentStreams int `yaml:"max_concurrent_streams" validate:"gte=0,lte=10000"`
+}
+
+// TLS names a certificate and its key, reloaded when the files change,
+// and the listener's TLS policy.
 type TLS struct {
 	CertFile string `yaml:"cert_file" validate:"required_with=KeyFile"`
 	KeyFile  string `yaml:"key_file" validate:"required_with=CertFile"`
+	// MinVersion is the oldest TLS version served: 1.2 (the default) or
+	// 1.3.
+	MinVersion string `yaml:"min_version"`
+	// CipherSuites are the TLS 1.2 cipher suites, by Go's names, from the
+	// ECDHE AEAD suites. Empty: Go's defaults. TLS 1.3 suites are not
+	// configurable.
+	CipherSuites []string `yaml:"cipher_suites"`
+}
+
+// Policy is the listener's TLS policy.
+func (t TLS) Policy() tlsconf.Policy {
+	return tlsconf.Policy{MinVersion: t.MinVersion, CipherSuites: t.CipherSuites}
+}
+
+// ClientTLS is the TLS of calls ficus makes to a server: the CAs it
+// trusts and the certificate it presents.
+type ClientTLS struct {
+	// CAFile is a PEM bundle of the CAs trusted in place of the system's
+	// roots. Empty: the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the client certificate presented when the
+	// server asks for one (mTLS), read again when the files change.
+	CertFile string `yaml:"cert_file" validate:"required_with=KeyFile"`
+	KeyFile  string `yaml:"key_file" validate:"required_with=CertFile"`
+}
+
+// Client is the tlsconf form of c.
+func (c ClientTLS) Client() tlsconf.Client {
+	return tlsconf.Client{CAFile: c.CAFile, CertFile: c.CertFile, KeyFile: c.KeyFile}
 }
 
 // Store selects where state lives.

@@ -2,10 +2,13 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/ficus-gw/ficus/strangler/tlsconf/tlstest"
 )
 
 func load(t *testing.T, text string, p Purpose) (*Config, error) {
@@ -135,12 +138,13 @@ mobile: {apps: [{name: ios, key: env:FICUS_TEST_UNSET_KEY, client_id: c, client_
 func TestDefaultIssuer(t *testing.T) {
 	t.Parallel()
 	base := "routes: {file: routes.yaml}\n"
+	pair := tlstest.NewCA(t, "issuer").Server(t, "", "front", "login.example.com")
 	for _, tc := range []struct{ listen, want string }{
 		{`{addr: "0.0.0.0:8080"}`, "names every interface"},
 		{`{addr: "[::]:8080"}`, "names every interface"},
 		{`{addr: ":8080"}`, "names every interface"},
 		{`{addr: "127.0.0.1:0"}`, "has port 0"},
-		{`{tls: {cert_file: routes.yaml, key_file: routes.yaml}}`, "plain http while listen.tls serves https"},
+		{fmt.Sprintf(`{tls: {cert_file: %s, key_file: %s}}`, pair.CertFile, pair.KeyFile), "plain http while listen.tls serves https"},
 	} {
 		_, err := load(t, base+"listen: "+tc.listen+"\n", ForServe)
 		if err == nil || !strings.Contains(err.Error(), "idp.issuer: is required: ") || !strings.Contains(err.Error(), tc.want) {
@@ -328,5 +332,36 @@ func TestAdminKeys(t *testing.T) {
 	c, err := load(t, "admin: {listen: \"127.0.0.1:0\", scope: release.manage}\n", ForCheck)
 	if err != nil || c.Admin.Listen != "127.0.0.1:0" || c.Admin.Scope != "release.manage" {
 		t.Fatalf("%v %+v", err, c)
+	}
+}
+
+// Issue 14: the TLS keys of the listeners and of the remote IDP are
+// checked with the rest, each problem at its line.
+func TestTLSKeys(t *testing.T) {
+	t.Parallel()
+	ca := tlstest.NewCA(t, "keys")
+	pair := ca.Server(t, "", "front", "login.example.com")
+	tlsOn := fmt.Sprintf("cert_file: %s, key_file: %s", pair.CertFile, pair.KeyFile)
+	base := "routes: {file: routes.yaml}\nidp: {issuer: \"https://login.example.com\"}\n"
+	for _, tc := range []struct{ name, given, want string }{
+		{"a good policy", "listen: {tls: {" + tlsOn + ", min_version: \"1.3\", cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]}, h2c: false, redirect_http: \":8081\", http2: {max_concurrent_streams: 100}}\n", ""},
+		{"TLS 1.1", "listen: {tls: {" + tlsOn + ", min_version: \"1.1\"}}\n", "ficus.yaml:3: listen.tls.min_version: TLS 1.1 is not allowed"},
+		{"an insecure suite", "listen: {tls: {" + tlsOn + ", cipher_suites: [TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, TLS_RSA_WITH_RC4_128_SHA]}}\n", "listen.tls.cipher_suites[1]: TLS_RSA_WITH_RC4_128_SHA is insecure"},
+		{"a policy without a certificate", "admin: {listen: \"127.0.0.1:9443\", tls: {min_version: \"1.3\"}}\n", "admin.tls: min_version and cipher_suites are for a listener with cert_file and key_file"},
+		{"h2c over TLS", "listen: {tls: {" + tlsOn + "}, h2c: true}\n", "listen.h2c: is for a front door without listen.tls"},
+		{"a redirect without TLS", "listen: {redirect_http: \":8081\"}\n", "listen.redirect_http: redirects to https: it needs listen.tls"},
+		{"a redirect on the front door", "listen: {addr: \"127.0.0.1:8443\", tls: {" + tlsOn + "}, redirect_http: \"127.0.0.1:8443\"}\n", "listen.redirect_http: must differ"},
+		{"too many streams", "listen: {http2: {max_concurrent_streams: 100000}}\n", "listen.http2.max_concurrent_streams: must be at most 10000"},
+		{"remote IDP TLS on http", "gateway: {remote_idp: {issuer: \"http://idp.internal\", client_id: gw, client_secret: env:X, tls: {ca_file: " + ca.File + "}}}\n", "gateway.remote_idp.tls: is for an https:// issuer"},
+		{"remote IDP bundle that is no bundle", "gateway: {remote_idp: {issuer: \"https://idp.internal\", client_id: gw, client_secret: env:PATH, tls: {ca_file: " + pair.KeyFile + "}}}\n", "gateway.remote_idp.tls.ca_file: " + pair.KeyFile + ": no PEM certificate"},
+		{"a broken front pair", "listen: {tls: {cert_file: " + pair.CertFile + ", key_file: " + ca.Server(t, "", "other", "x").KeyFile + "}}\n", "listen.tls.cert_file: tls: private key does not match public key"},
+	} {
+		_, err := load(t, base+tc.given, ForServe)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%s: %v", tc.name, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

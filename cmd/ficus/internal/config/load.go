@@ -124,6 +124,8 @@ func loadData(path string, data []byte, p Purpose) (*Config, *Resolved, Errors) 
 	c.Listen.TLS.KeyFile = relTo(dir, c.Listen.TLS.KeyFile)
 	c.Admin.TLS.CertFile = relTo(dir, c.Admin.TLS.CertFile)
 	c.Admin.TLS.KeyFile = relTo(dir, c.Admin.TLS.KeyFile)
+	rt := &c.Gateway.RemoteIDP.TLS
+	rt.CAFile, rt.CertFile, rt.KeyFile = relTo(dir, rt.CAFile), relTo(dir, rt.CertFile), relTo(dir, rt.KeyFile)
 	normalizeHookPaths(c)
 	decodeErrs := errs
 	r, resolveErrs := c.resolve(p)

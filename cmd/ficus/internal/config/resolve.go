@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -149,11 +150,33 @@ func (c *Config) resolve(p Purpose) (*Resolved, Errors) {
 	}
 	for _, f := range []struct{ field, path string }{{"routes.file", c.Routes.File},
 		{"listen.tls.cert_file", c.Listen.TLS.CertFile}, {"listen.tls.key_file", c.Listen.TLS.KeyFile},
-		{"admin.tls.cert_file", c.Admin.TLS.CertFile}, {"admin.tls.key_file", c.Admin.TLS.KeyFile}} {
+		{"admin.tls.cert_file", c.Admin.TLS.CertFile}, {"admin.tls.key_file", c.Admin.TLS.KeyFile},
+		{"gateway.remote_idp.tls.ca_file", c.Gateway.RemoteIDP.TLS.CAFile},
+		{"gateway.remote_idp.tls.cert_file", c.Gateway.RemoteIDP.TLS.CertFile},
+		{"gateway.remote_idp.tls.key_file", c.Gateway.RemoteIDP.TLS.KeyFile}} {
 		if f.path != "" {
 			if _, err := os.Stat(f.path); err != nil {
 				add(f.field, "%v", err)
 			}
+		}
+	}
+	if len(errs) > 0 {
+		return r, errs
+	}
+	// The files are there: are they a certificate and its key, a bundle?
+	for _, l := range []struct {
+		key string
+		tls TLS
+	}{{"listen.tls", c.Listen.TLS}, {"admin.tls", c.Admin.TLS}} {
+		if l.tls.CertFile != "" {
+			if _, err := tls.LoadX509KeyPair(l.tls.CertFile, l.tls.KeyFile); err != nil {
+				add(l.key+".cert_file", "%v", err)
+			}
+		}
+	}
+	if rt := c.Gateway.RemoteIDP.TLS; rt != (ClientTLS{}) {
+		if _, err := rt.Client().Config(nil); err != nil {
+			addKeyed(add, "gateway.remote_idp.tls", err)
 		}
 	}
 	return r, errs

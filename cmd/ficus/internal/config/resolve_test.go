@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/ficus-gw/ficus/strangler/tlsconf/tlstest"
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters"
@@ -34,8 +36,14 @@ func everything(dir string) Config {
 // provide makes every secret and file of everything exist.
 func provide(t *testing.T, c Config) {
 	t.Helper()
-	for _, f := range []string{c.Routes.File, c.Listen.TLS.CertFile, c.Listen.TLS.KeyFile} {
-		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+	if err := os.WriteFile(c.Routes.File, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// A real pair where the configuration names it: serve reads it.
+	pair := tlstest.NewCA(t, "resolve").Server(t, "", "front", "login.example.com")
+	for _, f := range [][2]string{{pair.CertFile, c.Listen.TLS.CertFile}, {pair.KeyFile, c.Listen.TLS.KeyFile}} {
+		b, _ := os.ReadFile(f[0])
+		if err := os.WriteFile(f[1], b, 0o600); err != nil {
 			t.Fatal(err)
 		}
 	}

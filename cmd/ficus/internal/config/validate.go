@@ -61,6 +61,7 @@ func (c *Config) validate(p Purpose) Errors {
 	if c.Admin.Listen == "" && c.Admin.TLS.CertFile != "" {
 		add("admin.tls", "is for admin.listen (the admin API's own listener)")
 	}
+	c.validateTLS(add)
 
 	names, paths := map[string]bool{}, map[string]bool{}
 	for i, a := range c.Webhooks.Adapters {
@@ -155,6 +156,42 @@ func (c *Config) validate(p Purpose) Errors {
 		}
 	}
 	return errs
+}
+
+// validateTLS checks the listeners' TLS policies and how the TLS keys fit
+// together.
+func (c *Config) validateTLS(add func(field, format string, args ...any)) {
+	for _, l := range []struct {
+		key string
+		tls TLS
+	}{{"listen.tls", c.Listen.TLS}, {"admin.tls", c.Admin.TLS}} {
+		if err := l.tls.Policy().Check(); err != nil {
+			addKeyed(add, l.key, err)
+		}
+		if l.tls.CertFile == "" && (l.tls.MinVersion != "" || len(l.tls.CipherSuites) > 0) {
+			add(l.key, "min_version and cipher_suites are for a listener with cert_file and key_file")
+		}
+	}
+	tlsOn := c.Listen.TLS.CertFile != ""
+	if c.Listen.H2C && tlsOn {
+		add("listen.h2c", "is for a front door without listen.tls (over TLS, HTTP/2 is offered by ALPN)")
+	}
+	if r := c.Listen.RedirectHTTP; r != "" {
+		switch {
+		case !tlsOn:
+			add("listen.redirect_http", "redirects to https: it needs listen.tls")
+		case !strings.HasSuffix(r, ":0") && (r == c.Listen.Addr || r == c.Listen.OpsAddr || r == c.Admin.Listen):
+			add("listen.redirect_http", "must differ from listen.addr, listen.ops_addr and admin.listen")
+		}
+	}
+	if r := c.Gateway.RemoteIDP; r.TLS != (ClientTLS{}) {
+		switch {
+		case r.Issuer == "":
+			add("gateway.remote_idp.tls", "is for gateway.remote_idp.issuer")
+		case !strings.HasPrefix(r.Issuer, "https://"):
+			add("gateway.remote_idp.tls", "is for an https:// issuer (got %q)", r.Issuer)
+		}
+	}
 }
 
 // addKeyed adds each line of err, "key: reason", as a problem of the key
