@@ -402,7 +402,11 @@ func TestComposeFile(t *testing.T) {
 		if len(parts) != 3 || parts[2] != "ro" {
 			t.Fatalf("ficus volume %q: want a read-only bind mount", v)
 		}
-		mounts[parts[1]] = filepath.Join(dir, parts[0])
+		abs, err := filepath.Abs(filepath.Join(dir, parts[0]))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mounts[parts[1]] = abs
 	}
 	cfgText, err := os.ReadFile(filepath.Join(mounts["/etc/ficus"], "ficus.yaml"))
 	if err != nil {
@@ -437,7 +441,7 @@ func TestComposeFile(t *testing.T) {
 func TestHealthcheckCommand(t *testing.T) {
 	t.Parallel()
 	opsPort := freePort(t)
-	text := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"0.0.0.0:%d\"}\nroutes: {file: %s}\nlog: {level: warn, access_log: false}\n",
+	text := fmt.Sprintf("listen: {addr: \"127.0.0.1:0\", ops_addr: \"0.0.0.0:%d\"}\nroutes: {file: %s}\nidp: {enabled: false}\nlog: {level: warn, access_log: false}\n",
 		opsPort, routeFile(t, "http://127.0.0.1:1"))
 	cfg := filepath.Join(t.TempDir(), "ficus.yaml")
 	os.WriteFile(cfg, []byte(text), 0o600)
