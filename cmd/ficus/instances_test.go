@@ -132,7 +132,12 @@ idp: {issuer: "http://ficus.test"}
 log: {level: warn, access_log: false}
 `, port, opsPort)
 	}
-	const workers = 2
+	// Two workers each; the lease only has to outlast a worker's batch of
+	// loopback deliveries and its first token (an argon2id check, seconds
+	// on a loaded machine): 2s was seen to expire there, and the event was
+	// delivered again by another instance. It is also how long the killed
+	// instance's claimed events wait before another delivers them.
+	const workers, lease = 2, "20s"
 	var ins [3]*instance
 	for i := range ins {
 		port, opsPort := freePort(t), freePort(t)
@@ -164,11 +169,11 @@ log: {level: warn, access_log: false}
 	cli("routes", "apply", rules("v1.yaml", ""), "--reason", "start", "--yes")
 	for _, in := range ins {
 		os.WriteFile(in.cfg, []byte(mustRead(t, in.cfg)+fmt.Sprintf(`webhooks:
-  delivery: {workers: %d, lease: 2s}
+  delivery: {workers: %d, lease: %s}
   adapters:
     - {name: stripe, path: /webhooks/stripe, schemes: [{type: stripe, secrets: [env:FICUS_TEST_WHSEC]}],
        target: /hooks, client_id: hook-adapter, client_secret: env:FICUS_TEST_HOOK_SECRET}
-`, workers)), 0o600)
+`, workers, lease)), 0o600)
 	}
 	for _, in := range ins {
 		in.start(t, bin)
