@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/cmd/ficus/internal/config"
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
@@ -57,7 +58,7 @@ func migrateCmd() *cobra.Command {
 	var path string
 	c := &cobra.Command{
 		Use:   "migrate",
-		Short: "Apply the database migrations (serve also applies them at start)",
+		Short: "Apply the database migrations of every store: the IDP's, the route store's, the web-hook inbox's (serve also applies them at start)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, sec, err := config.Load(path, config.ForStore)
@@ -74,6 +75,9 @@ func migrateCmd() *cobra.Command {
 			defer be.Close()
 			if err := revisions.Migrate(cmd.Context(), be.pool); err != nil {
 				return fmt.Errorf("route store migrations: %w", err)
+			}
+			if err := inbox.Migrate(cmd.Context(), be.pool); err != nil {
+				return fmt.Errorf("webhook inbox migrations: %w", err)
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "migrations applied")
 			return nil

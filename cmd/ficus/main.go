@@ -8,6 +8,7 @@
 //	ficus routes diff OLD NEW       what a rule change would change
 //	ficus routes apply FILE         store a revision in the route store
 //	                                (also history, show, rollback, set-weight, state, status)
+//	ficus healthcheck --config FILE  exit 0 when its /readyz answers 200
 //	ficus version
 //
 // This package only parses flags, loads configuration and wires the
@@ -58,5 +59,6 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(serveCmd(), demoCmd(), routesCmd(), idpCmd(), migrateCmd(), sidecarCmd(), webhooksCmd(), versionCmd(), configCmd())
+	root.AddCommand(healthcheckCmd())
 	return root
 }
