@@ -23,7 +23,8 @@ type Authenticated struct {
 	// AMR are the authentication methods (the ID token's amr): "pwd" for
 	// a password, what the upstream provider said for a federated login.
 	AMR []string
-	// At is when the user authenticated; zero means now. A time in the
+	// At is when the user authenticated (auth_time; the IDP session ends
+	// sessions.logged_on_max after it); zero means now. A time in the
 	// future is taken as now.
 	At time.Time
 	// Consented is set when the user approved the client's request on the
@@ -42,8 +43,9 @@ type BrowserSessions interface {
 	// when there is none (malformed, unknown, expired or ended).
 	Find(ctx context.Context, cookie string) (*store.Session, error)
 	// Login replaces old (nil: none) with a new logged-on session for u,
-	// authenticated now with amr, under a new cookie value.
-	Login(ctx context.Context, old *store.Session, u *store.User, amr []string, remoteIP string) (*store.Session, string, error)
+	// authenticated at with amr, under a new cookie value. The session's
+	// LoginAt is at: max_age and auth_time count from it.
+	Login(ctx context.Context, old *store.Session, u *store.User, amr []string, at time.Time, remoteIP string) (*store.Session, string, error)
 	// End ends a session on every instance.
 	End(ctx context.Context, s *store.Session) error
 	// SetAttrs sets attributes of a session (an empty value removes one).
@@ -96,14 +98,12 @@ func (p *Provider) CompleteLogin(c echo.Context, ar *AuthorizeRequest, a Authent
 			return p.authorizeUnavailable(c, err)
 		}
 		var cookie string
-		s, cookie, err = p.browser.Login(ctx, old, a.User, auth.AMR, ip)
+		s, cookie, err = p.browser.Login(ctx, old, a.User, auth.AMR, auth.Time, ip)
 		if err != nil {
 			return p.authorizeUnavailable(c, err)
 		}
 		p.setSessionCookie(c, cookie)
-		// auth_time is when the user authenticated; the session began
-		// then or a moment later.
-		auth.SessionID = sessionSID(s)
+		auth = authFromSession(s)
 	}
 	if !a.Consented && p.needsConsent(ar, s) {
 		if s == nil {

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/store"
@@ -29,8 +30,8 @@ func (b browser) Find(ctx context.Context, cookie string) (*store.Session, error
 }
 
 // Login implements idp.BrowserSessions.
-func (b browser) Login(ctx context.Context, old *store.Session, u *store.User, amr []string, remoteIP string) (*store.Session, string, error) {
-	return b.m.LoginUser(ctx, old, u, amr, remoteIP)
+func (b browser) Login(ctx context.Context, old *store.Session, u *store.User, amr []string, at time.Time, remoteIP string) (*store.Session, string, error) {
+	return b.m.LoginUser(ctx, old, u, amr, at, remoteIP)
 }
 
 // End implements idp.BrowserSessions.

@@ -80,23 +80,27 @@ func (m *Manager) Login(ctx context.Context, s *Session, username, password, rem
 		}
 		return nil, "", fmt.Errorf("session: checking credentials: %w", err)
 	}
-	return m.LoginUser(ctx, s, u, []string{idp.AMRPassword}, remoteIP)
+	return m.LoginUser(ctx, s, u, []string{idp.AMRPassword}, time.Time{}, remoteIP)
 }
 
 // LoginUser is Login for a user who authenticated elsewhere (the IDP's
 // sign-in page, an upstream identity provider through idp/federation)
-// with the methods amr: it replaces s (nil: none) with a new logged-on
-// session of u under a new cookie, as Login does, and audits the login
-// with the methods as its reason. A disabled user is refused with
-// ErrLoginFailed.
-func (m *Manager) LoginUser(ctx context.Context, s *Session, u *store.User, amr []string, remoteIP string) (ns *Session, sessionCookie string, err error) {
+// with the methods amr at time at (zero, or a time to come: now): it
+// replaces s (nil: none) with a new logged-on session of u under a new
+// cookie, as Login does, whose LoginAt is at (so it ends LoggedOnMax
+// after the authentication), and audits the login with the methods as
+// its reason. A disabled user is refused with ErrLoginFailed.
+func (m *Manager) LoginUser(ctx context.Context, s *Session, u *store.User, amr []string, at time.Time, remoteIP string) (ns *Session, sessionCookie string, err error) {
 	if u == nil || !u.Enabled {
 		return nil, "", fmt.Errorf("%w: the user is disabled", ErrLoginFailed)
 	}
 	now := m.now()
+	if at.IsZero() || at.After(now) {
+		at = now
+	}
 	sessionCookie = newCookie()
 	ns = &Session{ID: tokenhash.Sum(sessionCookie), Level: LevelLoggedOn, UserID: u.ID, CustomerNumber: u.CustomerNumber,
-		LoginAt: now, AMR: slices.Clone(amr), CreatedAt: now, LastSeen: now, Expires: now.Add(m.o.LoggedOnMax)}
+		LoginAt: at, AMR: slices.Clone(amr), CreatedAt: now, LastSeen: now, Expires: at.Add(m.o.LoggedOnMax)}
 	ns.IdleExpires = minTime(now.Add(m.o.Idle), ns.Expires)
 	if s != nil {
 		ns.VisitorID, ns.Attrs = s.VisitorID, maps.Clone(s.Attrs)

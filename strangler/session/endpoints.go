@@ -227,7 +227,7 @@ func (st *Stage) LoginFederated(w http.ResponseWriter, r *http.Request, u *store
 		}
 		st.setCookie(w, r, st.o.VisitorCookie, visitor, int(st.o.VisitorTTL/time.Second))
 	}
-	ns, nc, err := st.m.LoginUser(ctx, s, u, amr, st.addr.Addr(r).String())
+	ns, nc, err := st.m.LoginUser(ctx, s, u, amr, time.Time{}, st.addr.Addr(r).String())
 	switch {
 	case errors.Is(err, idpsession.ErrLoginFailed):
 		st.metrics.logins.WithLabelValues("failed").Inc()
