@@ -116,7 +116,14 @@ func (f *Follower) Sync(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("route store: %w", err)
 	}
-	file, err := background.Run(rev.Parse)
+	// The first revision has no requests to yield to: it is parsed at
+	// normal priority, so that a busy machine does not hold readiness back.
+	var file *routes.File
+	if f.served.Load() == 0 {
+		file, err = rev.Parse()
+	} else {
+		file, err = background.Run(rev.Parse)
+	}
 	if err == nil {
 		err = f.load(file)
 	}
