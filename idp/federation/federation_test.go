@@ -119,6 +119,37 @@ func TestUnverifiedEmailNeverLinks(t *testing.T) {
 	}
 }
 
+// A user created just in time from an unverified e-mail carries
+// email_verified false: another upstream's account with that e-mail,
+// verified, is not linked to it (the first account's holder would share
+// the second's ficus user: a pre-hijacked account), and RPs see the
+// address as unverified.
+func TestUnverifiedEmailOfACreatedUserNeverLinks(t *testing.T) {
+	r := newRig(t, false, func(c *federation.Config) { c.Providers[1].LinkByVerifiedEmail = true })
+	ctx := context.Background()
+	b := newBrowser(t)
+	rl := r.rpConfig()
+	if end := zitadelLogin(t, b, r.startFederated(t, b, rl, "zitadel"), "eve"); end.body != "rp got it" {
+		t.Fatalf("eve: %d %s", end.status, end.body)
+	}
+	_, in := r.exchange(t, rl, r.code(t))
+	eve, err := r.st.GetUserByName(ctx, "zitadel:z4")
+	if err != nil || in["sub"] != eve.ID {
+		t.Fatalf("eve is %v, %v", in["sub"], err)
+	}
+	if eve.Claims["email"] != "dave@example.com" || eve.Claims["email_verified"] != false {
+		t.Fatalf("the user created from an unverified e-mail has claims %v", eve.Claims)
+	}
+	p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "dave@example.com" })
+	if p.status != http.StatusForbidden {
+		t.Fatalf("dave's verified account at tiny was let in (linked to eve's user?): %d %s", p.status, p.body)
+	}
+	r.noCode(t)
+	if _, err := r.st.GetFederatedLink(ctx, r.tiny.issuer, "tiny-42"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("dave's account is linked: %v", err)
+	}
+}
+
 // stopAtCallback runs a zitadel login up to the redirect to ficus's
 // callback and returns its URL.
 func (r *rig) stopAtCallback(t *testing.T, b *browser, user string) *url.URL {

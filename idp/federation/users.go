@@ -46,6 +46,17 @@ func (u *upstream) mapClaims(upClaims map[string]any) (mapped, error) {
 			m.absent = append(m.absent, ficus)
 		}
 	}
+	// An e-mail address carries whether the upstream verified it, unless
+	// email_verified is mapped itself: a user created from (or updated
+	// with) an address nobody verified says so, to the RPs and to linking
+	// by verified e-mail, which never links to such a user.
+	if _, mappedItself := u.claimsMap["email_verified"]; !mappedItself {
+		if _, ok := m.claims["email"]; ok {
+			m.claims["email_verified"] = u.claimsMap["email"] == "email" && emailVerified(upClaims)
+		} else if slices.Contains(m.absent, "email") {
+			m.absent = append(m.absent, "email_verified")
+		}
+	}
 	r := u.cfg.Roles
 	if r.Claim == "" {
 		return m, nil
