@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/store"
 )
@@ -148,6 +149,33 @@ func TestUnverifiedEmailOfACreatedUserNeverLinks(t *testing.T) {
 	if _, err := r.st.GetFederatedLink(ctx, r.tiny.issuer, "tiny-42"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("dave's account is linked: %v", err)
 	}
+}
+
+// Linking by e-mail ignores ASCII case only: an upstream's verified
+// address that matches a user's only under Unicode case folding (the
+// Kelvin sign folds to k) is another mailbox, and never links to that
+// user (nor is a second user created beside it).
+func TestUnicodeLookalikeEmailNeverLinks(t *testing.T) {
+	forBoth(t, func(t *testing.T, pg bool) {
+		r := newRig(t, pg, func(c *federation.Config) { c.Providers[1].LinkByVerifiedEmail = true })
+		ctx := context.Background()
+		if _, err := r.p.CreateUser(ctx, idp.NewUser{Username: "kim", Password: "kim-password", Claims: map[string]any{"email": "kim@example.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "\u212Aim@example.com" })
+		if p.status != http.StatusForbidden {
+			t.Fatalf("a lookalike address was let in: %d %s", p.status, p.body)
+		}
+		r.noCode(t)
+		if _, err := r.st.GetFederatedLink(ctx, r.tiny.issuer, "tiny-42"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("linked: %v", err)
+		}
+		// The same address in other ASCII case links.
+		if p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "KIM@Example.com" }); p.body != "rp got it" {
+			t.Fatalf("KIM@Example.com: %d %s", p.status, p.body)
+		}
+		r.code(t)
+	})
 }
 
 // stopAtCallback runs a zitadel login up to the redirect to ficus's

@@ -170,11 +170,22 @@ func (f *Federation) resolveUser(ctx context.Context, u *upstream, id *identity,
 	newLink := &store.FederatedLink{Issuer: id.issuer, Subject: id.subject, Provider: u.cfg.Name, Tokens: tokens, CreatedAt: now, LastLogin: now}
 	email, _ := id.claims["email"].(string)
 	if u.cfg.LinkByVerifiedEmail && email != "" {
-		users, err := f.o.Store.UsersByEmail(ctx, email, maxEmailMatches)
+		found, err := f.o.Store.UsersByEmail(ctx, email, maxEmailMatches)
 		if err != nil {
 			return nil, m, unavailable(err)
 		}
+		// The stores compare with Unicode case folding (lower() in
+		// PostgreSQL): only ASCII case is the same mailbox.
+		var users []*store.User
+		for _, cand := range found {
+			if e, _ := cand.Claims["email"].(string); asciiEqualFold(e, email) {
+				users = append(users, cand)
+			}
+		}
 		switch {
+		case len(users) == 0 && len(found) > 0:
+			return nil, m, refuse("", "an e-mail that differs only in Unicode case matches an existing user",
+				"An account here uses an address that looks like yours at %s. Sign in with your password, or ask support to link your account.")
 		case len(users) == 0:
 			// nobody to link to: create, or refuse, below
 		case !emailVerified(id.claims):
@@ -257,4 +268,25 @@ func (f *Federation) applyClaims(ctx context.Context, user *store.User, m mapped
 	}
 	user.Claims = next
 	return user, nil
+}
+
+// asciiEqualFold reports whether a and b are equal ignoring the case of
+// ASCII letters only (other bytes must be equal).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
