@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/ficus-gw/ficus/idp/federation"
 	"github.com/ficus-gw/ficus/idp/store"
 )
@@ -117,6 +118,64 @@ func TestUnverifiedEmailNeverLinks(t *testing.T) {
 	if ev := r.events(t, "user_federated_login", 1); ev[0].Outcome != "denied" {
 		t.Fatalf("audit %+v", ev)
 	}
+}
+
+// A user created just in time from an unverified e-mail carries
+// email_verified false: another upstream's account with that e-mail,
+// verified, is not linked to it (the first account's holder would share
+// the second's ficus user: a pre-hijacked account), and RPs see the
+// address as unverified.
+func TestUnverifiedEmailOfACreatedUserNeverLinks(t *testing.T) {
+	r := newRig(t, false, func(c *federation.Config) { c.Providers[1].LinkByVerifiedEmail = true })
+	ctx := context.Background()
+	b := newBrowser(t)
+	rl := r.rpConfig()
+	if end := zitadelLogin(t, b, r.startFederated(t, b, rl, "zitadel"), "eve"); end.body != "rp got it" {
+		t.Fatalf("eve: %d %s", end.status, end.body)
+	}
+	_, in := r.exchange(t, rl, r.code(t))
+	eve, err := r.st.GetUserByName(ctx, "zitadel:z4")
+	if err != nil || in["sub"] != eve.ID {
+		t.Fatalf("eve is %v, %v", in["sub"], err)
+	}
+	if eve.Claims["email"] != "dave@example.com" || eve.Claims["email_verified"] != false {
+		t.Fatalf("the user created from an unverified e-mail has claims %v", eve.Claims)
+	}
+	p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "dave@example.com" })
+	if p.status != http.StatusForbidden {
+		t.Fatalf("dave's verified account at tiny was let in (linked to eve's user?): %d %s", p.status, p.body)
+	}
+	r.noCode(t)
+	if _, err := r.st.GetFederatedLink(ctx, r.tiny.issuer, "tiny-42"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("dave's account is linked: %v", err)
+	}
+}
+
+// Linking by e-mail ignores ASCII case only: an upstream's verified
+// address that matches a user's only under Unicode case folding (the
+// Kelvin sign folds to k) is another mailbox, and never links to that
+// user (nor is a second user created beside it).
+func TestUnicodeLookalikeEmailNeverLinks(t *testing.T) {
+	forBoth(t, func(t *testing.T, pg bool) {
+		r := newRig(t, pg, func(c *federation.Config) { c.Providers[1].LinkByVerifiedEmail = true })
+		ctx := context.Background()
+		if _, err := r.p.CreateUser(ctx, idp.NewUser{Username: "kim", Password: "kim-password", Claims: map[string]any{"email": "kim@example.com"}}); err != nil {
+			t.Fatal(err)
+		}
+		p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "\u212Aim@example.com" })
+		if p.status != http.StatusForbidden {
+			t.Fatalf("a lookalike address was let in: %d %s", p.status, p.body)
+		}
+		r.noCode(t)
+		if _, err := r.st.GetFederatedLink(ctx, r.tiny.issuer, "tiny-42"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("linked: %v", err)
+		}
+		// The same address in other ASCII case links.
+		if p := r.tinyLogin(t, r.rpConfig(), func(c map[string]any) { c["email"] = "KIM@Example.com" }); p.body != "rp got it" {
+			t.Fatalf("KIM@Example.com: %d %s", p.status, p.body)
+		}
+		r.code(t)
+	})
 }
 
 // stopAtCallback runs a zitadel login up to the redirect to ficus's

@@ -67,7 +67,9 @@ const zitadelUsers = `{
  "z2": {"ID": "z2", "Username": "mallory", "Password": "verysecure", "FirstName": "Mallory", "LastName": "M",
         "Email": "bob@example.com", "EmailVerified": false, "PreferredLanguage": "en"},
  "z3": {"ID": "z3", "Username": "carol", "Password": "verysecure", "FirstName": "Carol", "LastName": "C",
-        "Email": "Carol@Example.com", "EmailVerified": true, "PreferredLanguage": "en"}
+        "Email": "Carol@Example.com", "EmailVerified": true, "PreferredLanguage": "en"},
+ "z4": {"ID": "z4", "Username": "eve", "Password": "verysecure", "FirstName": "Eve", "LastName": "E",
+        "Email": "dave@example.com", "EmailVerified": false, "PreferredLanguage": "en"}
 }`
 
 var registerOnce sync.Mutex

@@ -46,6 +46,17 @@ func (u *upstream) mapClaims(upClaims map[string]any) (mapped, error) {
 			m.absent = append(m.absent, ficus)
 		}
 	}
+	// An e-mail address carries whether the upstream verified it, unless
+	// email_verified is mapped itself: a user created from (or updated
+	// with) an address nobody verified says so, to the RPs and to linking
+	// by verified e-mail, which never links to such a user.
+	if _, mappedItself := u.claimsMap["email_verified"]; !mappedItself {
+		if _, ok := m.claims["email"]; ok {
+			m.claims["email_verified"] = u.claimsMap["email"] == "email" && emailVerified(upClaims)
+		} else if slices.Contains(m.absent, "email") {
+			m.absent = append(m.absent, "email_verified")
+		}
+	}
 	r := u.cfg.Roles
 	if r.Claim == "" {
 		return m, nil
@@ -159,11 +170,22 @@ func (f *Federation) resolveUser(ctx context.Context, u *upstream, id *identity,
 	newLink := &store.FederatedLink{Issuer: id.issuer, Subject: id.subject, Provider: u.cfg.Name, Tokens: tokens, CreatedAt: now, LastLogin: now}
 	email, _ := id.claims["email"].(string)
 	if u.cfg.LinkByVerifiedEmail && email != "" {
-		users, err := f.o.Store.UsersByEmail(ctx, email, maxEmailMatches)
+		found, err := f.o.Store.UsersByEmail(ctx, email, maxEmailMatches)
 		if err != nil {
 			return nil, m, unavailable(err)
 		}
+		// The stores compare with Unicode case folding (lower() in
+		// PostgreSQL): only ASCII case is the same mailbox.
+		var users []*store.User
+		for _, cand := range found {
+			if e, _ := cand.Claims["email"].(string); asciiEqualFold(e, email) {
+				users = append(users, cand)
+			}
+		}
 		switch {
+		case len(users) == 0 && len(found) > 0:
+			return nil, m, refuse("", "an e-mail that differs only in Unicode case matches an existing user",
+				"An account here uses an address that looks like yours at %s. Sign in with your password, or ask support to link your account.")
 		case len(users) == 0:
 			// nobody to link to: create, or refuse, below
 		case !emailVerified(id.claims):
@@ -246,4 +268,25 @@ func (f *Federation) applyClaims(ctx context.Context, user *store.User, m mapped
 	}
 	user.Claims = next
 	return user, nil
+}
+
+// asciiEqualFold reports whether a and b are equal ignoring the case of
+// ASCII letters only (other bytes must be equal).
+func asciiEqualFold(a, b string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := 0; i < len(a); i++ {
+		x, y := a[i], b[i]
+		if 'A' <= x && x <= 'Z' {
+			x += 'a' - 'A'
+		}
+		if 'A' <= y && y <= 'Z' {
+			y += 'a' - 'A'
+		}
+		if x != y {
+			return false
+		}
+	}
+	return true
 }
