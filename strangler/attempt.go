@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ficus-gw/ficus/routes"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -125,6 +126,7 @@ func (a *attempt) rewrite(pr *httputil.ProxyRequest) {
 		delete(h, rq.route.overrideHeader) // a control header for ficus
 	}
 	stripForgeable(h, rq.trusted)
+	routes.StripH2CUpgrade(h) // never a tunnel past the rules
 	if out.Body != nil && a.body != nil {
 		out.Body = a.body
 	}

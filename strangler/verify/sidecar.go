@@ -65,7 +65,11 @@ func SidecarTLS(v *Verifier, upstream *url.URL, rules []ScopeRule, tc *tls.Confi
 		return nil, fmt.Errorf("scope rules: %w", err)
 	}
 	proxy := &httputil.ReverseProxy{
-		Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(upstream); pr.SetXForwarded() },
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			pr.SetURL(upstream)
+			pr.SetXForwarded()
+			routes.StripH2CUpgrade(pr.Out.Header) // no tunnel past the scope rules
+		},
 		Transport: &http.Transport{MaxIdleConns: 256, MaxIdleConnsPerHost: 256, IdleConnTimeout: 90 * time.Second,
 			DialContext: (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext, TLSHandshakeTimeout: 10 * time.Second,
 			ResponseHeaderTimeout: 60 * time.Second, DisableCompression: true, TLSClientConfig: tc, ForceAttemptHTTP2: true},

@@ -1,7 +1,9 @@
 package verify_test
 
 import (
+	"bufio"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -92,5 +94,72 @@ func TestSidecarRefusesBadScopeRules(t *testing.T) {
 	}
 	if _, err := verify.Sidecar(nil, u, []verify.ScopeRule{{Prefix: "admin"}}); err == nil {
 		t.Error("a relative prefix accepted")
+	}
+}
+
+// A caller with a token good for one path must not open an h2c tunnel to
+// the service (Upgrade: h2c answered 101 by a lenient server) and send
+// what it likes through it, past the scope rules.
+func TestSidecarPassesOnNoH2CUpgrade(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	v := e.verifier(t, time.Hour)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	got := make(chan string, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		req, err := http.ReadRequest(bufio.NewReader(c))
+		if err != nil {
+			return
+		}
+		got <- req.Header.Get("Upgrade")
+		if req.Header.Get("Upgrade") != "" {
+			io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n")
+			buf := make([]byte, 512)
+			n, _ := c.Read(buf)
+			io.WriteString(c, "TUNNELED:"+string(buf[:n]))
+			return
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+	}()
+	u, _ := url.Parse("http://" + ln.Addr().String())
+	rule, err := verify.ParseScopeRule("/admin=orders.admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := verify.Sidecar(v, u, []verify.ScopeRule{rule})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc := httptest.NewServer(h)
+	t.Cleanup(sc.Close)
+	c, err := net.Dial("tcp", strings.TrimPrefix(sc.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(c, "GET /orders HTTP/1.1\r\nHost: svc\r\nAuthorization: Bearer "+e.mint(t, "orders-svc", "orders.read", time.Hour)+
+		"\r\nConnection: Upgrade\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		io.WriteString(c, "GET /admin HTTP/1.1\r\nHost: svc\r\n\r\n")
+		rest, _ := io.ReadAll(br)
+		t.Errorf("the sidecar switched to h2c; the service got the rest raw: %q", rest)
+	}
+	if up := <-got; up != "" {
+		t.Errorf("the service got Upgrade: %s", up)
 	}
 }
