@@ -15,9 +15,16 @@ import (
 // event, and an event whose worker died comes back when the lease ends.
 // For an adapter listed in ordered, only the oldest pending event of each
 // order key is due, so those events go out one at a time, in order.
+//
+// The claim writes a new claim token (Event.Claim) on its events. A worker
+// delivering the events one after another calls Renew before each: the
+// lease covers one event at a time, and an event whose lease ran out and
+// that another worker claimed meanwhile is not delivered again.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
 	var out []*Event
+	claim, start := newClaim(), time.Now()
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+
 		rows, err := tx.Query(ctx, `
 			SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, coalesce(traceparent, '')
 			FROM webhook_inbox i
@@ -48,6 +55,7 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 				return err
 			}
 			e.Attempts++
+			e.Claim, e.LeaseEnds = claim, start.Add(lease)
 			out = append(out, e)
 			ids = append(ids, e.ID)
 		}
@@ -58,44 +66,104 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 		if len(ids) == 0 {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, next_attempt_at = now() + $2::interval WHERE id = ANY($1)`,
-			ids, lease)
+		_, err = tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, next_attempt_at = now() + $2::interval, claim_token = $3 WHERE id = ANY($1)`,
+			ids, lease, claim)
 		return err
 	})
-	return out, err
-}
-
-// Delivered marks an event delivered. Concurrent marks (of every worker
-// of this process) share one statement and one commit.
-func (s *Store) Delivered(ctx context.Context, id int64) error {
-	_, err := s.delivered.Submit(ctx, id)
-	return err
-}
-
-func (s *Store) commitDelivered(ctx context.Context, ids []int64) ([]struct{}, error) {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
-	return make([]struct{}, len(ids)), nil
+	return out, nil
 }
 
-// Retry schedules another attempt at next.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, reason)
+// Renew starts the lease of a claimed event afresh, for lease from now,
+// if the event is still pending under e's claim; otherwise it returns
+// ErrClaimLost and the caller must not deliver the event.
+func (s *Store) Renew(ctx context.Context, e *Event, lease time.Duration) error {
+	start := time.Now()
+	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET next_attempt_at = now() + $3::interval
+		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, e.ID, e.Claim, lease)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrClaimLost
+	}
+	e.LeaseEnds = start.Add(lease)
+	return nil
+}
+
+// claimRef names an event under one claim.
+type claimRef struct{ id, claim int64 }
+
+// Delivered marks an event delivered, if it is still under e's claim
+// (ErrClaimLost otherwise). Concurrent marks (of every worker of this
+// process) share one statement and one commit.
+func (s *Store) Delivered(ctx context.Context, e *Event) error {
+	ok, err := s.delivered.Submit(ctx, claimRef{e.ID, e.Claim})
+	if err == nil && !ok {
+		err = ErrClaimLost
+	}
 	return err
 }
 
+func (s *Store) commitDelivered(ctx context.Context, refs []claimRef) ([]bool, error) {
+	ids, claims := make([]int64, len(refs)), make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i], claims[i] = r.id, r.claim
+	}
+	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET status = 'delivered', delivered_at = now(), last_error = NULL
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE w.id = u.id AND w.claim_token = u.claim AND w.status = 'pending'
+		RETURNING w.id, w.claim_token`, ids, claims)
+	if err != nil {
+		return nil, err
+	}
+	done := map[claimRef]bool{}
+	for rows.Next() {
+		var r claimRef
+		if err := rows.Scan(&r.id, &r.claim); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		done[r] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(refs))
+	for i, r := range refs {
+		out[i] = done[r]
+	}
+	return out, nil
+}
+
+// Retry schedules another attempt at next, if the event is still under
+// e's claim (ErrClaimLost otherwise).
+func (s *Store) Retry(ctx context.Context, e *Event, next time.Time, reason string) error {
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET next_attempt_at = $3, last_error = $4
+		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, next, reason)
+}
+
 // DeadLetter gives up on an event (it stays stored for inspection and
-// replay).
-func (s *Store) DeadLetter(ctx context.Context, id int64, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'dead', last_error = $2 WHERE id = $1`, id, reason)
+// replay), if it is still under e's claim (ErrClaimLost otherwise).
+func (s *Store) DeadLetter(ctx context.Context, e *Event, reason string) error {
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET status = 'dead', last_error = $3
+		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, reason)
+}
+
+func (s *Store) settle(ctx context.Context, e *Event, sql string, args ...any) error {
+	tag, err := s.db.Exec(ctx, sql, append([]any{e.ID, e.Claim}, args...)...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = ErrClaimLost
+	}
 	return err
 }
 
 // Replay puts an event back to pending, due now.
 func (s *Store) Replay(ctx context.Context, adapter, eventID string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0 WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
+	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0, claim_token = NULL WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}
