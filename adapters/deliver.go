@@ -50,7 +50,7 @@ type Queue interface {
 	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
 	// Renew, Delivered, Retry and DeadLetter act only while the event is
 	// still under the claim that returned it (inbox.ErrClaimLost otherwise).
-	Renew(ctx context.Context, e *inbox.Event, lease time.Duration) error
+	Renew(ctx context.Context, evs []*inbox.Event, lease time.Duration) ([]*inbox.Event, error)
 	Delivered(ctx context.Context, e *inbox.Event) error
 	Retry(ctx context.Context, e *inbox.Event, next time.Time, reason string) error
 	DeadLetter(ctx context.Context, e *inbox.Event, reason string) error
@@ -152,24 +152,36 @@ func (d *Deliverer) Run(ctx context.Context) {
 					}
 					continue
 				}
-				for i, e := range events {
-					if ctx.Err() != nil {
-						break // the rest come back when their lease ends
-					}
-					if i > 0 { // the first was claimed just now
-						if err := d.Inbox.Renew(ctx, e, d.Lease); err != nil {
-							if !errors.Is(err, inbox.ErrClaimLost) && ctx.Err() == nil {
-								d.Logger.Error("renewing the lease of a web-hook event", "adapter", e.Adapter, "event_id", e.EventID, "error", err.Error())
-							}
-							continue
-						}
-					}
-					d.deliver(ctx, e)
-				}
+				d.deliverBatch(ctx, events)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// deliverBatch delivers claimed events one after another, renewing the
+// lease of the rest before each (the first was claimed just now) and
+// skipping those whose claim was lost.
+func (d *Deliverer) deliverBatch(ctx context.Context, events []*inbox.Event) {
+	for first := true; len(events) > 0 && ctx.Err() == nil; first = false {
+		if !first {
+			held, err := d.Inbox.Renew(ctx, events, d.Lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.Logger.Error("renewing the lease of claimed web-hook events", "error", err.Error())
+				}
+				return // they come back when their lease ends
+			}
+			if len(held) < len(events) {
+				d.Logger.Warn("claimed web-hook events skipped: their lease ran out and another worker claimed them", "events", len(events)-len(held))
+			}
+			if events = held; len(events) == 0 {
+				return
+			}
+		}
+		d.deliver(ctx, events[0])
+		events = events[1:]
+	}
 }
 
 func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {

@@ -16,9 +16,10 @@ import (
 )
 
 // Two deliverers (two instances) on one database and a slow target: a
-// worker's lease covers the batch it claimed only as long as it renews it
-// before each event, so the other instance never takes an event the first
-// one still holds, and no event is delivered twice although nobody died.
+// worker renews the lease of the rest of its claimed batch before each
+// event, so the other instance never takes an event the first one still
+// holds, and no event is delivered twice (or claimed twice) although
+// nobody died.
 func TestTwoDeliverersOnOneDatabaseDeliverEachEventOnce(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -64,6 +65,12 @@ func TestTwoDeliverersOnOneDatabaseDeliverEachEventOnce(t *testing.T) {
 	time.Sleep(time.Second)
 	cancel()
 	wg.Wait()
+	// Nor did an event wait in a batch until its lease ran out and another
+	// worker claimed it: each was claimed once.
+	var bounced int
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_inbox WHERE attempts <> 1`).Scan(&bounced); err != nil || bounced != 0 {
+		t.Errorf("%d events claimed more than once (%v)", bounced, err)
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	for i := range events {

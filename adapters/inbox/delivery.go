@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,9 +18,10 @@ import (
 // order key is due, so those events go out one at a time, in order.
 //
 // The claim writes a new claim token (Event.Claim) on its events. A worker
-// delivering the events one after another calls Renew before each: the
-// lease covers one event at a time, and an event whose lease ran out and
-// that another worker claimed meanwhile is not delivered again.
+// delivering the events one after another renews the rest of them before
+// each (Renew): an event whose lease ran out all the same (the worker
+// stalled) and that another worker claimed meanwhile is not delivered
+// again. Settling an event (Delivered, Retry, DeadLetter) ends its claim.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
 	var out []*Event
 	claim, start := newClaim(), time.Now()
@@ -76,21 +78,47 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 	return out, nil
 }
 
-// Renew starts the lease of a claimed event afresh, for lease from now,
-// if the event is still pending under e's claim; otherwise it returns
-// ErrClaimLost and the caller must not deliver the event.
-func (s *Store) Renew(ctx context.Context, e *Event, lease time.Duration) error {
+// Renew starts the lease of claimed events afresh, for lease from now:
+// those of evs still pending under the claim that returned them. It
+// returns those, in their order; the others' claims were lost (their lease
+// ran out and another worker claimed them, or they were settled or
+// replayed meanwhile) and the caller must not deliver them. A worker
+// delivering a claimed batch one event after another renews the rest of
+// the batch before each, so the batch stays its own while it progresses.
+func (s *Store) Renew(ctx context.Context, evs []*Event, lease time.Duration) ([]*Event, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	ids, claims := make([]int64, len(evs)), make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i], claims[i] = e.ID, e.Claim
+	}
 	start := time.Now()
-	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET next_attempt_at = now() + $3::interval
-		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, e.ID, e.Claim, lease)
+	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET next_attempt_at = now() + $3::interval
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE w.id = u.id AND w.claim_token = u.claim AND w.status = 'pending'
+		RETURNING w.id`, ids, claims, lease)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	if tag.RowsAffected() == 0 {
-		return ErrClaimLost
+	held, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
 	}
-	e.LeaseEnds = start.Add(lease)
-	return nil
+	return keep(evs, held, start.Add(lease)), nil
+}
+
+// keep returns the events of evs whose ids are in held, in order, with
+// their lease ending at ends.
+func keep(evs []*Event, held []int64, ends time.Time) []*Event {
+	out := make([]*Event, 0, len(held))
+	for _, e := range evs {
+		if slices.Contains(held, e.ID) {
+			e.LeaseEnds = ends
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 // claimRef names an event under one claim.
@@ -112,10 +140,10 @@ func (s *Store) commitDelivered(ctx context.Context, refs []claimRef) ([]bool, e
 	for i, r := range refs {
 		ids[i], claims[i] = r.id, r.claim
 	}
-	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET status = 'delivered', delivered_at = now(), last_error = NULL
+	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET status = 'delivered', delivered_at = now(), last_error = NULL, claim_token = NULL
 		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
 		WHERE w.id = u.id AND w.claim_token = u.claim AND w.status = 'pending'
-		RETURNING w.id, w.claim_token`, ids, claims)
+		RETURNING w.id, u.claim`, ids, claims)
 	if err != nil {
 		return nil, err
 	}
@@ -142,14 +170,14 @@ func (s *Store) commitDelivered(ctx context.Context, refs []claimRef) ([]bool, e
 // Retry schedules another attempt at next, if the event is still under
 // e's claim (ErrClaimLost otherwise).
 func (s *Store) Retry(ctx context.Context, e *Event, next time.Time, reason string) error {
-	return s.settle(ctx, e, `UPDATE webhook_inbox SET next_attempt_at = $3, last_error = $4
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET next_attempt_at = $3, last_error = $4, claim_token = NULL
 		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, next, reason)
 }
 
 // DeadLetter gives up on an event (it stays stored for inspection and
 // replay), if it is still under e's claim (ErrClaimLost otherwise).
 func (s *Store) DeadLetter(ctx context.Context, e *Event, reason string) error {
-	return s.settle(ctx, e, `UPDATE webhook_inbox SET status = 'dead', last_error = $3
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET status = 'dead', last_error = $3, claim_token = NULL
 		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, reason)
 }
 

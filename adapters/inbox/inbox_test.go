@@ -118,7 +118,7 @@ type queue interface {
 	InsertClaimed(ctx context.Context, e *inbox.Event, lease time.Duration) (bool, error)
 	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
 	Retry(ctx context.Context, e *inbox.Event, next time.Time, reason string) error
-	Renew(ctx context.Context, e *inbox.Event, lease time.Duration) error
+	Renew(ctx context.Context, evs []*inbox.Event, lease time.Duration) ([]*inbox.Event, error)
 	Delivered(ctx context.Context, e *inbox.Event) error
 	DeadLetter(ctx context.Context, e *inbox.Event, reason string) error
 }
@@ -142,8 +142,8 @@ func TestALostClaimCannotRenewOrSettle(t *testing.T) {
 			if err != nil || len(old) != 1 || old[0].Claim == 0 || old[0].LeaseEnds.IsZero() {
 				t.Fatalf("claim: %v %+v", err, old)
 			}
-			if err := st.Renew(ctx, old[0], 50*time.Millisecond); err != nil {
-				t.Fatalf("renewing a held claim: %v", err)
+			if held, err := st.Renew(ctx, old, 50*time.Millisecond); err != nil || len(held) != 1 {
+				t.Fatalf("renewing a held claim: %v %v", held, err)
 			}
 			var cur []*inbox.Event
 			waittest.For(t, "the lease to run out and another claim to take the event", func() bool {
@@ -153,8 +153,10 @@ func TestALostClaimCannotRenewOrSettle(t *testing.T) {
 			if cur[0].Claim == old[0].Claim {
 				t.Fatal("a new claim kept the old token")
 			}
+			if held, err := st.Renew(ctx, old, time.Minute); err != nil || len(held) != 0 {
+				t.Fatalf("renewing a lost claim: %v %v", held, err)
+			}
 			for what, err := range map[string]error{
-				"Renew":      st.Renew(ctx, old[0], time.Minute),
 				"Delivered":  st.Delivered(ctx, old[0]),
 				"Retry":      st.Retry(ctx, old[0], time.Now(), "503"),
 				"DeadLetter": st.DeadLetter(ctx, old[0], "refused"),
@@ -166,8 +168,8 @@ func TestALostClaimCannotRenewOrSettle(t *testing.T) {
 			if err := st.Delivered(ctx, cur[0]); err != nil {
 				t.Fatalf("the current claim: %v", err)
 			}
-			if err := st.Renew(ctx, cur[0], time.Minute); !errors.Is(err, inbox.ErrClaimLost) {
-				t.Fatalf("renewing a delivered event: %v", err)
+			if held, err := st.Renew(ctx, cur, time.Minute); err != nil || len(held) != 0 {
+				t.Fatalf("renewing a delivered event: %v %v", held, err)
 			}
 			if evs, _ := st.Claim(ctx, 1, 0, nil); len(evs) != 0 {
 				t.Fatalf("a delivered event was claimed again")

@@ -110,21 +110,30 @@ func (m *Memory) update(c *Event, f func(*memEvent)) error {
 	return ErrNotFound
 }
 
-func (m *Memory) Renew(_ context.Context, c *Event, lease time.Duration) error {
-	return m.update(c, func(e *memEvent) {
-		e.next = time.Now().Add(lease)
-		c.LeaseEnds = e.next
-	})
+func (m *Memory) Renew(_ context.Context, evs []*Event, lease time.Duration) ([]*Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ends := time.Now().Add(lease)
+	var held []int64
+	for _, c := range evs {
+		for _, e := range m.events {
+			if e.ID == c.ID && e.Status == "pending" && e.Claim != 0 && e.Claim == c.Claim {
+				e.next = ends
+				held = append(held, e.ID)
+			}
+		}
+	}
+	return keep(evs, held, ends), nil
 }
 
 func (m *Memory) Delivered(_ context.Context, c *Event) error {
-	return m.update(c, func(e *memEvent) { e.Status = "delivered" })
+	return m.update(c, func(e *memEvent) { e.Status, e.Claim = "delivered", 0 })
 }
 
 func (m *Memory) Retry(_ context.Context, c *Event, next time.Time, reason string) error {
-	return m.update(c, func(e *memEvent) { e.next, e.reason = next, reason })
+	return m.update(c, func(e *memEvent) { e.next, e.reason, e.Claim = next, reason, 0 })
 }
 
 func (m *Memory) DeadLetter(_ context.Context, c *Event, reason string) error {
-	return m.update(c, func(e *memEvent) { e.Status, e.reason = "dead", reason })
+	return m.update(c, func(e *memEvent) { e.Status, e.reason, e.Claim = "dead", reason, 0 })
 }
