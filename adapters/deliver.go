@@ -3,6 +3,7 @@ package adapters
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,9 +48,12 @@ var _ TokenSource = (*tokens.ClientCredentials)(nil)
 // (PostgreSQL) and inbox.Memory implement it.
 type Queue interface {
 	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
-	Delivered(ctx context.Context, id int64) error
-	Retry(ctx context.Context, id int64, next time.Time, reason string) error
-	DeadLetter(ctx context.Context, id int64, reason string) error
+	// Renew, Delivered, Retry and DeadLetter act only while the event is
+	// still under the claim that returned it (inbox.ErrClaimLost otherwise).
+	Renew(ctx context.Context, evs []*inbox.Event, lease time.Duration) ([]*inbox.Event, error)
+	Delivered(ctx context.Context, e *inbox.Event) error
+	Retry(ctx context.Context, e *inbox.Event, next time.Time, reason string) error
+	DeadLetter(ctx context.Context, e *inbox.Event, reason string) error
 }
 
 var (
@@ -67,7 +71,9 @@ type Deliverer struct {
 	// others). Default 8.
 	Workers int
 	// Batch is how many due events a worker claims at once (one
-	// transaction); it delivers them one after another. Default 8.
+	// transaction); it delivers them one after another, renewing the
+	// lease before each (an event whose claim was lost meanwhile is
+	// skipped). Default 8.
 	Batch int
 	// MaxAge: an event still failing this long after it arrived goes to
 	// the dead letters. Default 72h.
@@ -75,8 +81,10 @@ type Deliverer struct {
 	// BaseBackoff doubles per attempt, with full jitter, up to MaxBackoff.
 	// Defaults 1s and 1h.
 	BaseBackoff, MaxBackoff time.Duration
-	// Lease is how long a claimed event is reserved for its worker.
-	// Default 1m (longer than Client's timeout).
+	// Lease is how long a claimed event is reserved for its worker; an
+	// attempt is cut short before its lease ends (so another worker never
+	// takes an event still being delivered). Default 1m (longer than
+	// Client's timeout).
 	Lease time.Duration
 	// Poll is how often idle workers look for due events. Default 200ms.
 	Poll   time.Duration
@@ -144,40 +152,75 @@ func (d *Deliverer) Run(ctx context.Context) {
 					}
 					continue
 				}
-				for _, e := range events {
-					d.deliver(ctx, e)
-				}
+				d.deliverBatch(ctx, events)
 			}
 		}()
 	}
 	wg.Wait()
 }
 
+// deliverBatch delivers claimed events one after another, renewing the
+// lease of the rest before each (the first was claimed just now) and
+// skipping those whose claim was lost.
+func (d *Deliverer) deliverBatch(ctx context.Context, events []*inbox.Event) {
+	for first := true; len(events) > 0 && ctx.Err() == nil; first = false {
+		if !first {
+			held, err := d.Inbox.Renew(ctx, events, d.Lease)
+			if err != nil {
+				if ctx.Err() == nil {
+					d.Logger.Error("renewing the lease of claimed web-hook events", "error", err.Error())
+				}
+				return // they come back when their lease ends
+			}
+			if len(held) < len(events) {
+				d.Logger.Warn("claimed web-hook events skipped: their lease ran out and another worker claimed them", "events", len(events)-len(held))
+			}
+			if events = held; len(events) == 0 {
+				return
+			}
+		}
+		d.deliver(ctx, events[0])
+		events = events[1:]
+	}
+}
+
 func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {
 	_, _, err := d.attempt(ctx, e)
-	d.settle(ctx, e, err)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	d.settle(sctx, e, err)
 }
+
+// leaseMargin is how long before its lease ends an attempt is cut short,
+// leaving time to record its outcome under the claim.
+func (d *Deliverer) leaseMargin() time.Duration { return min(d.Lease/10, 5*time.Second) }
 
 // settle records the outcome of an attempt: delivered, dead-lettered, or
 // due again after a backoff.
 func (d *Deliverer) settle(ctx context.Context, e *inbox.Event, err error) {
+	var serr error
 	switch {
 	case err == nil:
-		if err := d.Inbox.Delivered(ctx, e.ID); err != nil {
-			d.Logger.Error("marking a web-hook delivered", "error", err.Error())
-		}
+		serr = d.Inbox.Delivered(ctx, e)
 		d.Metrics.outcome(e.Adapter, "delivered", time.Since(e.ReceivedAt).Seconds())
 	case isPermanent(err):
 		d.Metrics.outcome(e.Adapter, "dead", 0)
 		d.Logger.Warn("web-hook dead-lettered", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
-		_ = d.Inbox.DeadLetter(ctx, e.ID, err.Error())
+		serr = d.Inbox.DeadLetter(ctx, e, err.Error())
 	case time.Since(e.ReceivedAt) > d.MaxAge:
 		d.Metrics.outcome(e.Adapter, "dead", 0)
 		d.Logger.Warn("web-hook dead-lettered after its maximum age", "adapter", e.Adapter, "event_id", e.EventID, "reason", err.Error())
-		_ = d.Inbox.DeadLetter(ctx, e.ID, "max age reached: "+err.Error())
+		serr = d.Inbox.DeadLetter(ctx, e, "max age reached: "+err.Error())
 	default:
 		d.Metrics.outcome(e.Adapter, "retried", 0)
-		_ = d.Inbox.Retry(ctx, e.ID, time.Now().Add(d.backoff(e.Attempts)), err.Error())
+		serr = d.Inbox.Retry(ctx, e, time.Now().Add(d.backoff(e.Attempts)), err.Error())
+	}
+	switch {
+	case serr == nil:
+	case errors.Is(serr, inbox.ErrClaimLost):
+		d.Logger.Warn("web-hook outcome not recorded: its lease ran out and another worker claimed it", "adapter", e.Adapter, "event_id", e.EventID)
+	default:
+		d.Logger.Error("recording a web-hook delivery outcome", "adapter", e.Adapter, "event_id", e.EventID, "error", serr.Error())
 	}
 }
 
@@ -262,6 +305,12 @@ func (d *Deliverer) attempt(ctx context.Context, e *inbox.Event) (resp *http.Res
 	t, ok := d.Targets[e.Adapter]
 	if !ok {
 		return nil, nil, permanentError{fmt.Errorf("no target configured for adapter %s", e.Adapter)}
+	}
+	if !e.LeaseEnds.IsZero() {
+		// Past its lease the event may be another worker's: stop before.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, e.LeaseEnds.Add(-d.leaseMargin()))
+		defer cancel()
 	}
 	resp, body, err = d.post(ctx, t, e)
 	if err != nil {

@@ -3,6 +3,7 @@ package inbox
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -15,9 +16,17 @@ import (
 // event, and an event whose worker died comes back when the lease ends.
 // For an adapter listed in ordered, only the oldest pending event of each
 // order key is due, so those events go out one at a time, in order.
+//
+// The claim writes a new claim token (Event.Claim) on its events. A worker
+// delivering the events one after another renews the rest of them before
+// each (Renew): an event whose lease ran out all the same (the worker
+// stalled) and that another worker claimed meanwhile is not delivered
+// again. Settling an event (Delivered, Retry, DeadLetter) ends its claim.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
 	var out []*Event
+	claim, start := newClaim(), time.Now()
 	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
+
 		rows, err := tx.Query(ctx, `
 			SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, coalesce(traceparent, '')
 			FROM webhook_inbox i
@@ -48,6 +57,7 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 				return err
 			}
 			e.Attempts++
+			e.Claim, e.LeaseEnds = claim, start.Add(lease)
 			out = append(out, e)
 			ids = append(ids, e.ID)
 		}
@@ -58,44 +68,130 @@ func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, order
 		if len(ids) == 0 {
 			return nil
 		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, next_attempt_at = now() + $2::interval WHERE id = ANY($1)`,
-			ids, lease)
+		_, err = tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, next_attempt_at = now() + $2::interval, claim_token = $3 WHERE id = ANY($1)`,
+			ids, lease, claim)
 		return err
 	})
-	return out, err
-}
-
-// Delivered marks an event delivered. Concurrent marks (of every worker
-// of this process) share one statement and one commit.
-func (s *Store) Delivered(ctx context.Context, id int64) error {
-	_, err := s.delivered.Submit(ctx, id)
-	return err
-}
-
-func (s *Store) commitDelivered(ctx context.Context, ids []int64) ([]struct{}, error) {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'delivered', delivered_at = now(), last_error = NULL WHERE id = ANY($1)`, ids)
 	if err != nil {
 		return nil, err
 	}
-	return make([]struct{}, len(ids)), nil
+	return out, nil
 }
 
-// Retry schedules another attempt at next.
-func (s *Store) Retry(ctx context.Context, id int64, next time.Time, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET next_attempt_at = $2, last_error = $3 WHERE id = $1`, id, next, reason)
+// Renew starts the lease of claimed events afresh, for lease from now:
+// those of evs still pending under the claim that returned them. It
+// returns those, in their order; the others' claims were lost (their lease
+// ran out and another worker claimed them, or they were settled or
+// replayed meanwhile) and the caller must not deliver them. A worker
+// delivering a claimed batch one event after another renews the rest of
+// the batch before each, so the batch stays its own while it progresses.
+func (s *Store) Renew(ctx context.Context, evs []*Event, lease time.Duration) ([]*Event, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
+	ids, claims := make([]int64, len(evs)), make([]int64, len(evs))
+	for i, e := range evs {
+		ids[i], claims[i] = e.ID, e.Claim
+	}
+	start := time.Now()
+	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET next_attempt_at = now() + $3::interval
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE w.id = u.id AND w.claim_token = u.claim AND w.status = 'pending'
+		RETURNING w.id`, ids, claims, lease)
+	if err != nil {
+		return nil, err
+	}
+	held, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, err
+	}
+	return keep(evs, held, start.Add(lease)), nil
+}
+
+// keep returns the events of evs whose ids are in held, in order, with
+// their lease ending at ends.
+func keep(evs []*Event, held []int64, ends time.Time) []*Event {
+	out := make([]*Event, 0, len(held))
+	for _, e := range evs {
+		if slices.Contains(held, e.ID) {
+			e.LeaseEnds = ends
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// claimRef names an event under one claim.
+type claimRef struct{ id, claim int64 }
+
+// Delivered marks an event delivered, if it is still under e's claim
+// (ErrClaimLost otherwise). Concurrent marks (of every worker of this
+// process) share one statement and one commit.
+func (s *Store) Delivered(ctx context.Context, e *Event) error {
+	ok, err := s.delivered.Submit(ctx, claimRef{e.ID, e.Claim})
+	if err == nil && !ok {
+		err = ErrClaimLost
+	}
 	return err
 }
 
+func (s *Store) commitDelivered(ctx context.Context, refs []claimRef) ([]bool, error) {
+	ids, claims := make([]int64, len(refs)), make([]int64, len(refs))
+	for i, r := range refs {
+		ids[i], claims[i] = r.id, r.claim
+	}
+	rows, err := s.db.Query(ctx, `UPDATE webhook_inbox w SET status = 'delivered', delivered_at = now(), last_error = NULL, claim_token = NULL
+		FROM unnest($1::bigint[], $2::bigint[]) AS u(id, claim)
+		WHERE w.id = u.id AND w.claim_token = u.claim AND w.status = 'pending'
+		RETURNING w.id, u.claim`, ids, claims)
+	if err != nil {
+		return nil, err
+	}
+	done := map[claimRef]bool{}
+	for rows.Next() {
+		var r claimRef
+		if err := rows.Scan(&r.id, &r.claim); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		done[r] = true
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := make([]bool, len(refs))
+	for i, r := range refs {
+		out[i] = done[r]
+	}
+	return out, nil
+}
+
+// Retry schedules another attempt at next, if the event is still under
+// e's claim (ErrClaimLost otherwise).
+func (s *Store) Retry(ctx context.Context, e *Event, next time.Time, reason string) error {
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET next_attempt_at = $3, last_error = $4, claim_token = NULL
+		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, next, reason)
+}
+
 // DeadLetter gives up on an event (it stays stored for inspection and
-// replay).
-func (s *Store) DeadLetter(ctx context.Context, id int64, reason string) error {
-	_, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'dead', last_error = $2 WHERE id = $1`, id, reason)
+// replay), if it is still under e's claim (ErrClaimLost otherwise).
+func (s *Store) DeadLetter(ctx context.Context, e *Event, reason string) error {
+	return s.settle(ctx, e, `UPDATE webhook_inbox SET status = 'dead', last_error = $3, claim_token = NULL
+		WHERE id = $1 AND claim_token = $2 AND status = 'pending'`, reason)
+}
+
+func (s *Store) settle(ctx context.Context, e *Event, sql string, args ...any) error {
+	tag, err := s.db.Exec(ctx, sql, append([]any{e.ID, e.Claim}, args...)...)
+	if err == nil && tag.RowsAffected() == 0 {
+		err = ErrClaimLost
+	}
 	return err
 }
 
 // Replay puts an event back to pending, due now.
 func (s *Store) Replay(ctx context.Context, adapter, eventID string) error {
-	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0 WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
+	tag, err := s.db.Exec(ctx, `UPDATE webhook_inbox SET status = 'pending', next_attempt_at = now(), attempts = 0, claim_token = NULL WHERE adapter = $1 AND event_id = $2`, adapter, eventID)
 	if err == nil && tag.RowsAffected() == 0 {
 		return ErrNotFound
 	}

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"math/rand/v2"
 	"net/http"
 	"strings"
 	"time"
@@ -51,6 +52,30 @@ type Event struct {
 	// TraceParent is the W3C traceparent of the span that ingested the
 	// event, "" when tracing was off: deliveries continue its trace.
 	TraceParent string
+	// Claim is the token of the claim that returned the event (Claim,
+	// InsertClaimed, renewed by Renew); 0 for an event not claimed. Renew,
+	// Delivered, Retry and DeadLetter act only while it is still the
+	// event's claim, and fail with ErrClaimLost once another claim took it.
+	Claim int64
+	// LeaseEnds is, on this process's clock, a time before which the
+	// claim's lease does not end (it was taken from before the statement
+	// that set the lease): an attempt that ends by then is not repeated by
+	// another worker.
+	LeaseEnds time.Time
+}
+
+// ErrClaimLost is returned for an event whose claim is no longer the
+// caller's: its lease ran out and another worker claimed it, or it was
+// replayed or settled meanwhile. The caller must not deliver it.
+var ErrClaimLost = errors.New("the event's claim was lost (its lease ran out and it was claimed again)")
+
+// newClaim returns a claim token: random, never 0.
+func newClaim() int64 {
+	for {
+		if c := rand.Int64(); c != 0 {
+			return c
+		}
+	}
 }
 
 // Store is the inbox. Its inserts and delivered marks are group-committed
@@ -60,7 +85,7 @@ type Event struct {
 type Store struct {
 	db        *pgxpool.Pool
 	inserts   groupcommit.Batcher[insertItem, inserted]
-	delivered groupcommit.Batcher[int64, struct{}]
+	delivered groupcommit.Batcher[claimRef, bool]
 }
 
 // New returns the inbox on pool (call Migrate first), group-committing
@@ -119,6 +144,7 @@ type insertItem struct {
 	traceParent      *string // W3C traceparent of the ingest, for delivery spans
 	attempts         int32
 	lease            time.Duration
+	claim            *int64
 }
 
 type inserted struct {
@@ -139,14 +165,21 @@ func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool
 	if e.TraceParent != "" {
 		it.traceParent = &e.TraceParent
 	}
+	var claim int64
 	if lease > 0 {
 		it.attempts = 1
+		claim = newClaim()
+		it.claim = &claim
 	}
+	start := time.Now()
 	r, err := s.inserts.Submit(ctx, it)
 	if err != nil || !r.fresh {
 		return false, err
 	}
-	e.ID, e.ReceivedAt, e.Status, e.Attempts = r.id, r.receivedAt, "pending", int(it.attempts)
+	e.ID, e.ReceivedAt, e.Status, e.Attempts, e.Claim = r.id, r.receivedAt, "pending", int(it.attempts), claim
+	if lease > 0 {
+		e.LeaseEnds = start.Add(lease)
+	}
 	return true, nil
 }
 
@@ -154,10 +187,10 @@ func (s *Store) insert(ctx context.Context, e *Event, lease time.Duration) (bool
 // the unique key in the statement itself (ON CONFLICT DO NOTHING), rows go
 // in in their order of arrival (ids ascend, which ordered delivery keeps
 // to), and what it returns names the rows that were new.
-const insertRows = `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at, traceparent)
-	SELECT u.adapter, u.event_id, u.headers::jsonb, u.body, u.order_key, u.attempts, now() + u.lease_us * interval '1 microsecond', u.traceparent
-	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::bigint[], $8::text[]) WITH ORDINALITY
-	     AS u(adapter, event_id, headers, body, order_key, attempts, lease_us, traceparent, ord)
+const insertRows = `INSERT INTO webhook_inbox (adapter, event_id, headers, body, order_key, attempts, next_attempt_at, traceparent, claim_token)
+	SELECT u.adapter, u.event_id, u.headers::jsonb, u.body, u.order_key, u.attempts, now() + u.lease_us * interval '1 microsecond', u.traceparent, u.claim_token
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::bytea[], $5::text[], $6::int[], $7::bigint[], $8::text[], $9::bigint[]) WITH ORDINALITY
+	     AS u(adapter, event_id, headers, body, order_key, attempts, lease_us, traceparent, claim_token, ord)
 	ORDER BY u.ord
 	ON CONFLICT (adapter, event_id) DO NOTHING
 	RETURNING id, received_at, adapter, event_id`
@@ -173,7 +206,7 @@ func (s *Store) commitInserts(ctx context.Context, items []insertItem) ([]insert
 	n := len(items)
 	adapters, ids, hdrs := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 	bodies, keys, traces := make([][]byte, 0, n), make([]*string, 0, n), make([]*string, 0, n)
-	attempts, leases := make([]int32, 0, n), make([]int64, 0, n)
+	attempts, leases, claims := make([]int32, 0, n), make([]int64, 0, n), make([]*int64, 0, n)
 	for i, it := range items {
 		k := eventKey{it.adapter, it.eventID}
 		if _, dup := first[k]; dup {
@@ -182,9 +215,9 @@ func (s *Store) commitInserts(ctx context.Context, items []insertItem) ([]insert
 		first[k] = i
 		adapters, ids, hdrs = append(adapters, it.adapter), append(ids, it.eventID), append(hdrs, string(it.header))
 		bodies, keys, traces = append(bodies, it.body), append(keys, it.orderKey), append(traces, it.traceParent)
-		attempts, leases = append(attempts, it.attempts), append(leases, it.lease.Microseconds())
+		attempts, leases, claims = append(attempts, it.attempts), append(leases, it.lease.Microseconds()), append(claims, it.claim)
 	}
-	rows, err := s.db.Query(ctx, insertRows, adapters, ids, hdrs, bodies, keys, attempts, leases, traces)
+	rows, err := s.db.Query(ctx, insertRows, adapters, ids, hdrs, bodies, keys, attempts, leases, traces, claims)
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package inbox_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -82,7 +83,7 @@ func TestOrderedDeliveryPerKey(t *testing.T) {
 		var got []string
 		for _, e := range evs {
 			got = append(got, e.EventID)
-			if err := st.Delivered(ctx, e.ID); err != nil {
+			if err := st.Delivered(ctx, e); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -116,7 +117,65 @@ type queue interface {
 	Insert(ctx context.Context, e *inbox.Event) (bool, error)
 	InsertClaimed(ctx context.Context, e *inbox.Event, lease time.Duration) (bool, error)
 	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
-	Retry(ctx context.Context, id int64, next time.Time, reason string) error
+	Retry(ctx context.Context, e *inbox.Event, next time.Time, reason string) error
+	Renew(ctx context.Context, evs []*inbox.Event, lease time.Duration) ([]*inbox.Event, error)
+	Delivered(ctx context.Context, e *inbox.Event) error
+	DeadLetter(ctx context.Context, e *inbox.Event, reason string) error
+}
+
+// A worker whose lease ran out and whose event another worker claimed
+// since can neither renew the lease nor record an outcome: only the
+// current claim can.
+func TestALostClaimCannotRenewOrSettle(t *testing.T) {
+	t.Parallel()
+	for name, q := range map[string]func(t *testing.T) queue{
+		"postgres": func(t *testing.T) queue { return newStore(t) },
+		"memory":   func(*testing.T) queue { return inbox.NewMemory() },
+	} {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			st := q(t)
+			if _, err := st.Insert(ctx, &inbox.Event{Adapter: "a", EventID: "x", Body: []byte("{}")}); err != nil {
+				t.Fatal(err)
+			}
+			old, err := st.Claim(ctx, 1, 50*time.Millisecond, nil)
+			if err != nil || len(old) != 1 || old[0].Claim == 0 || old[0].LeaseEnds.IsZero() {
+				t.Fatalf("claim: %v %+v", err, old)
+			}
+			if held, err := st.Renew(ctx, old, 50*time.Millisecond); err != nil || len(held) != 1 {
+				t.Fatalf("renewing a held claim: %v %v", held, err)
+			}
+			var cur []*inbox.Event
+			waittest.For(t, "the lease to run out and another claim to take the event", func() bool {
+				cur, _ = st.Claim(ctx, 1, time.Minute, nil)
+				return len(cur) == 1
+			})
+			if cur[0].Claim == old[0].Claim {
+				t.Fatal("a new claim kept the old token")
+			}
+			if held, err := st.Renew(ctx, old, time.Minute); err != nil || len(held) != 0 {
+				t.Fatalf("renewing a lost claim: %v %v", held, err)
+			}
+			for what, err := range map[string]error{
+				"Delivered":  st.Delivered(ctx, old[0]),
+				"Retry":      st.Retry(ctx, old[0], time.Now(), "503"),
+				"DeadLetter": st.DeadLetter(ctx, old[0], "refused"),
+			} {
+				if !errors.Is(err, inbox.ErrClaimLost) {
+					t.Errorf("%s under a lost claim: %v", what, err)
+				}
+			}
+			if err := st.Delivered(ctx, cur[0]); err != nil {
+				t.Fatalf("the current claim: %v", err)
+			}
+			if held, err := st.Renew(ctx, cur, time.Minute); err != nil || len(held) != 0 {
+				t.Fatalf("renewing a delivered event: %v %v", held, err)
+			}
+			if evs, _ := st.Claim(ctx, 1, 0, nil); len(evs) != 0 {
+				t.Fatalf("a delivered event was claimed again")
+			}
+		})
+	}
 }
 
 // Issue 8, item 13: an event stored for an inline (synchronous) attempt
@@ -144,7 +203,7 @@ func TestAnEventInsertedClaimedWaitsForItsLease(t *testing.T) {
 				t.Fatalf("a worker took an event claimed for an inline attempt: %v", evs[0].EventID)
 			}
 			// The inline attempt of "failed" reports a failure: due again.
-			if err := st.Retry(ctx, failed.ID, time.Now(), "target answered 503"); err != nil {
+			if err := st.Retry(ctx, failed, time.Now(), "target answered 503"); err != nil {
 				t.Fatal(err)
 			}
 			got := map[string]int{}

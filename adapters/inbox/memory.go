@@ -42,6 +42,7 @@ func (m *Memory) InsertClaimed(_ context.Context, e *Event, lease time.Duration)
 }
 
 func (m *Memory) insert(e *Event, lease time.Duration) bool {
+	start := time.Now()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, x := range m.events {
@@ -50,9 +51,9 @@ func (m *Memory) insert(e *Event, lease time.Duration) bool {
 		}
 	}
 	m.nextID++
-	e.ID, e.ReceivedAt, e.Status, e.Attempts = m.nextID, time.Now(), "pending", 0
+	e.ID, e.ReceivedAt, e.Status, e.Attempts, e.Claim = m.nextID, time.Now(), "pending", 0, 0
 	if lease > 0 {
-		e.Attempts = 1
+		e.Attempts, e.Claim, e.LeaseEnds = 1, newClaim(), start.Add(lease)
 	}
 	c := *e
 	c.Header = maps.Clone(e.Header)
@@ -65,6 +66,7 @@ func (m *Memory) Claim(_ context.Context, limit int, lease time.Duration, ordere
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
+	claim := newClaim()
 	var out []*Event
 	for _, e := range m.events {
 		if len(out) >= limit {
@@ -75,6 +77,7 @@ func (m *Memory) Claim(_ context.Context, limit int, lease time.Duration, ordere
 		}
 		e.Attempts++
 		e.next = now.Add(lease)
+		e.Claim, e.LeaseEnds = claim, e.next
 		c := e.Event
 		out = append(out, &c)
 	}
@@ -90,11 +93,16 @@ func (m *Memory) earlierPending(e *memEvent) bool {
 	return false
 }
 
-func (m *Memory) update(id int64, f func(*memEvent)) error {
+// update applies f to the event of c.ID if it is still pending under c's
+// claim.
+func (m *Memory) update(c *Event, f func(*memEvent)) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, e := range m.events {
-		if e.ID == id {
+		if e.ID == c.ID {
+			if e.Status != "pending" || e.Claim == 0 || e.Claim != c.Claim {
+				return ErrClaimLost
+			}
 			f(e)
 			return nil
 		}
@@ -102,14 +110,30 @@ func (m *Memory) update(id int64, f func(*memEvent)) error {
 	return ErrNotFound
 }
 
-func (m *Memory) Delivered(_ context.Context, id int64) error {
-	return m.update(id, func(e *memEvent) { e.Status = "delivered" })
+func (m *Memory) Renew(_ context.Context, evs []*Event, lease time.Duration) ([]*Event, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ends := time.Now().Add(lease)
+	var held []int64
+	for _, c := range evs {
+		for _, e := range m.events {
+			if e.ID == c.ID && e.Status == "pending" && e.Claim != 0 && e.Claim == c.Claim {
+				e.next = ends
+				held = append(held, e.ID)
+			}
+		}
+	}
+	return keep(evs, held, ends), nil
 }
 
-func (m *Memory) Retry(_ context.Context, id int64, next time.Time, reason string) error {
-	return m.update(id, func(e *memEvent) { e.next, e.reason = next, reason })
+func (m *Memory) Delivered(_ context.Context, c *Event) error {
+	return m.update(c, func(e *memEvent) { e.Status, e.Claim = "delivered", 0 })
 }
 
-func (m *Memory) DeadLetter(_ context.Context, id int64, reason string) error {
-	return m.update(id, func(e *memEvent) { e.Status, e.reason = "dead", reason })
+func (m *Memory) Retry(_ context.Context, c *Event, next time.Time, reason string) error {
+	return m.update(c, func(e *memEvent) { e.next, e.reason, e.Claim = next, reason, 0 })
+}
+
+func (m *Memory) DeadLetter(_ context.Context, c *Event, reason string) error {
+	return m.update(c, func(e *memEvent) { e.Status, e.reason, e.Claim = "dead", reason, 0 })
 }

@@ -96,14 +96,18 @@ func TestPurgerOnPostgreSQL(t *testing.T) {
 	st := newStore(t)
 	for _, id := range []string{"delivered", "dead", "pending"} {
 		e := &inbox.Event{Adapter: "a", EventID: id, Body: []byte("{}")}
-		if _, err := st.Insert(ctx, e); err != nil {
+		if _, err := st.InsertClaimed(ctx, e, time.Minute); err != nil {
 			t.Fatal(err)
 		}
+		var err error
 		switch id {
 		case "delivered":
-			_ = st.Delivered(ctx, e.ID)
+			err = st.Delivered(ctx, e)
 		case "dead":
-			_ = st.DeadLetter(ctx, e.ID, "gone")
+			err = st.DeadLetter(ctx, e, "gone")
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 	}
 	later := time.Now().Add(2 * time.Hour) // the events are older than the window by then
