@@ -17,6 +17,7 @@ import (
 // Functions that call NormalizePath need no entry.
 var pathReaders = map[string]string{
 	"strangler/gateway.go:logAccess":          "writes the path to the access log",
+	"strangler/trace.go:startSpan":            "records the path as a span attribute; decides nothing by it",
 	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
 	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",
 	"cmd/ficus/internal/demo/demo.go:Service": "the demo's stand-in service prints the path it received",

@@ -250,8 +250,11 @@ func TestRateLimitKeysAreBounded(t *testing.T) {
 			}
 		}
 	}
-	if let > 0 {
-		t.Errorf("the throttled client got %d requests through during a flood of new keys (its bucket was evicted)", let)
+	// The admission is by an estimate of frequency, so early in a flood
+	// the hot bucket may be evicted once (one fresh burst); without it,
+	// every check (500) could find a fresh bucket.
+	if let > 10 {
+		t.Errorf("the throttled client got %d requests through during a flood of new keys (its bucket was evicted more than once)", let)
 	}
 }
 

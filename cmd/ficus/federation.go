@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/ficus-gw/ficus/routes"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -50,7 +51,9 @@ func withFederation(h http.Handler, fed *federation.Federation) http.Handler {
 	}
 	callbacks := fed.Handler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if strings.HasPrefix(r.URL.Path, "/oauth2/federation/") {
+		// The front door chose the IDP on the normalised path; this
+		// decides on the same form (routes.NormalizePath), never the raw one.
+		if p, err := routes.NormalizePath(r.URL.EscapedPath()); err == nil && strings.HasPrefix(p, "/oauth2/federation/") {
 			callbacks.ServeHTTP(w, r)
 			return
 		}
