@@ -58,7 +58,7 @@ chromium:
 
 ## test: lint, chromium, then every test with the race detector against a real PostgreSQL, then short fuzz runs
 test: lint chromium
-	@.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 10m ./...
+	@.ci/with-postgres.sh $(GO) test -race -count=1 -timeout 13m ./...
 	@$(MAKE) --no-print-directory fuzz FUZZTIME=$(FUZZTIME)
 
 ## fuzz: each fuzz target for FUZZTIME (default 30000 inputs; e.g. FUZZTIME=1m)
