@@ -41,6 +41,20 @@ func AllowedSuites() []string {
 	return out
 }
 
+// defaultSuites are the TLS 1.2 suites a listener serves when its policy
+// names none: every allowed suite, in Go's order of preference. Go's own
+// default list also has ECDHE suites with AES-CBC and SHA-1, which a
+// policy may not name; the default does not offer them either.
+func defaultSuites() []uint16 {
+	var ids []uint16
+	for _, s := range tls.CipherSuites() {
+		if allowed(s) {
+			ids = append(ids, s.ID)
+		}
+	}
+	return ids
+}
+
 func allowed(s *tls.CipherSuite) bool {
 	return strings.HasPrefix(s.Name, "TLS_ECDHE_") && (strings.Contains(s.Name, "_GCM_") || strings.Contains(s.Name, "CHACHA20"))
 }
@@ -96,7 +110,7 @@ func CipherSuites(names []string) ([]uint16, error) {
 type Policy struct {
 	// MinVersion is "1.2" (the default when empty) or "1.3".
 	MinVersion string
-	// CipherSuites are TLS 1.2 suites by name; empty: Go's defaults.
+	// CipherSuites are TLS 1.2 suites by name; empty: AllowedSuites.
 	CipherSuites []string
 }
 
@@ -132,6 +146,9 @@ func Server(kp *Keypair, p Policy) (*tls.Config, error) {
 	}
 	minV, _ := ParseVersion(p.MinVersion)
 	suites, _ := CipherSuites(p.CipherSuites)
+	if suites == nil {
+		suites = defaultSuites()
+	}
 	return &tls.Config{
 		MinVersion:     minV,
 		CipherSuites:   suites,

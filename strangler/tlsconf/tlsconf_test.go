@@ -192,6 +192,22 @@ func TestServerRefusesOldVersionsAndOffersHTTP2(t *testing.T) {
 	if st := conn.ConnectionState(); st.NegotiatedProtocol != "h2" || st.Version < tls.VersionTLS12 {
 		t.Fatalf("ALPN %q, version %x", st.NegotiatedProtocol, st.Version)
 	}
+	// By default a TLS 1.2 client offering only CBC suites (in Go's own
+	// defaults) is refused: the default is the allowed list.
+	c = ca.ClientConfig("front.test", nil)
+	c.MaxVersion = tls.VersionTLS12
+	c.CipherSuites = []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA,
+		tls.TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA, tls.TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA}
+	if conn, err := tls.Dial("tcp", addr, c); err == nil {
+		conn.Close()
+		t.Error("a TLS 1.2 client offering only CBC suites was served by default")
+	}
+	c.CipherSuites = append(c.CipherSuites, tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305)
+	if conn, err := tls.Dial("tcp", addr, c); err != nil {
+		t.Errorf("a TLS 1.2 client offering ChaCha20-Poly1305 too: %v", err)
+	} else {
+		conn.Close()
+	}
 	// TLS 1.3 only: a TLS 1.2 client is refused.
 	url13 := serve(t, kp, tlsconf.Policy{MinVersion: "1.3"})
 	c = ca.ClientConfig("front.test", nil)
