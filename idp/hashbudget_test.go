@@ -1,6 +1,7 @@
 package idp_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
+	"github.com/ficus-gw/ficus/idp/store"
 	"golang.org/x/time/rate"
 )
 
@@ -214,10 +216,15 @@ func TestHashingCostIsUniform(t *testing.T) {
 		return url.Values{"grant_type": {"password"}, "client_id": {"web"}, "client_secret": {ti.secret["web"]},
 			"username": {user}, "password": {"wrong password"}}
 	}
+	// A user with no password at all (as a federated login creates one).
+	if err := ti.st.CreateUser(context.Background(), &store.User{ID: "fed-only", Username: "fed-only", Enabled: true, CreatedAt: ti.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		name           string
 		known, unknown url.Values
 	}{
+		{"a user without a password", pw("fed-only"), pw("no-such-user")},
 		{"wrong client secret", cc("machine", "wrong"), cc("no-such-client", "wrong")},
 		{"no client secret", cc("machine", ""), cc("no-such-client", "")},
 		{"wrong password", pw(testUser), pw("no-such-user")},

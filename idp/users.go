@@ -58,11 +58,18 @@ func (p *Provider) checkFicusUser(ctx context.Context, username, pw string) (*st
 	if err != nil {
 		return nil, ErrUnavailable.WithCause(err)
 	}
-	match, err := p.verifyHash(ctx, u.PasswordHash, pw)
+	// A user without a usable password hash (one created by a federated
+	// login has none) costs the same argon2id run as a wrong password, so
+	// the time taken does not tell such users apart.
+	enc, usable := u.PasswordHash, true
+	if _, ok := parseHash(enc); !ok {
+		enc, usable = p.dummyHash, false
+	}
+	match, err := p.verifyHash(ctx, enc, pw)
 	if err != nil {
 		return nil, err
 	}
-	if !match || !u.Enabled {
+	if !match || !usable || !u.Enabled {
 		return nil, ErrInvalidGrant.WithDescription("invalid username or password")
 	}
 	return u, nil
