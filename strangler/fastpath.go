@@ -36,7 +36,7 @@ type fastTransport struct {
 	slow *http.Transport
 	// host is the upstream URL's host, addr the host:port dialled.
 	host, addr string
-	dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	dial       func(ctx context.Context, network, addr string) (net.Conn, error)
 	// idle holds at most max_idle_conns connections.
 	idle chan *fastConn
 	// idleTimeout closes connections idle longer; headerTimeout bounds
