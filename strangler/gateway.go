@@ -219,7 +219,7 @@ func (g *Gateway) Load(f *routes.File) error {
 		for name, up := range prev.upstreams {
 			if t.upstreams[name] != up {
 				// In-flight requests keep their connections; idle ones go.
-				up.transport.CloseIdleConnections()
+				up.closeIdle()
 				if t.upstreams[name] == nil {
 					g.metrics.breakerState.DeleteLabelValues(name)
 				}

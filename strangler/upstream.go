@@ -44,8 +44,11 @@ type upstream struct {
 	// caSum is the hash of the CA bundle read for tls.ca_file: a reload
 	// that finds it changed builds the upstream anew.
 	caSum [sha256.Size]byte
-	// send carries requests: the transport (benchmarks put a stand-in here).
+	// send carries requests: fast, else the transport (benchmarks put a
+	// stand-in here).
 	send http.RoundTripper
+	// fast is the fast path of a plain-HTTP upstream; nil otherwise.
+	fast *fastTransport
 	// spanName names its attempts' spans.
 	spanName string
 	// breaker is nil when the upstream has none (the monolith by default).
@@ -107,6 +110,13 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, tc *upstreamT
 		up.caSum = tc.caSum
 	}
 	up.send = up.transport
+	if fastPathSupported && u.Scheme == "http" && cfg.MaxConns == 0 {
+		// Plain HTTP/1.1 without a connection limit: bodiless reads take
+		// the fast path (fastpath.go), everything else the transport.
+		up.fast = newFastTransport(up.transport, u.Host, dialer.DialContext, maxIdle,
+			up.transport.IdleConnTimeout, up.transport.ResponseHeaderTimeout)
+		up.send = up.fast
+	}
 	if breakerOn(cfg, monolith) {
 		failures := cfg.Breaker.Failures
 		if failures == 0 {
@@ -131,6 +141,15 @@ func newUpstream(name string, cfg *routes.Upstream, monolith bool, tc *upstreamT
 		})
 	}
 	return up, nil
+}
+
+// closeIdle closes the upstream's idle connections.
+func (u *upstream) closeIdle() {
+	if u.fast != nil {
+		u.fast.CloseIdleConnections()
+		return
+	}
+	u.transport.CloseIdleConnections()
 }
 
 // breakerOn reports whether an upstream gets a breaker: new services do

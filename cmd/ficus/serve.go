@@ -57,6 +57,7 @@ type serverIO struct {
 // and runs it until ctx ends; then it drains (see process.run).
 func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, sio serverIO) error {
 	logger := newLogger(sio.stderr, cfg.Log)
+	applyRuntime(cfg, logger)
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	trusted, _ := cfg.TrustedPrefixes() // validated with the config
@@ -167,6 +168,9 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	opsMux := http.NewServeMux()
+	if cfg.Listen.OpsPprof {
+		mountPprof(opsMux)
+	}
 	adminLn, err := admin.mount(cfg, opsMux)
 	if err != nil {
 		return err

@@ -6,14 +6,20 @@
 # each target's result is its median over the rounds. Results are written
 # to docs/benchmarks.md (between markers) as ratios, with the raw numbers.
 #
-# Bounded: ROUNDS x targets x DURATION of load (default 3 x 5 x 5s), on
+# The goals of issue 15 get a table of their own, met or missed:
+# pass-through (ficus-monolith) throughput >= 0.6x nginx's and p99 <= 2x
+# nginx's; the oauth2 route with a cached token >= 0.95x its instance's
+# own pass-through (ficus-idp-monolith); ficus's peak RSS < 64 MiB.
+#
+# Bounded: ROUNDS x targets x DURATION of load (default 3 x 8 x 5s), on
 # 127.0.0.1 only. Needs wrk and nginx (apt-get install wrk nginx-light).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-5s}
-CONNS=${CONNS:-32}
-WRK_THREADS=${WRK_THREADS:-1}
+# Issue 15's load: wrk -t2 -c64.
+CONNS=${CONNS:-64}
+WRK_THREADS=${WRK_THREADS:-2}
 OUT=${OUT:-docs/benchmarks.md}
 work=$(mktemp -d /tmp/ficus-bench.XXXXXX)
 pids=()
@@ -32,7 +38,9 @@ for tool in wrk nginx; do
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-UP=18090 NGX=18091 MIN=18082 FICUS=18080 OPS=18081 SIDECAR=18083 FICUS2=18084 OPS2=18085
+# PORT_BASE moves every port (two runs on one machine must not share them).
+B=${PORT_BASE:-18080}
+UP=$((B+10)) NGX=$((B+11)) MIN=$((B+2)) FICUS=$B OPS=$((B+1)) SIDECAR=$((B+3)) FICUS2=$((B+4)) OPS2=$((B+5))
 mkdir -p "$work/logs"
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
@@ -158,6 +166,8 @@ for name in "${ORDER[@]}"; do
   MP[$name]=$(echo "${P99[$name]}" | median)
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == "" || b == 0) print "-"; else printf "%.2f", a/b}'; }
+# verdict VALUE OP GOAL: met or missed (- when there is no value).
+verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN {if (v == "" || v == "-") print "-"; else if ((op == ">=" && v+0 >= g+0) || (op == "<=" && v+0 <= g+0) || (op == "<" && v+0 < g+0)) print "met"; else print "missed"}'; }
 
 table=$(
   echo "| target | req/s (median) | p99 ms (median) | throughput vs minimal Go proxy | p99 vs minimal | throughput vs nginx |"
@@ -165,6 +175,18 @@ table=$(
   for name in "${ORDER[@]}"; do
     echo "| $name | ${MR[$name]} | ${MP[$name]} | $(ratio "${MR[$name]}" "${MR[minimal]}")× | $(ratio "${MP[$name]}" "${MP[minimal]}")× | $(ratio "${MR[$name]}" "${MR[nginx]}")× |"
   done
+)
+rss_mib=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k/1024}')
+thr=$(ratio "${MR[ficus-monolith]:-}" "${MR[nginx]:-}")
+p99r=$(ratio "${MP[ficus-monolith]:-}" "${MP[nginx]:-}")
+oau=$(ratio "${MR[ficus-oauth2]:-}" "${MR[ficus-idp-monolith]:-}")
+goals=$(
+  echo "| issue 15 goal | measured | goal | |"
+  echo "|---|---:|---:|---|"
+  echo "| pass-through throughput vs nginx (ficus-monolith / nginx req/s) | ${thr}× | ≥ 0.60× | $(verdict "$thr" ">=" 0.6) |"
+  echo "| pass-through p99 vs nginx's p99 (ficus-monolith / nginx) | ${p99r}× | ≤ 2.00× | $(verdict "$p99r" "<=" 2) |"
+  echo "| oauth2 route, cached token, vs own pass-through (ficus-oauth2 / ficus-idp-monolith req/s) | ${oau}× | ≥ 0.95× | $(verdict "$oau" ">=" 0.95) |"
+  echo "| ficus peak resident memory (VmHWM of the pass-through instance) | ${rss_mib} MiB | < 64 MiB | $(verdict "$rss_mib" "<" 64) |"
 )
 summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB.
 ficus-oauth2 (opaque token swapped for a cached JWT, on the ficus instance with the IDP) runs at $(ratio "${MR[ficus-oauth2]}" "${MR[ficus-idp-monolith]}")× that instance's own pass-through throughput (ficus-idp-monolith).
@@ -177,6 +199,8 @@ block=$(cat <<MD
 Produced by \`make bench\` (\`strangler/bench/load.sh\`: $ROUNDS interleaved rounds, wrk -t$WRK_THREADS -c$CONNS -d$DURATION per target and round,
 medians shown) on $(date -u +%Y-%m-%d), $(nproc) cores, wrk sharing the cores with the proxies and the nginx upstream. The access log was on
 for ficus. Ratios are against targets measured in the same run; absolute numbers move with the machine's other load.
+
+$goals
 
 $table
 
@@ -191,5 +215,6 @@ $gobench
 MD
 )
 printf '%s\n' "$block" | strangler/bench/write-section.sh load "$OUT"
+echo "$goals"
 echo "$table"
 echo "$summary"

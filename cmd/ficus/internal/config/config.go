@@ -55,6 +55,23 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// Tracing exports OpenTelemetry spans; see docs/operations.md.
 	Tracing Tracing `yaml:"tracing"`
+	// Runtime tunes the Go runtime's garbage collector for ficus serve.
+	Runtime Runtime `yaml:"runtime"`
+}
+
+// Runtime tunes the Go runtime's garbage collector. The environment's
+// GOGC and GOMEMLIMIT, when set, win over these keys.
+type Runtime struct {
+	// GOGC is the collector's heap growth percent: a collection starts
+	// when the heap has grown by this share of what the last one left
+	// live. Default 300 (Go's is 100): a gateway's live heap is small and
+	// its garbage is per-request, so Go's default collects dozens of times
+	// a second under load. -1 turns the percent off (then set
+	// memory_limit).
+	GOGC int `yaml:"gogc" validate:"gte=-1"`
+	// MemoryLimit is the runtime's soft memory limit: near it the
+	// collector runs more often, whatever gogc says. Default none.
+	MemoryLimit ByteSize `yaml:"memory_limit"`
 }
 
 // Admin configures the admin API (route revisions, web-hook inbox): where
@@ -230,6 +247,9 @@ type Listen struct {
 	H2C bool `yaml:"h2c"`
 	// HTTP2 bounds what one HTTP/2 client may ask of the front door.
 	HTTP2 HTTP2 `yaml:"http2"`
+	// OpsPprof serves Go's profiles (net/http/pprof) under /debug/pprof/
+	// on the ops listener. Default false.
+	OpsPprof bool `yaml:"ops_pprof"`
 	// RedirectHTTP, when set, is a second listener (e.g. ":80") that
 	// answers every request with a 308 to the same host, path and query
 	// on https; only with listen.tls.

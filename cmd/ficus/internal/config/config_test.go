@@ -365,3 +365,29 @@ func TestTLSKeys(t *testing.T) {
 		}
 	}
 }
+
+// Issue 15: the collector's keys have a default, are checked, and the
+// percent turned off needs a limit.
+func TestRuntimeKeys(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, given, want string }{
+		{"below -1", "runtime: {gogc: -5}\n", ":1: runtime.gogc:"},
+		{"off without a limit", "runtime: {gogc: -1}\n", "runtime.gogc: -1 (no collection by growth) needs runtime.memory_limit"},
+		{"not a size", "runtime: {memory_limit: lots}\n", "runtime.memory_limit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.given, ForCheck)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v\nwant %q", err, tc.want)
+			}
+		})
+	}
+	c, err := load(t, "listen: {ops_pprof: true}\n", ForCheck)
+	if err != nil || c.GOGC() != DefaultGOGC || c.Runtime.MemoryLimit != 0 || !c.Listen.OpsPprof {
+		t.Fatalf("defaults: %v %+v", err, c.Runtime)
+	}
+	c, err = load(t, "runtime: {gogc: -1, memory_limit: 48MiB}\n", ForCheck)
+	if err != nil || c.GOGC() != -1 || c.Runtime.MemoryLimit != 48<<20 {
+		t.Fatalf("set: %v %+v", err, c.Runtime)
+	}
+}

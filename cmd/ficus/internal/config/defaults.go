@@ -39,6 +39,17 @@ func (c *Config) WatchRoutes() bool {
 // store (routes.source postgres) rather than routes.file.
 func (c *Config) RoutesFromStore() bool { return c.Routes.Source == "postgres" }
 
+// DefaultGOGC is runtime.gogc's default.
+const DefaultGOGC = 300
+
+// GOGC is runtime.gogc, or its default.
+func (c *Config) GOGC() int {
+	if c.Runtime.GOGC == 0 {
+		return DefaultGOGC
+	}
+	return c.Runtime.GOGC
+}
+
 // AccessLog reports whether the access log is on.
 func (c *Config) AccessLog() bool { return c.Log.AccessLog == nil || *c.Log.AccessLog }
 

@@ -49,6 +49,12 @@ func (c *Config) validate(p Purpose) Errors {
 	if c.Listen.Addr == c.Listen.OpsAddr && !strings.HasSuffix(c.Listen.Addr, ":0") {
 		add("listen.ops_addr", "must differ from listen.addr")
 	}
+	if c.Runtime.GOGC == -1 && c.Runtime.MemoryLimit <= 0 {
+		add("runtime.gogc", "-1 (no collection by growth) needs runtime.memory_limit, or the heap has no bound")
+	}
+	if c.Runtime.MemoryLimit < 0 {
+		add("runtime.memory_limit", "must not be negative")
+	}
 	if a := c.Admin.Listen; a != "" && !strings.HasSuffix(a, ":0") && (a == c.Listen.Addr || a == c.Listen.OpsAddr) {
 		add("admin.listen", "must differ from listen.addr and listen.ops_addr")
 	}
