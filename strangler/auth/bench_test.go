@@ -94,4 +94,3 @@ func BenchmarkCacheMissExchange(b *testing.B) {
 		}
 	}
 }
-
