@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # IDP load measurement on this machine, against a real `ficus serve` on
 # PostgreSQL: client-credentials issuance, introspection and refresh
-# rotation and web-hook ingest (also from 64 senders), each next to a
+# rotation and web-hook ingest (also from 64 senders), and through the
+# gateway a pass-through route and the cache-miss exchange (every request an
+# opaque token this instance has never seen, swapped for a JWT), each next to a
 # PostgreSQL baseline measured in the same run (one INSERT, or one SELECT by
 # key, per operation, from the same number of workers). Bounded: each measurement runs DURATION (default 5s) on
 # 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs

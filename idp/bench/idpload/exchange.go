@@ -76,6 +76,9 @@ func runExchange(client *http.Client, op string, o exchangeOpts) {
 		}
 		wg.Wait()
 		fmt.Fprintf(os.Stderr, "%s: issued %d tokens in %s\n", op, len(toks), time.Since(t0).Round(time.Millisecond))
+		// Let the burst's tail settle (the audit trail's last batches,
+		// autovacuum's analyze of the new rows) before the clock starts.
+		time.Sleep(2 * time.Second)
 	}
 	var next, ops, errs atomic.Int64
 	lat := make([][]time.Duration, o.workers)
