@@ -73,7 +73,7 @@ load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -sec
 declare -A R P50 P99
 # webhook64 and pg_insert64: the ingest goal's 64 concurrent senders, next to
 # the INSERT baseline from 64 workers.
-for op in pg_insert client_credentials pg_select introspect passthrough exchange refresh webhook pg_insert64 webhook64; do
+for op in pg_insert client_credentials pg_select introspect passthrough exchange_hit exchange refresh webhook pg_insert64 webhook64; do
   if [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
     c=$CONNS; [ "$op" = webhook64 ] && c=64
     read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$c" -d "$DURATION")
@@ -105,6 +105,7 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
 | gateway pass-through: GET through a route without auth to a local upstream | ${R[passthrough]} | ${P50[passthrough]} | ${P99[passthrough]} | $(ratio "${R[passthrough]}" "${R[pg_select]}")× the SELECT baseline |
+| gateway exchange, cached: GET through an oauth2 route, each client one token again and again | ${R[exchange_hit]} | ${P50[exchange_hit]} | ${P99[exchange_hit]} | $(ratio "${R[exchange_hit]}" "${R[passthrough]}")× the pass-through |
 | gateway cache-miss exchange: GET through an oauth2 route, each with a token never seen (look-up + JWT mint), distinct tokens/s | ${R[exchange]} | ${P50[exchange]} | ${P99[exchange]} | $(ratio "${R[exchange]}" "${R[passthrough]}")× the pass-through, $(ratio "${R[exchange]}" "${R[pg_select]}")× the SELECT baseline |
 | refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert]}")× the INSERT baseline |

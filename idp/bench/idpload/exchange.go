@@ -24,6 +24,9 @@ type exchangeOpts struct {
 	id, secret           string
 	workers, tokens      int
 	dur                  time.Duration
+	// hit: each worker sends one token again and again (the cached
+	// exchange), instead of each token once.
+	hit bool
 }
 
 // serveUpstream answers every request 200; with wantJWT, a request that
@@ -92,7 +95,9 @@ func runExchange(client *http.Client, op string, o exchangeOpts) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				req, _ := http.NewRequest("GET", o.base+o.path, nil)
-				if o.tokens > 0 {
+				if o.hit {
+					req.Header.Set("Authorization", "Bearer "+toks[w%len(toks)])
+				} else if o.tokens > 0 {
 					i := next.Add(1) - 1
 					if i >= int64(len(toks)) {
 						end.CompareAndSwap(0, time.Now().UnixNano())

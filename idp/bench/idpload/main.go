@@ -10,6 +10,7 @@
 //	exchange            GET /svc/x through the gateway's oauth2 route, each request with an access token
 //	                    ficus has not seen yet (-tokens of them, issued first): the cache-miss exchange;
 //	                    idpload serves the upstream at -upstream
+//	exchange_hit        as exchange, each worker sending one token again and again (the cached exchange)
 //	passthrough         GET /pass/x without a token through a route to the same upstream
 //	flood               -bogus workers send token requests with random client ids and secrets
 //	                    (from random X-Forwarded-For addresses with -xff) while -c workers of the
@@ -98,10 +99,13 @@ func main() {
 		return
 	}
 
-	if *op == "exchange" || *op == "passthrough" {
+	if *op == "exchange" || *op == "exchange_hit" || *op == "passthrough" {
 		o := exchangeOpts{base: *base, path: "/svc/x", upstream: *upstream, id: *id, secret: *secret, workers: *workers, tokens: *tokens, dur: *dur}
-		if *op == "passthrough" {
+		switch *op {
+		case "passthrough":
 			o.path, o.tokens = "/pass/x", 0
+		case "exchange_hit":
+			o.tokens, o.hit = *workers, true
 		}
 		runExchange(client, *op, o)
 		return
