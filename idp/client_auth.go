@@ -112,7 +112,7 @@ func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.
 	if secret == "" {
 		return nil, ErrInvalidClient.WithDescription("client authentication required")
 	}
-	ok, err := p.verifySecret(ctx, c, secret, now, admit)
+	ok, err := p.verifySecret(ctx, c, secret, addrKey(r.RemoteIP), now, admit)
 	if err != nil {
 		return nil, err
 	}
@@ -127,23 +127,34 @@ func (p *Provider) authenticateClient(ctx context.Context, r *Request, now time.
 // recognised by its SHA-256 digest (constant-time) until SecretCacheTTL,
 // so that machine clients do not pay argon2id on every request. A check
 // that needs argon2id runs within the hashing budget and may be refused
-// (503) when the budget stays full; admit is asked first.
-func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret string, now time.Time, admit func() (func(), error)) (bool, error) {
-	digest := sha256.Sum256([]byte(c.ID + "\x00" + secret))
+// (503) when the budget stays full.
+//
+// Concurrent checks of the same secret from the same address (addr, its
+// limit key) share one argon2id run, and only that run is admitted by the
+// address's failure budget (admit): issue 15, a cold start with 32
+// concurrent first requests of a client with the right secret had each
+// request admitted on its own, so that the requests beyond the budget
+// were refused 429 "too many failed client authentications" though none
+// had failed. The budget still bounds the argon2id runs in flight from an
+// address (one per distinct secret), and a wrong secret still charges
+// every request that sent it.
+func (p *Provider) verifySecret(ctx context.Context, c *store.Client, secret, addr string, now time.Time, admit func() (func(), error)) (bool, error) {
+	var buf [256]byte // client id, NUL, secret: on the stack when they fit
+	digest := sha256.Sum256(append(append(append(buf[:0], c.ID...), 0), secret...))
 	if v, ok := p.secretCache.Load(c.ID); ok {
 		cs := v.(cachedSecret)
 		if now.Before(cs.until) && subtle.ConstantTimeCompare(cs.digest[:], digest[:]) == 1 {
 			return true, nil
 		}
 	}
-	done, err := admit()
-	if err != nil {
-		return false, err
-	}
-	defer done()
-	// Concurrent first requests with the same credentials share one slow
-	// verification instead of each running argon2id (a cold-start herd).
-	ok, err, _ := p.verifying.Do(string(digest[:]), func() (any, error) {
+	// The address is part of the key: a request is never answered with the
+	// refusal of another address's budget.
+	ok, err, _ := p.verifying.Do(addr+"\x00"+string(digest[:]), func() (any, error) {
+		done, err := admit()
+		if err != nil {
+			return false, err
+		}
+		defer done()
 		checked := false
 		for _, s := range c.Secrets {
 			if !s.ExpiresAt.IsZero() && !now.Before(s.ExpiresAt) {

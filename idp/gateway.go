@@ -21,9 +21,26 @@ type Resolved struct {
 	User  *store.User
 }
 
-// ResolveToken looks up an opaque access token for a gateway.
+// ResolveToken looks up an opaque access token for a gateway. A token
+// that is not shaped like the access tokens this provider issues is not
+// active, and costs no look-up.
 func (p *Provider) ResolveToken(ctx context.Context, raw string) (*Resolved, error) {
-	v, err := p.lookup(ctx, tokenhash.Sum(raw))
+	if !AccessTokenShaped(raw) {
+		return nil, ErrNotActive
+	}
+	return p.ResolveTokenHash(ctx, tokenhash.Sum(raw))
+}
+
+// ResolveTokenHash is ResolveToken for a caller that already holds the
+// token's hash (tokenhash.Sum), as the gateway's exchange cache does: the
+// token is hashed once per request. It reads the provider's short token
+// cache but does not fill it, since such a caller caches the answer
+// itself; a miss costs one query (the token joined with its user).
+func (p *Provider) ResolveTokenHash(ctx context.Context, hash string) (*Resolved, error) {
+	v, err, ok := p.cached(hash)
+	if !ok {
+		v, err = p.load(ctx, hash)
+	}
 	if errors.Is(err, store.ErrNotFound) || errors.Is(err, store.ErrInactive) {
 		return nil, ErrNotActive
 	}
@@ -34,6 +51,23 @@ func (p *Provider) ResolveToken(ctx context.Context, raw string) (*Resolved, err
 		return nil, ErrNotActive
 	}
 	return &Resolved{Token: v.tok, User: v.user}, nil
+}
+
+// AccessTokenShaped reports whether raw has the shape of an access token
+// this provider issues: AccessTokenPrefix and 256 bits in unpadded
+// base64url. It proves nothing; a token without that shape is certainly
+// not one of ours, and needs no look-up.
+func AccessTokenShaped(raw string) bool {
+	b, ok := strings.CutPrefix(raw, AccessTokenPrefix)
+	if !ok || len(b) != opaqueLen {
+		return false
+	}
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_') {
+			return false
+		}
+	}
+	return true
 }
 
 // AnonymousToken is an application token of clientID that is never stored:

@@ -15,6 +15,11 @@ type TokenStorage interface {
 	// GetToken returns a token by hash, active or not; store.ErrNotFound if
 	// there is none.
 	GetToken(ctx context.Context, hash string) (*store.Token, error)
+	// GetTokenWithUser returns a token by hash, active or not, with its
+	// user in the same round trip, without the user's password hash: nil
+	// for an application token, and nil too when the token's user no
+	// longer exists. store.ErrNotFound if there is no token.
+	GetTokenWithUser(ctx context.Context, hash string) (*store.Token, *store.User, error)
 	// EvictOldest revokes a user's oldest live refresh families beyond
 	// keep and returns the hashes it revoked.
 	EvictOldest(ctx context.Context, userID string, keep int, now time.Time) ([]string, error)

@@ -160,3 +160,53 @@ func TestConcurrentFailuresStayWithinTheAddressBudget(t *testing.T) {
 		t.Errorf("%d argon2id runs, want 3", runs)
 	}
 }
+
+// Issue 15: at a cold start, 32 concurrent first requests of a client with
+// the right secret were each admitted by the address's failure budget
+// while the one argon2id check they shared ran, so that those beyond the
+// budget were answered 429 "too many failed client authentications"
+// though none had failed. Now the requests sharing a check take one place
+// in the budget: every one is answered 200, after one argon2id run.
+func TestConcurrentFirstRequestsOfAGoodClientAreNotFailures(t *testing.T) {
+	ti := newTestIDP(t, false, func(c *idp.Config) {
+		c.HashMemory, c.HashWait = 1<<20, 30*time.Second
+		c.FailureRate, c.FailureBurst = rate.Every(time.Hour), 3
+	})
+	hp := probeHashes(t, ti.p)
+	hp.holdNext(1)
+	const n = 32
+	answers := make(chan string, n)
+	for range n {
+		go func() {
+			code, _, body, err := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
+				"client_id": {"machine"}, "client_secret": {ti.secret["machine"]}})
+			answers <- fmt.Sprint(code, " ", strings.TrimSpace(body), err)
+		}()
+	}
+	hp.waitStarted(t, 1)
+	// While the check is held no request may be answered: before the fix
+	// the requests beyond the budget were refused at once. Give them the
+	// time to arrive (this can only let the old behaviour go unnoticed on
+	// a very slow machine, never fail a correct one).
+	select {
+	case a := <-answers:
+		t.Fatalf("answered while the one check was running: %s", a)
+	case <-time.After(300 * time.Millisecond):
+	}
+	hp.release()
+	for range n {
+		if a := <-answers; !strings.HasPrefix(a, "200 ") {
+			t.Errorf("a request with the right secret: %s, want 200", a)
+		}
+	}
+	if _, runs := hp.stats(); runs != 1 {
+		t.Errorf("%d argon2id runs for one secret, want 1", runs)
+	}
+	// None of them counted as a failure: the address still has its budget.
+	for i := range 3 {
+		if code, _, body, _ := send(ti.url("/oauth2/token"), url.Values{"grant_type": {"client_credentials"},
+			"client_id": {"machine"}, "client_secret": {"wrong"}}); code != 401 {
+			t.Fatalf("wrong secret %d: %d %s, want 401 (the budget must be untouched)", i, code, body)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type Provider struct {
 	busyLog   rate.Sometimes
 
 	tokens      *tokenCache
+	looking     singleflight.Group // token look-ups in flight, by hash
 	clients     *otter.Cache[string, *store.Client]
 	secretCache sync.Map // client id -> cachedSecret
 	verifying   singleflight.Group

@@ -59,12 +59,16 @@ func (ls *limiters) allow(key string, now time.Time) (bool, int) {
 	if ls == nil {
 		return true, 0
 	}
-	r := ls.get(key).l.ReserveN(now, 1)
+	l := ls.get(key).l
+	if l.AllowN(now, 1) { // no Reservation to allocate on the common path
+		return true, 0
+	}
+	r := l.ReserveN(now, 1)
 	if d := r.DelayFrom(now); d > 0 {
 		r.CancelAt(now)
 		return false, int(math.Ceil(d.Seconds()))
 	}
-	return true, 0
+	return true, 0 // a token came back in between: the reservation holds it
 }
 
 // blocked reports, without taking a token, whether key has no token left,

@@ -19,6 +19,10 @@ const (
 	ClientSecretPrefix = "ficus_cs_"
 )
 
+// opaqueLen is the length of newOpaque's random part: 32 bytes in
+// unpadded base64url.
+const opaqueLen = 43
+
 // newOpaque returns prefix + 256 random bits, base64url.
 func newOpaque(prefix string) string {
 	var b [32]byte

@@ -42,37 +42,59 @@ func (tc *tokenCache) invalidate(hashes []string) {
 }
 
 // lookup returns a token by hash with its user, from the cache when it is
-// there. Inactive tokens, and tokens of disabled users, come back with
-// store.ErrInactive.
+// there, else from the store in one round trip (the token joined with its
+// user), keeping it in the cache; concurrent misses of one hash share that
+// round trip. Inactive tokens, and tokens of disabled or deleted users,
+// come back with store.ErrInactive and are never cached.
 func (p *Provider) lookup(ctx context.Context, hash string) (*tokenView, error) {
-	now := p.now()
-	if p.tokens != nil {
-		if v, ok := p.tokens.c.GetIfPresent(hash); ok {
-			if !v.tok.Active(now) {
-				return nil, store.ErrInactive
-			}
-			return &v, nil
-		}
+	if v, err, ok := p.cached(hash); ok {
+		return v, err
 	}
-	tok, err := p.st.GetToken(ctx, hash)
+	v, err, _ := p.looking.Do(hash, func() (any, error) {
+		v, err := p.load(ctx, hash)
+		if err == nil && p.tokens != nil {
+			p.tokens.c.Set(hash, *v)
+		}
+		return v, err
+	})
 	if err != nil {
 		return nil, err
 	}
-	if !tok.Active(now) {
+	return v.(*tokenView), nil
+}
+
+// cached returns the cached token of hash, if the cache holds it.
+func (p *Provider) cached(hash string) (*tokenView, error, bool) {
+	if p.tokens == nil {
+		return nil, nil, false
+	}
+	v, ok := p.tokens.c.GetIfPresent(hash)
+	if !ok {
+		return nil, nil, false
+	}
+	if !v.tok.Active(p.now()) {
+		return nil, store.ErrInactive, true
+	}
+	return &v, nil, true
+}
+
+// load reads a token and its user from the store (one query) and checks
+// that both are live.
+func (p *Provider) load(ctx context.Context, hash string) (*tokenView, error) {
+	tok, u, err := p.st.GetTokenWithUser(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	if !tok.Active(p.now()) {
 		return nil, store.ErrInactive
 	}
-	v := tokenView{tok: tok}
-	if tok.UserID != "" {
-		u, err := p.st.GetUser(ctx, tok.UserID)
-		if err != nil || !u.Enabled {
-			return nil, store.ErrInactive
-		}
-		v.user = u
+	if tok.UserID != "" && (u == nil || !u.Enabled) {
+		return nil, store.ErrInactive
 	}
-	if p.tokens != nil {
-		p.tokens.c.Set(hash, v)
+	if tok.UserID == "" {
+		u = nil
 	}
-	return &v, nil
+	return &tokenView{tok: tok, user: u}, nil
 }
 
 // getClient returns a client, from a short-lived cache (ClientCacheTTL)

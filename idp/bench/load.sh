@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # IDP load measurement on this machine, against a real `ficus serve` on
 # PostgreSQL: client-credentials issuance, introspection and refresh
-# rotation and web-hook ingest (also from 64 senders), each next to a
+# rotation and web-hook ingest (also from 64 senders), and through the
+# gateway a pass-through route and the cache-miss exchange (every request an
+# opaque token this instance has never seen, swapped for a JWT), each next to a
 # PostgreSQL baseline measured in the same run (one INSERT, or one SELECT by
 # key, per operation, from the same number of workers). Bounded: each measurement runs DURATION (default 5s) on
 # 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs
@@ -31,7 +33,18 @@ case "$ADMIN" in *\?*) FICUS_BENCH_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*\?#/$
 
 go build -o "$work/ficus" ./cmd/ficus
 go build -o "$work/idpload" ./idp/bench/idpload
-printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:18090"}\nroutes: []\n' > "$work/routes.yaml"
+# The gateway ops (exchange, passthrough) reach an upstream that idpload
+# serves at 127.0.0.1:18190: /svc needs an opaque token, swapped for a JWT.
+cat > "$work/routes.yaml" <<R
+version: 1
+monolith: legacy
+upstreams:
+  legacy: {url: "http://127.0.0.1:18190"}
+  svc: {url: "http://127.0.0.1:18190", audience: svc}
+routes:
+  - {name: svc, match: {prefix: /svc}, to: svc, auth: {policy: oauth2}}
+  - {name: pass, match: {prefix: /pass}, to: legacy}
+R
 cat > "$work/ficus.yaml" <<C
 listen: {addr: "127.0.0.1:18180", ops_addr: "127.0.0.1:18181"}
 store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS, group_commit: {max_batch: $MAX_BATCH}}
@@ -60,7 +73,7 @@ load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -sec
 declare -A R P50 P99
 # webhook64 and pg_insert64: the ingest goal's 64 concurrent senders, next to
 # the INSERT baseline from 64 workers.
-for op in pg_insert client_credentials pg_select introspect refresh webhook pg_insert64 webhook64; do
+for op in pg_insert client_credentials pg_select introspect passthrough exchange_hit exchange refresh webhook pg_insert64 webhook64; do
   if [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
     c=$CONNS; [ "$op" = webhook64 ] && c=64
     read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" -c "$c" -d "$DURATION")
@@ -91,6 +104,9 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | client_credentials token (HTTP, client auth, insert, audit) | ${R[client_credentials]} | ${P50[client_credentials]} | ${P99[client_credentials]} | $(ratio "${R[client_credentials]}" "${R[pg_insert]}")× the INSERT baseline |
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
+| gateway pass-through: GET through a route without auth to a local upstream | ${R[passthrough]} | ${P50[passthrough]} | ${P99[passthrough]} | $(ratio "${R[passthrough]}" "${R[pg_select]}")× the SELECT baseline |
+| gateway exchange, cached: GET through an oauth2 route, each client one token again and again | ${R[exchange_hit]} | ${P50[exchange_hit]} | ${P99[exchange_hit]} | $(ratio "${R[exchange_hit]}" "${R[passthrough]}")× the pass-through |
+| gateway cache-miss exchange: GET through an oauth2 route, each with a token never seen (look-up + JWT mint), distinct tokens/s | ${R[exchange]} | ${P50[exchange]} | ${P99[exchange]} | $(ratio "${R[exchange]}" "${R[passthrough]}")× the pass-through, $(ratio "${R[exchange]}" "${R[pg_select]}")× the SELECT baseline |
 | refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert]}")× the INSERT baseline |
 | baseline: INSERT one token row, 64 workers | ${R[pg_insert64]} | ${P50[pg_insert64]} | ${P99[pg_insert64]} | 1.00× |

@@ -73,6 +73,15 @@ type JPTIssuer interface {
 	ResolveJPT(ctx context.Context, jpt string) (p *Principal, sessionHash string, err error)
 }
 
+// HashResolver is an Issuer that resolves an opaque token by the hash the
+// stage has already computed for its cache (tokenhash.Sum), so that a
+// cache miss does not hash the token twice.
+type HashResolver interface {
+	Issuer
+	// ResolveHash is Resolve of token, whose tokenhash.Sum is hash.
+	ResolveHash(ctx context.Context, token, hash string) (*Principal, error)
+}
+
 // Options configure a Stage.
 type Options struct {
 	Issuer Issuer
@@ -211,6 +220,8 @@ func (s *Stage) resolve(ctx context.Context, tok string) (*entry, error) {
 			} else {
 				err = ErrInvalidToken // no session layer here
 			}
+		} else if hr, ok := s.o.Issuer.(HashResolver); ok {
+			p, err = hr.ResolveHash(ctx, tok, h)
 		} else {
 			p, err = s.o.Issuer.Resolve(ctx, tok)
 		}

@@ -28,7 +28,10 @@ type Local struct {
 // (a browser session is no OAuth2 client; services see this name).
 const SessionClientID = "ficus-session"
 
-var _ JPTIssuer = Local{}
+var (
+	_ JPTIssuer    = Local{}
+	_ HashResolver = Local{}
+)
 
 func principal(r *idp.Resolved) *Principal {
 	t := r.Token
@@ -56,6 +59,19 @@ func notActive(err error) error {
 // Resolve implements Issuer.
 func (l Local) Resolve(ctx context.Context, token string) (*Principal, error) {
 	r, err := l.P.ResolveToken(ctx, token)
+	if err != nil {
+		return nil, notActive(err)
+	}
+	return principal(r), nil
+}
+
+// ResolveHash implements HashResolver: the stage's hash of the token is
+// the provider's key, so the token is hashed once per request.
+func (l Local) ResolveHash(ctx context.Context, token, hash string) (*Principal, error) {
+	if !idp.AccessTokenShaped(token) {
+		return nil, ErrInvalidToken
+	}
+	r, err := l.P.ResolveTokenHash(ctx, hash)
 	if err != nil {
 		return nil, notActive(err)
 	}

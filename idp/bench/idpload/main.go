@@ -7,6 +7,11 @@
 //	webhook             post 1 KiB Stripe-signed events (-secret is the signing secret) to -path
 //	pg_insert           baseline: one INSERT of a token-sized row per operation, straight to PostgreSQL
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
+//	exchange            GET /svc/x through the gateway's oauth2 route, each request with an access token
+//	                    ficus has not seen yet (-tokens of them, issued first): the cache-miss exchange;
+//	                    idpload serves the upstream at -upstream
+//	exchange_hit        as exchange, each worker sending one token again and again (the cached exchange)
+//	passthrough         GET /pass/x without a token through a route to the same upstream
 //	flood               -bogus workers send token requests with random client ids and secrets
 //	                    (from random X-Forwarded-For addresses with -xff) while -c workers of the
 //	                    real client ask for tokens; reports both, and ficus's peak memory (-pid)
@@ -52,6 +57,8 @@ func main() {
 	pid := flag.Int("pid", 0, "ficus process whose memory to sample (flood)")
 	coldID := flag.String("cold-client", "", "a second real client, not yet verified, that asks for one token during the flood")
 	coldSecret := flag.String("cold-secret", "", "its secret")
+	upstream := flag.String("upstream", "127.0.0.1:18190", "address idpload serves the upstream on (exchange, passthrough)")
+	tokens := flag.Int("tokens", 60000, "distinct tokens to issue before the clock starts (exchange)")
 	flag.Parse()
 	var pool *pgxpool.Pool
 	if strings.HasPrefix(*op, "pg_") {
@@ -89,6 +96,18 @@ func main() {
 	if *op == "flood" {
 		runFlood(client, *base, floodOpts{id: *id, secret: *secret, coldID: *coldID, coldSecret: *coldSecret,
 			legit: *workers, bogus: *bogus, xff: *xff, pid: *pid, dur: *dur})
+		return
+	}
+
+	if *op == "exchange" || *op == "exchange_hit" || *op == "passthrough" {
+		o := exchangeOpts{base: *base, path: "/svc/x", upstream: *upstream, id: *id, secret: *secret, workers: *workers, tokens: *tokens, dur: *dur}
+		switch *op {
+		case "passthrough":
+			o.path, o.tokens = "/pass/x", 0
+		case "exchange_hit":
+			o.tokens, o.hit = *workers, true
+		}
+		runExchange(client, *op, o)
 		return
 	}
 

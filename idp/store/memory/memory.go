@@ -205,6 +205,23 @@ func (s *Store) GetToken(_ context.Context, hash string) (*store.Token, error) {
 	return cloneToken(t), nil
 }
 
+func (s *Store) GetTokenWithUser(_ context.Context, hash string) (*store.Token, *store.User, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	t, ok := s.tokens[hash]
+	if !ok {
+		return nil, nil, store.ErrNotFound
+	}
+	var u *store.User
+	if t.UserID != "" {
+		if su, ok := s.users[t.UserID]; ok {
+			u = cloneUser(su)
+			u.PasswordHash = ""
+		}
+	}
+	return cloneToken(t), u, nil
+}
+
 func (s *Store) RotateRefresh(_ context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

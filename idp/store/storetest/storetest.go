@@ -124,6 +124,43 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 	})
 
+	t.Run("token with its user in one look-up", func(t *testing.T) {
+		s := newStore(t)
+		must(t, s.CreateUser(ctx, &store.User{ID: "u1", Username: "ann", PasswordHash: "secret-hash", CustomerNumber: "C-1",
+			Claims: map[string]any{"name": "Ann"}, Enabled: true, CreatedAt: now}))
+		must(t, s.InsertTokens(ctx,
+			&store.Token{Hash: "ua", Kind: store.KindAccess, ClientID: "c", UserID: "u1", Scope: "a", Level: store.LevelLoggedOn,
+				FamilyID: "f", IssuedAt: now, ExpiresAt: now.Add(time.Hour), Extra: map[string]string{"device_id": "d1"}},
+			&store.Token{Hash: "app", Kind: store.KindAccess, ClientID: "c", Scope: "a", Level: store.LevelAnonymous,
+				IssuedAt: now, ExpiresAt: now.Add(time.Hour)},
+			&store.Token{Hash: "gone", Kind: store.KindAccess, ClientID: "c", UserID: "u-gone", Scope: "a", Level: store.LevelLoggedOn,
+				IssuedAt: now, ExpiresAt: now.Add(time.Hour)}))
+		tok, u, err := s.GetTokenWithUser(ctx, "ua")
+		must(t, err)
+		if tok.UserID != "u1" || tok.FamilyID != "f" || tok.Extra["device_id"] != "d1" || !tok.Active(now) {
+			t.Fatalf("token = %+v", tok)
+		}
+		if u == nil || u.ID != "u1" || u.Username != "ann" || u.CustomerNumber != "C-1" || u.Claims["name"] != "Ann" || !u.Enabled {
+			t.Fatalf("user = %+v", u)
+		}
+		if u.PasswordHash != "" {
+			t.Fatal("the token look-up carries the user's password hash")
+		}
+		if tok, u, err := s.GetTokenWithUser(ctx, "app"); err != nil || tok.ClientID != "c" || u != nil {
+			t.Fatalf("application token: %+v %+v %v", tok, u, err)
+		}
+		if tok, u, err := s.GetTokenWithUser(ctx, "gone"); err != nil || tok.UserID != "u-gone" || u != nil {
+			t.Fatalf("token of a missing user: %+v %+v %v", tok, u, err)
+		}
+		must(t, s.SetUserEnabled(ctx, "u1", false))
+		if _, u, _ := s.GetTokenWithUser(ctx, "ua"); u == nil || u.Enabled {
+			t.Fatalf("disabled user: %+v", u)
+		}
+		if _, _, err := s.GetTokenWithUser(ctx, "nope"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatal(err)
+		}
+	})
+
 	t.Run("refresh rotation has one winner", func(t *testing.T) {
 		s := newStore(t)
 		rt := refresh("rt0", "fam", "u1", now, now.Add(time.Hour))
