@@ -123,18 +123,18 @@ func TestRotationsInOneBatchKeepOneWinnerPerToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	issue := func(name string) func(*store.Token) ([]*store.Token, error) {
-		return func(old *store.Token) ([]*store.Token, error) {
+	issue := func(name string) func(*store.Token, *store.User) ([]*store.Token, error) {
+		return func(old *store.Token, _ *store.User) ([]*store.Token, error) {
 			return []*store.Token{tok(name+"-at", store.KindAccess, old.FamilyID), tok(name+"-rt", store.KindRefresh, old.FamilyID)}, nil
 		}
 	}
 	first, release := hold(t, pool, s, func() error { _, err := s.RotateRefresh(ctx, "held", now, issue("held")); return err })
 	type call struct {
 		hash  string
-		issue func(*store.Token) ([]*store.Token, error)
+		issue func(*store.Token, *store.User) ([]*store.Token, error)
 	}
 	calls := []call{{"own-a", issue("own-a")}, {"missing", issue("missing")}, {"expired", issue("expired")},
-		{"fails", func(*store.Token) ([]*store.Token, error) { return nil, errors.New("wrong client") }}, {"own-b", issue("own-b")}}
+		{"fails", func(*store.Token, *store.User) ([]*store.Token, error) { return nil, errors.New("wrong client") }}, {"own-b", issue("own-b")}}
 	for i := range 6 {
 		calls = append(calls, call{"shared", issue(fmt.Sprint("shared-", i))})
 	}
@@ -227,8 +227,8 @@ func TestRotationsOnTwoInstancesRaceToOneWinner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	issue := func(name string) func(*store.Token) ([]*store.Token, error) {
-		return func(old *store.Token) ([]*store.Token, error) {
+	issue := func(name string) func(*store.Token, *store.User) ([]*store.Token, error) {
+		return func(old *store.Token, _ *store.User) ([]*store.Token, error) {
 			return []*store.Token{tok(name+"-at", store.KindAccess, old.FamilyID), tok(name+"-rt", store.KindRefresh, old.FamilyID)}, nil
 		}
 	}

@@ -382,7 +382,8 @@ func (s *Store) GetToken(ctx context.Context, hash string) (*store.Token, error)
 }
 
 // RotateRefresh implements idp.RefreshStorage. Concurrent rotations share
-// two statements and one commit: the batch's tokens are read (no lock),
+// three statements and one commit: the batch's tokens and their users are
+// read (no lock),
 // each rotation is decided in arrival order — issue runs for a token that
 // is unused and active, and a later rotation of the same token in the
 // batch finds it used, exactly as a second rotation does across batches —
@@ -393,7 +394,7 @@ func (s *Store) GetToken(ctx context.Context, hash string) (*store.Token, error)
 // stores what the tokens it marked issued. A rotation that lost that race
 // reads the token again and gets store.ErrTokenUsed or store.ErrInactive
 // with its committed record. A rotation is answered only after the commit.
-func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error) {
+func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token, user *store.User) ([]*store.Token, error)) (*store.Token, error) {
 	r, err := s.rotations.Submit(ctx, rotation{hash: hash, now: now, issue: issue})
 	if err != nil {
 		return nil, err
@@ -404,7 +405,7 @@ func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, i
 type rotation struct {
 	hash  string
 	now   time.Time
-	issue func(old *store.Token) ([]*store.Token, error)
+	issue func(old *store.Token, user *store.User) ([]*store.Token, error)
 }
 
 // rotated is a rotation's answer: old is nil when outcome is an error of
@@ -447,6 +448,33 @@ func (s *Store) readRefresh(ctx context.Context, hashes []string) (map[string]*s
 	return m, nil
 }
 
+// usersOf reads the users of tokens (one statement); a token's user that
+// is not there (deleted) is missing from the map.
+func (s *Store) usersOf(ctx context.Context, tokens map[string]*store.Token) (map[string]*store.User, error) {
+	var ids []string
+	for _, t := range tokens {
+		if t.UserID != "" && !slices.Contains(ids, t.UserID) {
+			ids = append(ids, t.UserID)
+		}
+	}
+	users := map[string]*store.User{}
+	if len(ids) == 0 {
+		return users, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+userCols+` FROM idp_users WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.User, error) { return scanUser(row) })
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		users[u.ID] = u
+	}
+	return users, nil
+}
+
 // refreshState is the outcome a rotation of t at now has without issuing:
 // nil for a token that may be rotated.
 func refreshState(t *store.Token, ok bool, now time.Time) rotated {
@@ -468,6 +496,10 @@ func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, 
 		hashes = append(hashes, r.hash)
 	}
 	read, err := s.readRefresh(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.usersOf(ctx, read)
 	if err != nil {
 		return nil, err
 	}
@@ -495,7 +527,7 @@ func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, 
 			continue
 		}
 		old := *t
-		ts, err := r.issue(&old)
+		ts, err := r.issue(&old, users[old.UserID])
 		if err != nil {
 			out[i] = rotated{outcome: err}
 			continue
