@@ -610,8 +610,30 @@ func hashes(rows pgx.Rows, err error) ([]string, error) {
 	return out, nil
 }
 
+// revokeWhere revokes the tokens that match where, in passes until one
+// finds nothing left to revoke. One statement is not enough: a refresh
+// rotation that marked a matching token used (holding its row) before the
+// statement reached it commits the pair it issued while the statement
+// waits for that row, and the statement, whose snapshot was taken before,
+// revokes the old token but cannot see the new pair. The next pass, a
+// new snapshot taken after that commit, does; a pass that revokes nothing
+// saw every committed match revoked, and a rotation still in flight then
+// finds its token revoked (its compare-and-set waits for the row and
+// re-checks it).
 func (s *Store) revokeWhere(ctx context.Context, where string, arg any, now time.Time) ([]string, error) {
-	return hashes(s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now))
+	all := []string{}
+	for range 100 {
+		hs, err := hashes(s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now))
+		if err != nil {
+			return nil, err
+		}
+		if len(hs) == 0 {
+			break
+		}
+		all = append(all, hs...)
+	}
+	slices.Sort(all)
+	return all, nil
 }
 
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error) {
