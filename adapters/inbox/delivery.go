@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -116,9 +118,20 @@ type claimRef struct{ id, claim int64 }
 
 // Delivered marks an event delivered, if it is still under e's claim
 // (ErrClaimLost otherwise). Concurrent marks (of every worker of this
-// process) share one statement and one commit.
+// process) share one statement and one commit. After Close (the process
+// is stopping while a worker still records the outcome of an attempt the
+// target answered) the mark is committed on its own: refusing it would
+// leave a delivered event pending, and another instance would deliver it
+// again once its lease ends.
 func (s *Store) Delivered(ctx context.Context, e *Event) error {
-	ok, err := s.delivered.Submit(ctx, claimRef{e.ID, e.Claim})
+	ref := claimRef{e.ID, e.Claim}
+	ok, err := s.delivered.Submit(ctx, ref)
+	if errors.Is(err, groupcommit.ErrClosed) {
+		var oks []bool
+		if oks, err = s.commitDelivered(ctx, []claimRef{ref}); err == nil {
+			ok = oks[0]
+		}
+	}
 	if err == nil && !ok {
 		err = ErrClaimLost
 	}
