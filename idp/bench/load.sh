@@ -59,12 +59,13 @@ secret=$("$work/ficus" idp client create bench --first-party --scope a -c "$work
   --grant client_credentials --grant password --grant refresh_token --grant introspection | awk '/client_secret/ {print $2}')
 FICUS_BENCH_HOOK_SECRET=$("$work/ficus" idp client create hook-adapter --scope a -c "$work/ficus.yaml" \
   --grant client_credentials | awk '/client_secret/ {print $2}')
-"$work/idpload" -op sink -listen 127.0.0.1:18090 &
+"$work/idpload" -op sink -listen 127.0.0.1:18090 2> "$work/sink.log" &
 sink=$!
 echo "bench-password-1" | "$work/ficus" idp user create bench --password-stdin -c "$work/ficus.yaml" >/dev/null
 "$work/ficus" serve -c "$work/ficus.yaml" > "$work/serve.log" 2>&1 &
 pid=$!
 for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
+curl -fsS -o /dev/null -X POST http://127.0.0.1:18090/ || { echo "the delivery target did not start:"; cat "$work/sink.log"; exit 1; } >&2
 
 load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
   -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
@@ -109,7 +110,7 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | client_credentials token (HTTP, client auth, insert, audit) | ${R[client_credentials]} | ${P50[client_credentials]} | ${P99[client_credentials]} | $(ratio "${R[client_credentials]}" "${R[pg_insert]}")× the INSERT baseline |
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
-| refresh_token rotation (row lock, 2 inserts, 1 update) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
+| refresh_token rotation (batched read, then one compare-and-set UPDATE + INSERT per batch) | ${R[refresh]} | ${P50[refresh]} | ${P99[refresh]} | $(ratio "${R[refresh]}" "${R[pg_insert]}")× the INSERT baseline |
 | baseline: INSERT one 1 KiB event row (inbox shape, ON CONFLICT DO NOTHING RETURNING) | ${R[pg_insert_hook]} | ${P50[pg_insert_hook]} | ${P99[pg_insert_hook]} | 1.00× |
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert_hook]}")× the event INSERT baseline |
 | baseline: INSERT one 1 KiB event row, 64 workers | ${R[pg_insert_hook64]} | ${P50[pg_insert_hook64]} | ${P99[pg_insert_hook64]} | 1.00× |
