@@ -193,7 +193,10 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, o *ingestOutcome
 	}
 	o.verified = true
 	id := in.eventID(r.Header, body)
-	if id == "" || len(id) > 256 {
+	// A NUL (\u0000 in a JSON id) is a text PostgreSQL never stores: its
+	// insert would fail on every retry (503 for days) and split the batch
+	// of every event it met on the way.
+	if id == "" || len(id) > 256 || strings.ContainsRune(id, 0) {
 		in.Metrics.rejectReason(in.Name, "no_event_id")
 		o.refused("no_event_id")
 		http.Error(w, "no event id", http.StatusBadRequest)
@@ -208,7 +211,9 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, o *ingestOutcome
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		kept.Set("Content-Type", ct)
 	}
-	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer),
+	// An order key keeps its NULs apart from other keys as U+FFFD (the
+	// same key for every event that carries it), as for the id above.
+	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: strings.ReplaceAll(pointer(body, in.OrderKeyPointer), "\x00", "\uFFFD"),
 		TraceParent: o.traceParent()}
 	o.eventID = id
 	var fresh bool
