@@ -562,12 +562,17 @@ func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, 
 		if len(lost) > 0 {
 			// Another instance's rotation (or a revocation) came first:
 			// the committed record says which.
+			// A failed read fails only the rotations that lost: the
+			// winners' pairs are committed, and answering them with an
+			// error would leave their clients holding a used token
+			// (refused on retry, their family revoked as reused).
 			again, err := s.readRefresh(ctx, slices.Collect(maps.Keys(lost)))
-			if err != nil {
-				return nil, err
-			}
 			for h := range lost {
 				i := cand[h]
+				if err != nil {
+					out[i] = rotated{outcome: err}
+					continue
+				}
 				t, ok := again[h]
 				out[i] = refreshState(t, ok, rs[i].now)
 				if out[i].outcome == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/ficus-gw/ficus/idp/store"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/waittest"
 )
@@ -88,5 +89,83 @@ func TestRevocationMeetingARotationRevokesWhatItIssued(t *testing.T) {
 		if !slices.Contains(r.hashes, h) {
 			t.Errorf("the revocation did not report %s (caches keep it): %v", h, r.hashes)
 		}
+	}
+}
+
+// A batch in which one rotation won and another lost (a revocation came
+// between its read and its compare-and-set) answers the winner with its
+// committed pair even when reading the loser's record again fails: an
+// error there (a cut connection, say) used to fail the whole batch, so the
+// winner's client got no tokens while its old token was already used (a
+// retry refused, its family revoked as reused).
+//
+// Without timing: the table is locked (EXCLUSIVE: reads pass, writes
+// wait) while a first batch and then the batch of both rotations wait in
+// their writes; under that lock the loser's token is revoked and given a
+// record the re-read cannot decode (standing for any failure of it).
+func TestARotationThatWonIsAnsweredWhenTheLosersReReadFails(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool := pgtest.NewPool(t)
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	// Two flushers; a second batch waits for its second rotation.
+	s := postgres.New(pool, groupcommit.Options{Flushers: 2, MaxBatch: 2, MaxWait: time.Hour})
+	t.Cleanup(s.Close)
+	for _, h := range []string{"first", "winner", "loser"} {
+		if err := s.InsertTokens(ctx, tok(h, store.KindRefresh, "f-"+h)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waiting := func() int {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH won AS%'`).Scan(&n)
+		return n
+	}
+	lock, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = lock.Rollback(ctx) })
+	if _, err := lock.Exec(ctx, `LOCK TABLE idp_tokens IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		old *store.Token
+		err error
+	}
+	rotate := func(h string) chan result {
+		ch := make(chan result, 1)
+		go func() {
+			o, err := s.RotateRefresh(ctx, h, now, func(old *store.Token, _ *store.User) ([]*store.Token, error) {
+				return []*store.Token{tok(h+"-at", store.KindAccess, old.FamilyID), tok(h+"-rt", store.KindRefresh, old.FamilyID)}, nil
+			})
+			ch <- result{o, err}
+		}()
+		return ch
+	}
+	first := rotate("first")
+	waittest.For(t, "the first batch to wait in its write", func() bool { return waiting() == 1 })
+	winner, loser := rotate("winner"), rotate("loser")
+	waittest.For(t, "the second batch to wait in its write", func() bool { return waiting() == 2 })
+	if _, err := lock.Exec(ctx, `UPDATE idp_tokens SET revoked_at = $1, extra = '{"device_id": 7}' WHERE hash = 'loser'`, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := lock.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := waittest.Recv(t, "the first rotation", first); r.err != nil {
+		t.Fatalf("first: %v", r.err)
+	}
+	if r := waittest.Recv(t, "the losing rotation", loser); r.err == nil {
+		t.Fatal("the rotation of a revoked token succeeded")
+	}
+	r := waittest.Recv(t, "the winning rotation", winner)
+	if r.err != nil || r.old == nil || r.old.UsedAt.IsZero() {
+		t.Fatalf("the rotation that won, its pair committed, was answered %v %+v", r.err, r.old)
+	}
+	if _, err := s.GetToken(ctx, "winner-rt"); err != nil {
+		t.Fatalf("the winner's new refresh token: %v", err)
 	}
 }
