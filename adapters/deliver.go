@@ -48,9 +48,8 @@ var _ TokenSource = (*tokens.ClientCredentials)(nil)
 // (PostgreSQL) and inbox.Memory implement it.
 type Queue interface {
 	Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*inbox.Event, error)
-	// Renew, Delivered, Retry and DeadLetter act only while the event is
-	// still under the claim that returned it (inbox.ErrClaimLost otherwise).
-	Renew(ctx context.Context, evs []*inbox.Event, lease time.Duration) ([]*inbox.Event, error)
+	// Delivered, Retry and DeadLetter act only while the event is still
+	// under the claim that returned it (inbox.ErrClaimLost otherwise).
 	Delivered(ctx context.Context, e *inbox.Event) error
 	Retry(ctx context.Context, e *inbox.Event, next time.Time, reason string) error
 	DeadLetter(ctx context.Context, e *inbox.Event, reason string) error
@@ -71,9 +70,9 @@ type Deliverer struct {
 	// others). Default 8.
 	Workers int
 	// Batch is how many due events a worker claims at once (one
-	// transaction); it delivers them one after another, renewing the
-	// lease before each (an event whose claim was lost meanwhile is
-	// skipped). Default 8.
+	// statement); it delivers them concurrently and claims again once
+	// all are settled, so at most Workers × Batch attempts run at once.
+	// Default 8.
 	Batch int
 	// MaxAge: an event still failing this long after it arrived goes to
 	// the dead letters. Default 72h.
@@ -159,29 +158,21 @@ func (d *Deliverer) Run(ctx context.Context) {
 	wg.Wait()
 }
 
-// deliverBatch delivers claimed events one after another, renewing the
-// lease of the rest before each (the first was claimed just now) and
-// skipping those whose claim was lost.
+// deliverBatch delivers claimed events at once, each on its own: they
+// were claimed together just now, so every attempt starts well inside its
+// lease (and is cut short before the lease ends), and a claim holds at
+// most one event of an ordered adapter's order key, so order is kept.
+// Their outcomes share the inbox's group commit.
 func (d *Deliverer) deliverBatch(ctx context.Context, events []*inbox.Event) {
-	for first := true; len(events) > 0 && ctx.Err() == nil; first = false {
-		if !first {
-			held, err := d.Inbox.Renew(ctx, events, d.Lease)
-			if err != nil {
-				if ctx.Err() == nil {
-					d.Logger.Error("renewing the lease of claimed web-hook events", "error", err.Error())
-				}
-				return // they come back when their lease ends
-			}
-			if len(held) < len(events) {
-				d.Logger.Warn("claimed web-hook events skipped: their lease ran out and another worker claimed them", "events", len(events)-len(held))
-			}
-			if events = held; len(events) == 0 {
-				return
-			}
-		}
-		d.deliver(ctx, events[0])
-		events = events[1:]
+	var wg sync.WaitGroup
+	for _, e := range events {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.deliver(ctx, e)
+		}()
 	}
+	wg.Wait()
 }
 
 func (d *Deliverer) deliver(ctx context.Context, e *inbox.Event) {

@@ -3,7 +3,6 @@ package adapters
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -13,11 +12,13 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ficus-gw/ficus/adapters/inbox"
 	"github.com/ficus-gw/ficus/adapters/schemes"
 	"github.com/ficus-gw/ficus/strangler/clientaddr"
+	"github.com/go-json-experiment/json/jsontext"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -192,7 +193,10 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, o *ingestOutcome
 	}
 	o.verified = true
 	id := in.eventID(r.Header, body)
-	if id == "" || len(id) > 256 {
+	// A NUL (\u0000 in a JSON id) is a text PostgreSQL never stores: its
+	// insert would fail on every retry (503 for days) and split the batch
+	// of every event it met on the way.
+	if id == "" || len(id) > 256 || strings.ContainsRune(id, 0) {
 		in.Metrics.rejectReason(in.Name, "no_event_id")
 		o.refused("no_event_id")
 		http.Error(w, "no event id", http.StatusBadRequest)
@@ -207,7 +211,9 @@ func (in *Ingest) serve(w http.ResponseWriter, r *http.Request, o *ingestOutcome
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		kept.Set("Content-Type", ct)
 	}
-	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: pointer(body, in.OrderKeyPointer),
+	// An order key keeps its NULs apart from other keys as U+FFFD (the
+	// same key for every event that carries it), as for the id above.
+	ev := &inbox.Event{Adapter: in.Name, EventID: id, Header: kept, Body: body, OrderKey: strings.ReplaceAll(pointer(body, in.OrderKeyPointer), "\x00", "\uFFFD"),
 		TraceParent: o.traceParent()}
 	o.eventID = id
 	var fresh bool
@@ -266,39 +272,77 @@ func (in *Ingest) eventID(h http.Header, body []byte) string {
 	return pointer(body, in.EventIDPointer)
 }
 
-// pointer reads a string or number at an RFC 6901 JSON pointer.
+// pointer reads a string or number at an RFC 6901 JSON pointer. It walks
+// the body once without building it (the rest of the body is skipped, not
+// decoded), with encoding/json's answers: "" for a body that is not JSON
+// or a value that is not a string or number; of repeated names, the last
+// counts; a number comes as written; invalid UTF-8 becomes U+FFFD.
 func pointer(body []byte, ptr string) string {
 	if ptr == "" {
 		return ""
 	}
-	var doc any
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if dec.Decode(&doc) != nil {
+	path := strings.Split(strings.TrimPrefix(ptr, "/"), "/")
+	for i, tok := range path {
+		path[i] = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
+	}
+	dec := decoders.Get().(*jsontext.Decoder)
+	defer decoders.Put(dec)
+	dec.Reset(bytes.NewReader(body), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	v, err := find(dec, path)
+	dec.Reset(bytes.NewReader(nil)) // let the body go
+	if err != nil {
 		return ""
 	}
-	for _, tok := range strings.Split(strings.TrimPrefix(ptr, "/"), "/") {
-		tok = strings.ReplaceAll(strings.ReplaceAll(tok, "~1", "/"), "~0", "~")
-		switch node := doc.(type) {
-		case map[string]any:
-			doc = node[tok]
-		case []any:
-			i, err := strconv.Atoi(tok)
-			if err != nil || i < 0 || i >= len(node) {
-				return ""
-			}
-			doc = node[i]
-		default:
-			return ""
+	return v
+}
+
+// decoders are reused by pointer (a decoder's buffers are most of its
+// cost for a small body).
+var decoders = sync.Pool{New: func() any { return jsontext.NewDecoder(bytes.NewReader(nil)) }}
+
+// find reads the next value of dec and returns what path names in it.
+func find(dec *jsontext.Decoder, path []string) (string, error) {
+	kind := dec.PeekKind()
+	switch {
+	case len(path) == 0 && (kind == '"' || kind == '0'):
+		tok, err := dec.ReadToken()
+		return tok.String(), err
+	case len(path) == 0 || (kind != '{' && kind != '['):
+		return "", dec.SkipValue()
+	}
+	if _, err := dec.ReadToken(); err != nil { // { or [
+		return "", err
+	}
+	idx := -1
+	if kind == '[' {
+		if i, err := strconv.Atoi(path[0]); err == nil && i >= 0 {
+			idx = i
 		}
 	}
-	switch v := doc.(type) {
-	case string:
-		return v
-	case json.Number:
-		return v.String()
+	var found string
+	for n := 0; dec.PeekKind() != kind+2; n++ { // '{'+2 is '}', '['+2 is ']'
+		match := n == idx
+		if kind == '{' {
+			name, err := dec.ReadToken()
+			if err != nil {
+				return "", err
+			}
+			match = name.String() == path[0]
+		}
+		if !match {
+			if err := dec.SkipValue(); err != nil {
+				return "", err
+			}
+			continue
+		}
+		v, err := find(dec, path[1:])
+		if err != nil {
+			return "", err
+		}
+		found = v // of repeated names the last counts
 	}
-	return ""
+	_, err := dec.ReadToken() // } or ]
+	return found, err
 }
 
 // ClientAddr returns the sender's address: the socket peer, or, when the

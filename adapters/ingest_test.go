@@ -185,3 +185,30 @@ func TestOrderKeyFromTheBody(t *testing.T) {
 		t.Fatalf("order key %q, %v", e.OrderKey, err)
 	}
 }
+
+// An event id with a NUL (a JSON "\u0000") is refused with 400: PostgreSQL
+// stores no NUL in text, so the insert failed on every try with 503 (the
+// sender retrying for days) and split the batch of every event it shared
+// one with. A NUL in an order key is kept as U+FFFD. Found from outside:
+// a signed Stripe event {"id":"evt_bad\u0000x"} answered 503 forever.
+func TestAnEventIDWithANULIsRefusedNotRetriedForever(t *testing.T) {
+	t.Parallel()
+	_, st := newInbox(t)
+	in := stripeIngest(st)
+	in.OrderKeyPointer = "/data/ref"
+	srv := httptest.NewServer(in)
+	defer srv.Close()
+	if code := post(t, srv.URL, []byte(`{"id":"evt_bad\u0000x"}`), ""); code != 400 {
+		t.Fatalf("an event id with a NUL: %d, want 400", code)
+	}
+	if code := post(t, srv.URL, []byte(`{"id":"evt_k","data":{"ref":"a\u0000b"}}`), ""); code != 200 {
+		t.Fatalf("an order key with a NUL: %d, want 200", code)
+	}
+	e, err := st.Get(context.Background(), "stripe", "evt_k")
+	if err != nil || e.OrderKey != "a\uFFFDb" {
+		t.Fatalf("order key %q, %v", e.OrderKey, err)
+	}
+	if n, _ := st.Count(context.Background(), "stripe"); n != 1 {
+		t.Fatalf("%d events stored, want 1", n)
+	}
+}

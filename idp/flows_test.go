@@ -673,3 +673,31 @@ func TestMalformedRequestsNever500(t *testing.T) {
 		}
 	}
 }
+
+// A refresh token of a user disabled behind the provider's back (in the
+// store, no revocation) is not rotated: the user comes with the token in
+// the rotation's read, and a disabled one fails it; the token stays
+// unused, and the refusal is audited.
+func TestRefreshOfADisabledUserIsRefused(t *testing.T) {
+	forBoth(t, func(t *testing.T, pg bool) {
+		ti := newTestIDP(t, pg)
+		ctx := context.Background()
+		rt := ti.password(t, nil)["refresh_token"].(string)
+		if err := ti.st.SetUserEnabled(ctx, ti.userID, false); err != nil {
+			t.Fatal(err)
+		}
+		code, _, b := ti.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web")
+		if code != 400 || decode(t, b)["error"] != "invalid_grant" {
+			t.Fatalf("disabled user's refresh: %d %s", code, b)
+		}
+		if !strings.Contains(ti.logs.String(), "refresh for a disabled or deleted user") {
+			t.Fatal("refusal not audited")
+		}
+		if err := ti.st.SetUserEnabled(ctx, ti.userID, true); err != nil {
+			t.Fatal(err)
+		}
+		if code, _, b := ti.post(t, "/oauth2/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}}, "web"); code != 200 {
+			t.Fatalf("the refused rotation used the token up: %d %s", code, b)
+		}
+	})
+}

@@ -17,8 +17,10 @@ type RefreshStorage interface {
 	// two concurrent calls exactly one succeeds. A token already used
 	// yields store.ErrTokenUsed with its record; a revoked or expired one
 	// store.ErrInactive; an unknown one store.ErrNotFound. issue runs
-	// inside the atomic step: it must not call the store.
-	RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error)
+	// inside the atomic step: it must not call the store. It gets the
+	// token's user as the store has it (nil for a token of no user, or of
+	// a user deleted since), read with the token.
+	RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token, user *store.User) ([]*store.Token, error)) (*store.Token, error)
 	// RevokeFamily revokes a login's tokens and returns their hashes.
 	RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error)
 }
@@ -39,23 +41,20 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 	}
 	now := p.now()
 	hash := tokenhash.Sum(raw)
-	// The user is checked before the rotation: issue runs inside the
-	// store's atomic step and must not call the store.
+	// The user comes with the token, read in the store's atomic step
+	// (no separate look-up per request): a disabled or deleted user's
+	// token is not rotated.
 	var user *store.User // the refresh token's user, for the ID token
-	if peek, err := p.st.GetToken(ctx, hash); err == nil && peek.UserID != "" {
-		u, err := p.st.GetUser(ctx, peek.UserID)
-		user = u
-		if err != nil || !u.Enabled {
-			p.auditFail(ctx, c.ID, peek.UserID, r.RemoteIP, "refresh for a disabled or deleted user")
-			return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
-		}
-	}
 	var rawAT, rawRT string
 	var at *store.Token
-	old, err := p.st.RotateRefresh(ctx, hash, now, func(old *store.Token) ([]*store.Token, error) {
+	old, err := p.st.RotateRefresh(ctx, hash, now, func(old *store.Token, u *store.User) ([]*store.Token, error) {
 		if old.ClientID != c.ID {
 			return nil, errWrongClient
 		}
+		if old.UserID != "" && (u == nil || !u.Enabled) {
+			return nil, errUserDisabled{old.UserID}
+		}
+		user = u
 		scope := old.Scope
 		if req := r.get("scope"); req != "" {
 			s, err := grantScope(req, strings.Fields(old.Scope))
@@ -108,6 +107,9 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 			p.revoked(hashes)
 		}
 		return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
+	case errors.As(err, new(errUserDisabled)):
+		p.auditFail(ctx, c.ID, err.(errUserDisabled).userID, r.RemoteIP, "refresh for a disabled or deleted user")
+		return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
 	case errors.Is(err, store.ErrNotFound), errors.Is(err, store.ErrInactive), errors.Is(err, errWrongClient):
 		p.auditFail(ctx, c.ID, "", r.RemoteIP, "invalid refresh token")
 		return nil, ErrInvalidGrant.WithDescription("refresh token is invalid")
@@ -118,3 +120,8 @@ func (g refreshTokenGrant) Handle(ctx context.Context, c *store.Client, r *Reque
 }
 
 var errWrongClient = errors.New("token belongs to another client")
+
+// errUserDisabled refuses a rotation for a disabled or deleted user.
+type errUserDisabled struct{ userID string }
+
+func (e errUserDisabled) Error() string { return "the refresh token's user is disabled or deleted" }

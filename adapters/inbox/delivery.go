@@ -1,80 +1,72 @@
 package inbox
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"time"
 
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/jackc/pgx/v5"
 )
 
 // Claim takes up to limit due events of the adapters given (all when
 // empty) for delivery: it pushes their next attempt lease into the future
-// and counts the attempt, in one short transaction with FOR UPDATE SKIP
-// LOCKED, so that many workers on many instances never take the same
-// event, and an event whose worker died comes back when the lease ends.
-// For an adapter listed in ordered, only the oldest pending event of each
-// order key is due, so those events go out one at a time, in order.
+// and counts the attempt, in one statement (one round trip, one commit)
+// that picks them with FOR UPDATE SKIP LOCKED, so that many workers on
+// many instances never take the same event, and an event whose worker
+// died comes back when the lease ends. For an adapter listed in ordered,
+// only the oldest pending event of each order key is due, so those events
+// go out one at a time, in order (a claim holds at most one event of each
+// order key). The events come oldest first.
 //
-// The claim writes a new claim token (Event.Claim) on its events. A worker
-// delivering the events one after another renews the rest of them before
-// each (Renew): an event whose lease ran out all the same (the worker
-// stalled) and that another worker claimed meanwhile is not delivered
-// again. Settling an event (Delivered, Retry, DeadLetter) ends its claim.
+// The claim writes a new claim token (Event.Claim) on its events:
+// settling an event (Delivered, Retry, DeadLetter) acts only under it, and
+// ends it, so a worker whose lease ran out (it stalled) and whose event
+// another worker claimed meanwhile cannot settle it.
 func (s *Store) Claim(ctx context.Context, limit int, lease time.Duration, ordered []string) ([]*Event, error) {
-	var out []*Event
 	claim, start := newClaim(), time.Now()
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-
-		rows, err := tx.Query(ctx, `
-			SELECT id, adapter, event_id, received_at, headers, body, status, attempts, order_key, coalesce(traceparent, '')
-			FROM webhook_inbox i
+	rows, err := s.db.Query(ctx, `
+		WITH due AS (
+			SELECT id FROM webhook_inbox i
 			WHERE status = 'pending' AND next_attempt_at <= now()
 			  AND (order_key IS NULL OR NOT (adapter = ANY($2)) OR NOT EXISTS (
 			        SELECT 1 FROM webhook_inbox o
 			        WHERE o.adapter = i.adapter AND o.order_key = i.order_key AND o.status = 'pending' AND o.id < i.id))
 			ORDER BY next_attempt_at, id
 			LIMIT $1
-			FOR UPDATE SKIP LOCKED`, limit, ordered)
-		if err != nil {
-			return err
-		}
-		var ids []int64
-		for rows.Next() {
-			e := &Event{}
-			var hdr []byte
-			var orderKey *string
-			if err := rows.Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &e.TraceParent); err != nil {
-				rows.Close()
-				return err
-			}
-			if orderKey != nil {
-				e.OrderKey = *orderKey
-			}
-			if err := json.Unmarshal(hdr, &e.Header); err != nil {
-				rows.Close()
-				return err
-			}
-			e.Attempts++
-			e.Claim, e.LeaseEnds = claim, start.Add(lease)
-			out = append(out, e)
-			ids = append(ids, e.ID)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		if len(ids) == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, `UPDATE webhook_inbox SET attempts = attempts + 1, next_attempt_at = now() + $2::interval, claim_token = $3 WHERE id = ANY($1)`,
-			ids, lease, claim)
-		return err
-	})
+			FOR UPDATE SKIP LOCKED)
+		UPDATE webhook_inbox w SET attempts = w.attempts + 1, next_attempt_at = now() + $3::interval, claim_token = $4
+		FROM due WHERE w.id = due.id
+		RETURNING w.id, w.adapter, w.event_id, w.received_at, w.headers, w.body, w.status, w.attempts, w.order_key, coalesce(w.traceparent, '')`,
+		limit, ordered, lease, claim)
 	if err != nil {
 		return nil, err
 	}
+	defer rows.Close()
+	var out []*Event
+	for rows.Next() {
+		e := &Event{}
+		var hdr []byte
+		var orderKey *string
+		if err := rows.Scan(&e.ID, &e.Adapter, &e.EventID, &e.ReceivedAt, &hdr, &e.Body, &e.Status, &e.Attempts, &orderKey, &e.TraceParent); err != nil {
+			return nil, err
+		}
+		if orderKey != nil {
+			e.OrderKey = *orderKey
+		}
+		if err := json.Unmarshal(hdr, &e.Header); err != nil {
+			return nil, err
+		}
+		e.Claim, e.LeaseEnds = claim, start.Add(lease)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *Event) int { return cmp.Compare(a.ID, b.ID) })
 	return out, nil
 }
 
@@ -126,9 +118,20 @@ type claimRef struct{ id, claim int64 }
 
 // Delivered marks an event delivered, if it is still under e's claim
 // (ErrClaimLost otherwise). Concurrent marks (of every worker of this
-// process) share one statement and one commit.
+// process) share one statement and one commit. After Close (the process
+// is stopping while a worker still records the outcome of an attempt the
+// target answered) the mark is committed on its own: refusing it would
+// leave a delivered event pending, and another instance would deliver it
+// again once its lease ends.
 func (s *Store) Delivered(ctx context.Context, e *Event) error {
-	ok, err := s.delivered.Submit(ctx, claimRef{e.ID, e.Claim})
+	ref := claimRef{e.ID, e.Claim}
+	ok, err := s.delivered.Submit(ctx, ref)
+	if errors.Is(err, groupcommit.ErrClosed) {
+		var oks []bool
+		if oks, err = s.commitDelivered(ctx, []claimRef{ref}); err == nil {
+			ok = oks[0]
+		}
+	}
 	if err == nil && !ok {
 		err = ErrClaimLost
 	}

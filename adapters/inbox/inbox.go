@@ -102,7 +102,8 @@ func New(pool *pgxpool.Pool, opts ...groupcommit.Options) *Store {
 }
 
 // Close commits the inserts and marks already queued and stops taking new
-// ones (they fail with groupcommit.ErrClosed). The pool stays open.
+// inserts (they fail with groupcommit.ErrClosed); a delivered mark after
+// Close is committed on its own. The pool stays open.
 func (s *Store) Close() {
 	s.inserts.Close()
 	s.delivered.Close()

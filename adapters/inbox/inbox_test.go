@@ -223,3 +223,40 @@ func TestAnEventInsertedClaimedWaitsForItsLease(t *testing.T) {
 		})
 	}
 }
+
+// A worker that records a delivered event while the process stops (the
+// inbox already closed after the drain, the attempt answered just before)
+// still marks it delivered: refused, the event stayed pending and another
+// instance delivered it again once its lease ended (found from outside:
+// SIGTERM under delivery load logged "groupcommit: closed" for an event
+// the target had answered 200, and it went out twice). A mark whose claim
+// was lost is still refused.
+func TestADeliveredMarkAfterCloseIsCommitted(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	st := newStore(t)
+	for _, id := range []string{"kept", "lost"} {
+		if _, err := st.Insert(ctx, &inbox.Event{Adapter: "a", EventID: id, Body: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evs, err := st.Claim(ctx, 10, time.Minute, nil)
+	if err != nil || len(evs) != 2 {
+		t.Fatalf("claimed %d events: %v", len(evs), err)
+	}
+	st.Close()
+	kept, lost := evs[0], *evs[1]
+	lost.Claim++ // another worker's claim
+	if err := st.Delivered(ctx, kept); err != nil {
+		t.Fatalf("a delivered mark after Close: %v", err)
+	}
+	if err := st.Delivered(ctx, &lost); !errors.Is(err, inbox.ErrClaimLost) {
+		t.Fatalf("a mark under a lost claim after Close: %v, want ErrClaimLost", err)
+	}
+	for id, want := range map[string]string{"kept": "delivered", "lost": "pending"} {
+		e, err := st.Get(ctx, "a", id)
+		if err != nil || e.Status != want {
+			t.Fatalf("%s: %v %v, want %s", id, e, err, want)
+		}
+	}
+}

@@ -6,6 +6,9 @@
 //	refresh             refresh-token rotation (each worker follows its own chain)
 //	webhook             post 1 KiB Stripe-signed events (-secret is the signing secret) to -path
 //	pg_insert           baseline: one INSERT of a token-sized row per operation, straight to PostgreSQL
+//	pg_insert_hook      baseline: one INSERT ... ON CONFLICT DO NOTHING RETURNING of a 1 KiB event into a
+//	                    table shaped like the web-hook inbox (same columns, keys and index), as ingest does
+//	sink                serve -listen, answering 200 to every request (the deliverer's target), until killed
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
 //	exchange            GET /svc/x through the gateway's oauth2 route, each request with an access token
 //	                    ficus has not seen yet (-tokens of them, issued first): the cache-miss exchange;
@@ -59,11 +62,26 @@ func main() {
 	coldSecret := flag.String("cold-secret", "", "its secret")
 	upstream := flag.String("upstream", "127.0.0.1:18190", "address idpload serves the upstream on (exchange, passthrough)")
 	tokens := flag.Int("tokens", 60000, "distinct tokens to issue before the clock starts (exchange)")
+	poolMax := flag.Int("pool", 32, "at most this many PostgreSQL connections (pg_* baselines)")
+	listen := flag.String("listen", "127.0.0.1:18090", "address the sink serves (sink)")
 	flag.Parse()
+	if *op == "sink" {
+		runSink(*listen)
+		return
+	}
 	var pool *pgxpool.Pool
-	if strings.HasPrefix(*op, "pg_") {
-		var err error
-		if pool, err = pgxpool.New(context.Background(), *dsn); err != nil {
+	if strings.HasPrefix(*op, "pg_") || (*op == "webhook" && *dsn != "") {
+		// A connection per worker up to -pool (ficus's store.max_conns in
+		// load.sh): each INSERT is its own statement and its own commit.
+		cfg, err := pgxpool.ParseConfig(*dsn)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.MaxConns = int32(max(min(*workers, *poolMax), 1))
+		if *op == "webhook" {
+			cfg.MaxConns = 2 // the delivery counters only
+		}
+		if pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
 			log.Fatal(err)
 		}
 		ctx := context.Background()
@@ -71,6 +89,11 @@ func main() {
 			log.Fatal(err)
 		}
 		pool.Exec(ctx, `INSERT INTO bench_baseline VALUES ('probe', 'c', 'a', now()) ON CONFLICT DO NOTHING`)
+		if *op == "pg_insert_hook" {
+			if _, err := pool.Exec(ctx, benchInboxDDL); err != nil {
+				log.Fatal(err)
+			}
+		}
 	}
 	if !strings.HasPrefix(*base, "http://127.") && !strings.HasPrefix(*base, "http://localhost") {
 		log.Fatal("idpload only targets loopback")
@@ -130,6 +153,10 @@ func main() {
 		}
 	}
 
+	var delivered0 int64
+	if *op == "webhook" && pool != nil {
+		delivered0 = countDelivered(pool)
+	}
 	var ops, errs atomic.Int64
 	lat := make([][]time.Duration, *workers)
 	deadline := time.Now().Add(*dur)
@@ -145,6 +172,13 @@ func main() {
 				switch *op {
 				case "pg_insert":
 					_, err = pool.Exec(context.Background(), `INSERT INTO bench_baseline VALUES ($1, 'c', 'a', now())`, fmt.Sprintf("%d-%d-%d", w, t0.UnixNano(), ops.Load()))
+				case "pg_insert_hook":
+					var id int64
+					var at time.Time
+					body := hookBody(fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()))
+					err = pool.QueryRow(context.Background(), `INSERT INTO bench_inbox (adapter, event_id, headers, body)
+						VALUES ('stripe', $1, $2::jsonb, $3) ON CONFLICT (adapter, event_id) DO NOTHING RETURNING id, received_at`,
+						fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()), hookHeaders, []byte(body)).Scan(&id, &at)
 				case "pg_select":
 					var s string
 					err = pool.QueryRow(context.Background(), `SELECT scope FROM bench_baseline WHERE hash = 'probe'`).Scan(&s)
@@ -179,14 +213,69 @@ func main() {
 	wg.Wait()
 	elapsed := time.Since(start)
 	pct := loadgen.Percentiles(lat)
-	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+	if *op == "webhook" && pool != nil {
+		// Delivery: the events delivered while the load ran, per second,
+		// then how long the rest took to go out (the inbox has no pending
+		// event left), and the rate over both.
+		during := countDelivered(pool) - delivered0
+		t1 := time.Now()
+		for pending(pool) > 0 && time.Since(t1) < 2*time.Minute {
+			time.Sleep(50 * time.Millisecond)
+		}
+		drain := time.Since(t1)
+		total := countDelivered(pool) - delivered0
+		fmt.Fprintf(os.Stdout, " %.0f %.0f %.1f", float64(during)/elapsed.Seconds(), float64(total)/(elapsed+drain).Seconds(), drain.Seconds())
+	}
+	fmt.Fprintln(os.Stdout)
+}
+
+// benchInboxDDL is the web-hook inbox's shape (adapters/inbox/migrations)
+// for the pg_insert_hook baseline.
+const benchInboxDDL = `CREATE TABLE IF NOT EXISTS bench_inbox (
+    id bigserial PRIMARY KEY, adapter text NOT NULL, event_id text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(), headers jsonb NOT NULL DEFAULT '{}', body bytea NOT NULL,
+    status text NOT NULL DEFAULT 'pending', attempts integer NOT NULL DEFAULT 0,
+    next_attempt_at timestamptz NOT NULL DEFAULT now(), last_error text, delivered_at timestamptz,
+    order_key text, traceparent text, claim_token bigint, UNIQUE (adapter, event_id));
+CREATE INDEX IF NOT EXISTS bench_inbox_due ON bench_inbox (next_attempt_at) WHERE status = 'pending'`
+
+// hookHeaders is about what ingest stores of a sender's headers.
+const hookHeaders = `{"Content-Type":["application/json"],"Stripe-Signature":["t=1700000000,v1=5257a869e7ecebeda32affa62cdca3fa51cad7e77a0e56ff536d0ce8e108d8bd"],"User-Agent":["Go-http-client/1.1"]}`
+
+func countDelivered(pool *pgxpool.Pool) int64 {
+	var n int64
+	pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_inbox WHERE status = 'delivered'`).Scan(&n)
+	return n
+}
+
+func pending(pool *pgxpool.Pool) int64 {
+	var n int64
+	if err := pool.QueryRow(context.Background(), `SELECT count(*) FROM webhook_inbox WHERE status = 'pending'`).Scan(&n); err != nil {
+		return 0
+	}
+	return n
+}
+
+// runSink answers 200 to every request on addr: a fast delivery target.
+func runSink(addr string) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusOK)
+	})
+	log.Fatal((&http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe())
 }
 
 var pad = strings.Repeat("x", 900)
 
+// hookBody is a Stripe event of about 1 KiB.
+func hookBody(id string) string {
+	return fmt.Sprintf(`{"id":%q,"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","amount":1200,"pad":%q}}}`, id, pad)
+}
+
 // postHook sends one Stripe-signed event of about 1 KiB.
 func postHook(client *http.Client, u, secret, id string) error {
-	body := fmt.Sprintf(`{"id":%q,"type":"payment_intent.succeeded","data":{"object":{"id":"pi_1","amount":1200,"pad":%q}}}`, id, pad)
+	body := hookBody(id)
 	ts := fmt.Sprint(time.Now().Unix())
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write([]byte(ts + "." + body))

@@ -222,7 +222,7 @@ func (s *Store) GetTokenWithUser(_ context.Context, hash string) (*store.Token, 
 	return cloneToken(t), u, nil
 }
 
-func (s *Store) RotateRefresh(_ context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error) {
+func (s *Store) RotateRefresh(_ context.Context, hash string, now time.Time, issue func(old *store.Token, user *store.User) ([]*store.Token, error)) (*store.Token, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	t, ok := s.tokens[hash]
@@ -234,7 +234,11 @@ func (s *Store) RotateRefresh(_ context.Context, hash string, now time.Time, iss
 	case !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt):
 		return cloneToken(t), store.ErrInactive
 	}
-	issued, err := issue(cloneToken(t))
+	var user *store.User
+	if u, ok := s.users[t.UserID]; ok && t.UserID != "" {
+		user = cloneUser(u)
+	}
+	issued, err := issue(cloneToken(t), user)
 	if err != nil {
 		return nil, err
 	}

@@ -123,18 +123,18 @@ func TestRotationsInOneBatchKeepOneWinnerPerToken(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	issue := func(name string) func(*store.Token) ([]*store.Token, error) {
-		return func(old *store.Token) ([]*store.Token, error) {
+	issue := func(name string) func(*store.Token, *store.User) ([]*store.Token, error) {
+		return func(old *store.Token, _ *store.User) ([]*store.Token, error) {
 			return []*store.Token{tok(name+"-at", store.KindAccess, old.FamilyID), tok(name+"-rt", store.KindRefresh, old.FamilyID)}, nil
 		}
 	}
 	first, release := hold(t, pool, s, func() error { _, err := s.RotateRefresh(ctx, "held", now, issue("held")); return err })
 	type call struct {
 		hash  string
-		issue func(*store.Token) ([]*store.Token, error)
+		issue func(*store.Token, *store.User) ([]*store.Token, error)
 	}
 	calls := []call{{"own-a", issue("own-a")}, {"missing", issue("missing")}, {"expired", issue("expired")},
-		{"fails", func(*store.Token) ([]*store.Token, error) { return nil, errors.New("wrong client") }}, {"own-b", issue("own-b")}}
+		{"fails", func(*store.Token, *store.User) ([]*store.Token, error) { return nil, errors.New("wrong client") }}, {"own-b", issue("own-b")}}
 	for i := range 6 {
 		calls = append(calls, call{"shared", issue(fmt.Sprint("shared-", i))})
 	}
@@ -192,5 +192,96 @@ func TestRotationsInOneBatchKeepOneWinnerPerToken(t *testing.T) {
 	}
 	if got, _ := s.GetToken(ctx, "fails"); !got.UsedAt.IsZero() {
 		t.Fatal("a rotation whose issue failed marked its token used")
+	}
+}
+
+// Rotations of one refresh token by two instances (two stores, one
+// database) that both read it unused before either writes: the
+// compare-and-set lets exactly one win; the other waits for the winner's
+// commit, finds the token used and answers store.ErrTokenUsed with the
+// committed record (its UsedAt: reuse detection's clock), storing
+// nothing. A rotation that a revocation overtook between its read and its
+// write answers store.ErrInactive.
+func TestRotationsOnTwoInstancesRaceToOneWinner(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	dsn := pgtest.NewDatabase(t)
+	newPool := func() *pgxpool.Pool { // each instance its own pool, as on two hosts
+		p, err := pgxpool.New(ctx, dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		return p
+	}
+	pool := newPool()
+	if err := postgres.Migrate(ctx, pool); err != nil {
+		t.Fatal(err)
+	}
+	a, b, c := postgres.New(newPool()), postgres.New(newPool()), postgres.New(newPool())
+	for _, s := range []*postgres.Store{a, b, c} {
+		t.Cleanup(s.Close)
+	}
+	for _, tk := range []*store.Token{tok("raced", store.KindRefresh, "fr"), tok("revoked", store.KindRefresh, "fv")} {
+		if err := a.InsertTokens(ctx, tk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	issue := func(name string) func(*store.Token, *store.User) ([]*store.Token, error) {
+		return func(old *store.Token, _ *store.User) ([]*store.Token, error) {
+			return []*store.Token{tok(name+"-at", store.KindAccess, old.FamilyID), tok(name+"-rt", store.KindRefresh, old.FamilyID)}, nil
+		}
+	}
+	// Both reads happen under the table lock (reads are not blocked);
+	// both writes wait for it.
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
+	if _, err := tx.Exec(ctx, `LOCK TABLE idp_tokens IN EXCLUSIVE MODE`); err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		old *store.Token
+		err error
+	}
+	ra, rb, rv := make(chan result, 1), make(chan result, 1), make(chan result, 1)
+	later := now.Add(time.Second)
+	go func() { o, err := a.RotateRefresh(ctx, "raced", now, issue("a")); ra <- result{o, err} }()
+	go func() { o, err := b.RotateRefresh(ctx, "raced", later, issue("b")); rb <- result{o, err} }()
+	go func() { o, err := c.RotateRefresh(ctx, "revoked", now, issue("v")); rv <- result{o, err} }()
+	waittest.For(t, "three rotations to wait for the lock", func() bool {
+		var n int
+		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE relation = 'idp_tokens'::regclass AND NOT granted`).Scan(&n)
+		return n == 3
+	})
+	// The revocation commits first, in the lock holder's transaction.
+	if _, err := tx.Exec(ctx, `UPDATE idp_tokens SET revoked_at = $1 WHERE hash = 'revoked'`, now); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	x, y := <-ra, <-rb
+	if (x.err == nil) == (y.err == nil) {
+		t.Fatalf("want exactly one winner: a %v, b %v", x.err, y.err)
+	}
+	win, lose, winAt := x, y, now
+	if y.err == nil {
+		win, lose, winAt = y, x, later
+	}
+	if !errors.Is(lose.err, store.ErrTokenUsed) || lose.old == nil || !lose.old.UsedAt.Equal(winAt) || !win.old.UsedAt.Equal(winAt) {
+		t.Fatalf("winner %+v; loser %v %+v", win.old, lose.err, lose.old)
+	}
+	var issued int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM idp_tokens WHERE family_id = 'fr' AND hash <> 'raced'`).Scan(&issued); err != nil || issued != 2 {
+		t.Fatalf("the raced token's rotations stored %d tokens (%v), want the winner's 2", issued, err)
+	}
+	if v := <-rv; !errors.Is(v.err, store.ErrInactive) || v.old == nil || v.old.RevokedAt.IsZero() {
+		t.Fatalf("a rotation overtaken by a revocation: %v %+v", v.err, v.old)
+	}
+	if n, _ := pool.Exec(ctx, `SELECT 1 FROM idp_tokens WHERE hash LIKE 'v-%'`); n.RowsAffected() != 0 {
+		t.Fatal("a rotation overtaken by a revocation stored tokens")
 	}
 }

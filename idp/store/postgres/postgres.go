@@ -8,6 +8,8 @@ import (
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -429,13 +431,19 @@ func (s *Store) GetTokenWithUser(ctx context.Context, hash string) (*store.Token
 }
 
 // RotateRefresh implements idp.RefreshStorage. Concurrent rotations share
-// one transaction: it locks every token of the batch (FOR UPDATE, in hash
-// order, so two batches never deadlock), decides each rotation in arrival
-// order — a token rotated earlier in the same batch is used for a later
-// one, exactly as the row lock makes a second rotation see it used across
-// transactions — marks the winners used and stores what they issued, and
-// commits once. A rotation is answered only after that commit.
-func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token) ([]*store.Token, error)) (*store.Token, error) {
+// three statements and one commit: the batch's tokens and their users are
+// read (no lock),
+// each rotation is decided in arrival order — issue runs for a token that
+// is unused and active, and a later rotation of the same token in the
+// batch finds it used, exactly as a second rotation does across batches —
+// and then one statement marks the winners used, on the condition that
+// each is still unused and active (compare-and-set: of concurrent
+// statements on any instance exactly one sets a token's used_at, the
+// others re-check the row once it is committed and find it used), and
+// stores what the tokens it marked issued. A rotation that lost that race
+// reads the token again and gets store.ErrTokenUsed or store.ErrInactive
+// with its committed record. A rotation is answered only after the commit.
+func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, issue func(old *store.Token, user *store.User) ([]*store.Token, error)) (*store.Token, error) {
 	r, err := s.rotations.Submit(ctx, rotation{hash: hash, now: now, issue: issue})
 	if err != nil {
 		return nil, err
@@ -446,7 +454,7 @@ func (s *Store) RotateRefresh(ctx context.Context, hash string, now time.Time, i
 type rotation struct {
 	hash  string
 	now   time.Time
-	issue func(old *store.Token) ([]*store.Token, error)
+	issue func(old *store.Token, user *store.User) ([]*store.Token, error)
 }
 
 // rotated is a rotation's answer: old is nil when outcome is an error of
@@ -456,71 +464,184 @@ type rotated struct {
 	outcome error
 }
 
-func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, error) {
-	out := make([]rotated, len(rs))
-	err := pgx.BeginFunc(ctx, s.db, func(tx pgx.Tx) error {
-		hashes := make([]string, len(rs))
-		for i, r := range rs {
-			hashes[i] = r.hash
-		}
-		rows, err := tx.Query(ctx, `SELECT `+tokenCols+` FROM idp_tokens WHERE hash = ANY($1) AND kind = 'refresh' ORDER BY hash FOR UPDATE`, hashes)
-		if err != nil {
-			return err
-		}
-		locked, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Token, error) { return scanToken(row) })
-		if err != nil {
-			return err
-		}
-		byHash := make(map[string]*store.Token, len(locked))
-		for _, t := range locked {
-			byHash[t.Hash] = t
-		}
-		var usedHashes []string
-		var usedAt []time.Time
-		var issued tokenColumns
-		for i, r := range rs {
-			t, ok := byHash[r.hash]
-			if !ok {
-				out[i] = rotated{outcome: store.ErrNotFound}
-				continue
-			}
-			old := *t
-			switch {
-			case !old.UsedAt.IsZero():
-				out[i] = rotated{old: &old, outcome: store.ErrTokenUsed}
-				continue
-			case !old.RevokedAt.IsZero() || !r.now.Before(old.ExpiresAt):
-				out[i] = rotated{old: &old, outcome: store.ErrInactive}
-				continue
-			}
-			ts, err := r.issue(&old)
-			if err != nil {
-				out[i] = rotated{outcome: err}
-				continue
-			}
-			t.UsedAt = r.now // a later rotation of it in this batch finds it used
-			old.UsedAt = r.now
-			out[i] = rotated{old: &old}
-			usedHashes, usedAt = append(usedHashes, r.hash), append(usedAt, r.now)
-			for _, nt := range ts {
-				issued.add(nt)
-			}
-		}
-		if len(usedHashes) == 0 {
-			return nil
-		}
-		if _, err := tx.Exec(ctx, `UPDATE idp_tokens t SET used_at = u.at FROM unnest($1::text[], $2::timestamptz[]) AS u(hash, at)
-			WHERE t.hash = u.hash`, usedHashes, usedAt); err != nil {
-			return err
-		}
-		if len(issued.hash) == 0 {
-			return nil
-		}
-		_, err = tx.Exec(ctx, insertTokenRows, issued.args()...)
-		return err
-	})
+// rotateRows marks the rotated tokens used ($15, $16: hash and time), each
+// only if it is still unused and active at that time, and stores the
+// tokens issued ($1…$14, tokenColumns) of those it marked ($17: each
+// issued token's parent hash). It returns the hashes it marked.
+const rotateRows = `WITH won AS (
+	UPDATE idp_tokens t SET used_at = u.at FROM unnest($15::text[], $16::timestamptz[]) AS u(hash, at)
+	WHERE t.hash = u.hash AND t.kind = 'refresh' AND t.used_at IS NULL AND t.revoked_at IS NULL AND t.expires_at > u.at
+	RETURNING t.hash),
+issued AS (INSERT INTO idp_tokens (` + tokenCols + `)
+	SELECT n.hash, n.kind, n.client_id, n.user_id, n.scope, n.level, n.family_id, n.issued_at, n.expires_at,
+	       n.absolute_expires_at, n.revoked_at, n.used_at, n.extra::jsonb, n.auth::jsonb
+	FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[],
+	            $9::timestamptz[], $10::timestamptz[], $11::timestamptz[], $12::timestamptz[], $13::text[], $14::text[], $17::text[])
+	     AS n(hash, kind, client_id, user_id, scope, level, family_id, issued_at, expires_at, absolute_expires_at, revoked_at, used_at, extra, auth, parent)
+	WHERE n.parent IN (SELECT hash FROM won))
+SELECT hash FROM won`
+
+func (s *Store) readRefresh(ctx context.Context, hashes []string) (map[string]*store.Token, error) {
+	rows, err := s.db.Query(ctx, `SELECT `+tokenCols+` FROM idp_tokens WHERE hash = ANY($1) AND kind = 'refresh'`, hashes)
 	if err != nil {
 		return nil, err
+	}
+	ts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Token, error) { return scanToken(row) })
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*store.Token, len(ts))
+	for _, t := range ts {
+		m[t.Hash] = t
+	}
+	return m, nil
+}
+
+// usersOf reads the users of tokens (one statement); a token's user that
+// is not there (deleted) is missing from the map.
+func (s *Store) usersOf(ctx context.Context, tokens map[string]*store.Token) (map[string]*store.User, error) {
+	var ids []string
+	for _, t := range tokens {
+		if t.UserID != "" && !slices.Contains(ids, t.UserID) {
+			ids = append(ids, t.UserID)
+		}
+	}
+	users := map[string]*store.User{}
+	if len(ids) == 0 {
+		return users, nil
+	}
+	rows, err := s.db.Query(ctx, `SELECT `+userCols+` FROM idp_users WHERE id = ANY($1)`, ids)
+	if err != nil {
+		return nil, err
+	}
+	us, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.User, error) { return scanUser(row) })
+	if err != nil {
+		return nil, err
+	}
+	for _, u := range us {
+		users[u.ID] = u
+	}
+	return users, nil
+}
+
+// refreshState is the outcome a rotation of t at now has without issuing:
+// nil for a token that may be rotated.
+func refreshState(t *store.Token, ok bool, now time.Time) rotated {
+	switch {
+	case !ok:
+		return rotated{outcome: store.ErrNotFound}
+	case !t.UsedAt.IsZero():
+		return rotated{old: t, outcome: store.ErrTokenUsed}
+	case !t.RevokedAt.IsZero() || !now.Before(t.ExpiresAt):
+		return rotated{old: t, outcome: store.ErrInactive}
+	}
+	return rotated{}
+}
+
+func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, error) {
+	out := make([]rotated, len(rs))
+	hashes := make([]string, 0, len(rs))
+	for _, r := range rs {
+		hashes = append(hashes, r.hash)
+	}
+	read, err := s.readRefresh(ctx, hashes)
+	if err != nil {
+		return nil, err
+	}
+	users, err := s.usersOf(ctx, read)
+	if err != nil {
+		return nil, err
+	}
+	// Decide in arrival order. cand[h] is the rotation of h that goes to
+	// the statement; later rotations of h in the batch are settled by its
+	// outcome (after[i]: the candidate they wait for).
+	cand := map[string]int{}
+	after := map[int]int{}
+	var marked []string
+	var markedAt []time.Time
+	var issued tokenColumns
+	var parents []string
+	for i, r := range rs {
+		if c, ok := cand[r.hash]; ok {
+			after[i] = c
+			continue
+		}
+		t, ok := read[r.hash]
+		if st := refreshState(t, ok, r.now); st.outcome != nil {
+			if st.old != nil {
+				old := *st.old
+				st.old = &old
+			}
+			out[i] = st
+			continue
+		}
+		old := *t
+		ts, err := r.issue(&old, users[old.UserID])
+		if err != nil {
+			out[i] = rotated{outcome: err}
+			continue
+		}
+		cand[r.hash] = i
+		marked, markedAt = append(marked, r.hash), append(markedAt, r.now)
+		for _, nt := range ts {
+			issued.add(nt)
+			parents = append(parents, r.hash)
+		}
+	}
+	if len(marked) > 0 {
+		rows, err := s.db.Query(ctx, rotateRows, append(issued.args(), marked, markedAt, parents)...)
+		if err != nil {
+			return nil, err
+		}
+		won, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return nil, err
+		}
+		lost := map[string]bool{}
+		for _, h := range marked {
+			lost[h] = true
+		}
+		for _, h := range won {
+			delete(lost, h)
+			i := cand[h]
+			old := *read[h]
+			old.UsedAt = rs[i].now
+			out[i] = rotated{old: &old}
+		}
+		if len(lost) > 0 {
+			// Another instance's rotation (or a revocation) came first:
+			// the committed record says which.
+			// A failed read fails only the rotations that lost: the
+			// winners' pairs are committed, and answering them with an
+			// error would leave their clients holding a used token
+			// (refused on retry, their family revoked as reused).
+			again, err := s.readRefresh(ctx, slices.Collect(maps.Keys(lost)))
+			for h := range lost {
+				i := cand[h]
+				if err != nil {
+					out[i] = rotated{outcome: err}
+					continue
+				}
+				t, ok := again[h]
+				out[i] = refreshState(t, ok, rs[i].now)
+				if out[i].outcome == nil {
+					out[i] = rotated{outcome: fmt.Errorf("refresh token rotation lost a race to a change it cannot see")}
+				}
+			}
+		}
+	}
+	for i, c := range after {
+		// The candidate's outcome decides: it won, so this one finds the
+		// token used; or it lost, and so does this one.
+		o := out[c]
+		if o.outcome == nil {
+			o.outcome = store.ErrTokenUsed
+		}
+		if o.old != nil {
+			old := *o.old
+			o.old = &old
+		}
+		out[i] = o
 	}
 	return out, nil
 }
@@ -543,8 +664,30 @@ func hashes(rows pgx.Rows, err error) ([]string, error) {
 	return out, nil
 }
 
+// revokeWhere revokes the tokens that match where, in passes until one
+// finds nothing left to revoke. One statement is not enough: a refresh
+// rotation that marked a matching token used (holding its row) before the
+// statement reached it commits the pair it issued while the statement
+// waits for that row, and the statement, whose snapshot was taken before,
+// revokes the old token but cannot see the new pair. The next pass, a
+// new snapshot taken after that commit, does; a pass that revokes nothing
+// saw every committed match revoked, and a rotation still in flight then
+// finds its token revoked (its compare-and-set waits for the row and
+// re-checks it).
 func (s *Store) revokeWhere(ctx context.Context, where string, arg any, now time.Time) ([]string, error) {
-	return hashes(s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now))
+	all := []string{}
+	for range 100 {
+		hs, err := hashes(s.db.Query(ctx, `UPDATE idp_tokens SET revoked_at = $2 WHERE `+where+` AND revoked_at IS NULL RETURNING hash`, arg, now))
+		if err != nil {
+			return nil, err
+		}
+		if len(hs) == 0 {
+			break
+		}
+		all = append(all, hs...)
+	}
+	slices.Sort(all)
+	return all, nil
 }
 
 func (s *Store) RevokeFamily(ctx context.Context, familyID string, now time.Time) ([]string, error) {

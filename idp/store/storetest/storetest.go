@@ -172,7 +172,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := s.RotateRefresh(ctx, "rt0", now, func(old *store.Token) ([]*store.Token, error) {
+				_, err := s.RotateRefresh(ctx, "rt0", now, func(old *store.Token, _ *store.User) ([]*store.Token, error) {
 					return []*store.Token{refresh(fmt.Sprintf("rt1-%d", i), old.FamilyID, old.UserID, now, old.ExpiresAt)}, nil
 				})
 				mu.Lock()
@@ -204,7 +204,7 @@ func Run(t *testing.T, newStore func(t *testing.T) Store) {
 		}
 		// A failing issue changes nothing.
 		must(t, s.InsertTokens(ctx, refresh("rtx", "fam3", "u1", now, now.Add(time.Hour))))
-		if _, err := s.RotateRefresh(ctx, "rtx", now, func(*store.Token) ([]*store.Token, error) { return nil, errors.New("boom") }); err == nil {
+		if _, err := s.RotateRefresh(ctx, "rtx", now, func(*store.Token, *store.User) ([]*store.Token, error) { return nil, errors.New("boom") }); err == nil {
 			t.Fatal("issue error swallowed")
 		}
 		got, _ := s.GetToken(ctx, "rtx")
