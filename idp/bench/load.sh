@@ -138,10 +138,10 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 
 Delivery during those ingest runs (8 workers, to a local target answering 200 through the gateway):
 
-| ingest run | delivered/s while ingesting | delivered/s over ingest and drain | drained after (s) | delivery vs ingest rate |
-|---|---:|---:|---:|---|
-| 32 senders | ${DLV[webhook]} | ${DLVALL[webhook]} | ${DRAIN[webhook]} | $(ratio "${DLVALL[webhook]}" "${R[webhook]}")× |
-| 64 senders | ${DLV[webhook64]} | ${DLVALL[webhook64]} | ${DRAIN[webhook64]} | $(ratio "${DLVALL[webhook64]}" "${R[webhook64]}")× |
+| ingest run | delivered/s while ingesting | vs the ingest rate | delivered/s over ingest and drain | inbox empty after the senders stop (s) |
+|---|---:|---|---:|---:|
+| 32 senders | ${DLV[webhook]} | $(ratio "${DLV[webhook]}" "${R[webhook]}")× | ${DLVALL[webhook]} | ${DRAIN[webhook]} |
+| 64 senders | ${DLV[webhook64]} | $(ratio "${DLV[webhook64]}" "${R[webhook64]}")× | ${DLVALL[webhook64]} | ${DRAIN[webhook64]} |
 
 Writes are group-committed (\`store.group_commit\`: max_batch $MAX_BATCH, 1 ms wait only
 while another batch commits, 2 flushers per kind).

@@ -589,7 +589,18 @@ func (s *Store) commitRotations(ctx context.Context, rs []rotation) ([]rotated, 
 		}
 	}
 	if len(marked) > 0 {
-		rows, err := s.db.Query(ctx, rotateRows, append(issued.args(), marked, markedAt, parents)...)
+		// In hash order, so that two instances' batches lock shared rows in
+		// one order (a deadlock all the same is split: each tried alone).
+		order := make([]int, len(marked))
+		for i := range order {
+			order[i] = i
+		}
+		slices.SortFunc(order, func(a, b int) int { return strings.Compare(marked[a], marked[b]) })
+		sortedHashes, sortedAt := make([]string, len(order)), make([]time.Time, len(order))
+		for i, j := range order {
+			sortedHashes[i], sortedAt[i] = marked[j], markedAt[j]
+		}
+		rows, err := s.db.Query(ctx, rotateRows, append(issued.args(), sortedHashes, sortedAt, parents)...)
 		if err != nil {
 			return nil, err
 		}
