@@ -57,6 +57,24 @@ type fastConn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	// state is connInUse, connIdle (in the pool) or connExpired (closed
+	// by idleTimer while in the pool); idleTimer closes an idle
+	// connection once idleTimeout passes, as http.Transport's does.
+	state     atomic.Int32
+	idleTimer *time.Timer
+}
+
+const (
+	connInUse int32 = iota
+	connIdle
+	connExpired
+)
+
+// expire closes the connection if it is still idle in the pool.
+func (pc *fastConn) expire() {
+	if pc.state.CompareAndSwap(connIdle, connExpired) {
+		_ = pc.c.Close()
+	}
 }
 
 func newFastTransport(slow *http.Transport, host string, dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, idleTimeout, headerTimeout time.Duration) *fastTransport {
@@ -158,6 +176,9 @@ func (t *fastTransport) get(ctx context.Context) (*fastConn, bool, error) {
 		}
 		if pc == nil {
 			break
+		}
+		if !pc.state.CompareAndSwap(connIdle, connInUse) {
+			continue // its idle timer closed it
 		}
 		if t.idleTimeout > 0 && time.Since(pc.idleSince) > t.idleTimeout || !pc.quiet() {
 			_ = pc.c.Close()
@@ -296,11 +317,28 @@ func (b *fastBody) Close() error {
 		stopped := b.stop() // false: the context ended, the deadline is spoiled
 		if stopped && b.keep && b.eof.Load() && b.pc.br.Buffered() == 0 {
 			_ = b.rc.Close() // at its end: releases nothing but its state
-			b.pc.idleSince = time.Now()
+			pc, t := b.pc, b.t
+			pc.idleSince = time.Now()
+			pc.state.Store(connIdle)
+			if t.idleTimeout > 0 {
+				// Set before the pool has it (another caller may take
+				// it at once). A timer that fires for an earlier idle
+				// spell finds the connection in use, or closes one
+				// about as old (get skips it).
+				if pc.idleTimer == nil {
+					pc.idleTimer = time.AfterFunc(t.idleTimeout, pc.expire)
+				} else {
+					pc.idleTimer.Reset(t.idleTimeout)
+				}
+			}
 			select {
-			case b.t.idle <- b.pc:
+			case t.idle <- pc:
 				return
 			default: // the pool is full
+			}
+			pc.state.Store(connExpired)
+			if pc.idleTimer != nil {
+				pc.idleTimer.Stop()
 			}
 		}
 		_ = b.pc.c.Close()

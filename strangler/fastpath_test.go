@@ -544,3 +544,72 @@ func TestFastPathHeaderTimeoutNotRetried(t *testing.T) {
 		t.Fatalf("the upstream saw %d requests, want 4 (3 answered, the hung one once)", n)
 	}
 }
+
+// Issue 15 (outside test): a pooled connection idle longer than the
+// upstream's idle timeout is closed then, as http.Transport closes its
+// own, not kept until a request happens to take it: after a burst, up to
+// max_idle_conns sockets stayed open on the upstream for good (a worker
+// each on a thread-per-connection server). A request after that dials
+// anew and gets its answer.
+func TestFastPathIdleTimeoutCloses(t *testing.T) {
+	t.Parallel()
+	// An upstream that keeps a connection as long as its peer does (no
+	// idle timeout of its own), and counts those the peer closed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns, closedByPeer atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			t.Cleanup(func() { c.Close() })
+			wg.Go(func() {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						if errors.Is(err, io.EOF) {
+							closedByPeer.Add(1)
+						}
+						return
+					}
+					if _, err := io.WriteString(c, okAnswer); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	up := struct{ addr string }{ln.Addr().String()}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	ft := newFastTransport(&http.Transport{Proxy: nil, DisableCompression: true}, up.addr, d.DialContext, 4, 50*time.Millisecond, time.Minute)
+	var resps []*http.Response
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://"+up.addr+"/", nil)
+		resp, err := ft.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resps = append(resps, resp)
+	}
+	for _, resp := range resps {
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if n := len(ft.idle); n != 3 {
+		t.Fatalf("%d pooled connections, want 3", n)
+	}
+	waittest.For(t, "the idle connections to close", func() bool { return closedByPeer.Load() == 3 })
+	if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/"); err != nil || body != "ok" {
+		t.Fatalf("after the idle timeout: %v %q", err, body)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Fatalf("%d connections, want 4", n)
+	}
+}
