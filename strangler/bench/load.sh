@@ -38,7 +38,9 @@ for tool in wrk nginx; do
 done
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 
-UP=18090 NGX=18091 MIN=18082 FICUS=18080 OPS=18081 SIDECAR=18083 FICUS2=18084 OPS2=18085
+# PORT_BASE moves every port (two runs on one machine must not share them).
+B=${PORT_BASE:-18080}
+UP=$((B+10)) NGX=$((B+11)) MIN=$((B+2)) FICUS=$B OPS=$((B+1)) SIDECAR=$((B+3)) FICUS2=$((B+4)) OPS2=$((B+5))
 mkdir -p "$work/logs"
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
