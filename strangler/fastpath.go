@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -42,14 +44,37 @@ type fastTransport struct {
 	// idleTimeout closes connections idle longer; headerTimeout bounds
 	// the wait for a response's header (both as http.Transport's).
 	idleTimeout, headerTimeout time.Duration
+	// maxHeader bounds the bytes read for a response's header (1xx
+	// answers included, until one is passed on), as slow's
+	// MaxResponseHeaderBytes does: 10 MiB unless it is set.
+	maxHeader int64
 }
 
 // fastConn is one pooled connection.
 type fastConn struct {
 	c         net.Conn
+	lr        *limitedConn // what br reads from: c, bounded while a header is read
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	idleSince time.Time
+	// state is connInUse, connIdle (in the pool) or connExpired (closed
+	// by idleTimer while in the pool); idleTimer closes an idle
+	// connection once idleTimeout passes, as http.Transport's does.
+	state     atomic.Int32
+	idleTimer *time.Timer
+}
+
+const (
+	connInUse int32 = iota
+	connIdle
+	connExpired
+)
+
+// expire closes the connection if it is still idle in the pool.
+func (pc *fastConn) expire() {
+	if pc.state.CompareAndSwap(connIdle, connExpired) {
+		_ = pc.c.Close()
+	}
 }
 
 func newFastTransport(slow *http.Transport, host string, dial func(ctx context.Context, network, addr string) (net.Conn, error), maxIdle int, idleTimeout, headerTimeout time.Duration) *fastTransport {
@@ -57,8 +82,34 @@ func newFastTransport(slow *http.Transport, host string, dial func(ctx context.C
 	if _, _, err := net.SplitHostPort(host); err != nil {
 		addr = net.JoinHostPort(strings.Trim(host, "[]"), "80")
 	}
+	maxHeader := slow.MaxResponseHeaderBytes
+	if maxHeader <= 0 {
+		maxHeader = 10 << 20 // http.Transport's default
+	}
 	return &fastTransport{slow: slow, host: host, addr: addr, dial: dial, idle: make(chan *fastConn, maxIdle),
-		idleTimeout: idleTimeout, headerTimeout: headerTimeout}
+		idleTimeout: idleTimeout, headerTimeout: headerTimeout, maxHeader: maxHeader}
+}
+
+// limitedConn reads from a connection at most n bytes, then fails: the
+// bound on a response's header (http.Transport's persistConn.readLimit).
+type limitedConn struct {
+	c net.Conn
+	n int64
+}
+
+// errHeaderTooBig marks a header cut off at the limit.
+var errHeaderTooBig = errors.New("read limit exhausted")
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if l.n <= 0 {
+		return 0, errHeaderTooBig
+	}
+	if int64(len(p)) > l.n {
+		p = p[:l.n]
+	}
+	n, err := l.c.Read(p)
+	l.n -= int64(n)
+	return n, err
 }
 
 // fastEligible reports whether req may take the fast path.
@@ -92,11 +143,14 @@ func (t *fastTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		_ = pc.c.Close()
 		var nr *nothingReadError
-		if reused && errors.As(err, &nr) && ctx.Err() == nil {
+		var ne net.Error
+		if reused && errors.As(err, &nr) && ctx.Err() == nil && !(errors.As(err, &ne) && ne.Timeout()) {
 			// The upstream closed a pooled connection as the request
 			// went out; the request is idempotent and no byte of an
 			// answer came: a new connection takes it (as http.Transport
-			// does). A fresh connection is never retried.
+			// does). A fresh connection is never retried, nor a
+			// timeout: that is the upstream's silence, not a closed
+			// connection, and each retry would wait as long again.
 			continue
 		}
 		if ctx.Err() != nil {
@@ -123,6 +177,9 @@ func (t *fastTransport) get(ctx context.Context) (*fastConn, bool, error) {
 		if pc == nil {
 			break
 		}
+		if !pc.state.CompareAndSwap(connIdle, connInUse) {
+			continue // its idle timer closed it
+		}
 		if t.idleTimeout > 0 && time.Since(pc.idleSince) > t.idleTimeout || !pc.quiet() {
 			_ = pc.c.Close()
 			continue
@@ -133,7 +190,8 @@ func (t *fastTransport) get(ctx context.Context) (*fastConn, bool, error) {
 	if err != nil {
 		return nil, false, err
 	}
-	return &fastConn{c: c, br: bufio.NewReaderSize(c, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, false, nil
+	lr := &limitedConn{c: c, n: math.MaxInt64}
+	return &fastConn{c: c, lr: lr, br: bufio.NewReaderSize(lr, 4<<10), bw: bufio.NewWriterSize(c, 4<<10)}, false, nil
 }
 
 // quiet reports whether nothing arrived on an idle connection: no bytes
@@ -174,6 +232,9 @@ func (t *fastTransport) send(ctx context.Context, pc *fastConn, req *http.Reques
 	})
 	fail := func(err error) (*http.Response, error) {
 		stop()
+		if pc.lr.n <= 0 {
+			err = fmt.Errorf("net/http: server response headers exceeded %d bytes; aborted", t.maxHeader)
+		}
 		return nil, err
 	}
 	if err := req.Write(pc.bw); err != nil {
@@ -182,6 +243,7 @@ func (t *fastTransport) send(ctx context.Context, pc *fastConn, req *http.Reques
 	if err := pc.bw.Flush(); err != nil {
 		return fail(&nothingReadError{err})
 	}
+	pc.lr.n = t.maxHeader
 	if _, err := pc.br.Peek(1); err != nil {
 		return fail(&nothingReadError{err})
 	}
@@ -205,10 +267,14 @@ func (t *fastTransport) send(ctx context.Context, pc *fastConn, req *http.Reques
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
 				return fail(err)
 			}
+			// Passed on: the next header has a limit of its own (as
+			// http.Transport has it).
+			pc.lr.n = t.maxHeader
 		}
 	}
 	// The header is in: from here only the context ends the body (the
-	// reverse proxy's idle timer bounds a stalled one).
+	// reverse proxy's idle timer bounds a stalled one), and no limit.
+	pc.lr.n = math.MaxInt64
 	if err := pc.c.SetDeadline(time.Time{}); err != nil {
 		return fail(err)
 	}
@@ -251,11 +317,28 @@ func (b *fastBody) Close() error {
 		stopped := b.stop() // false: the context ended, the deadline is spoiled
 		if stopped && b.keep && b.eof.Load() && b.pc.br.Buffered() == 0 {
 			_ = b.rc.Close() // at its end: releases nothing but its state
-			b.pc.idleSince = time.Now()
+			pc, t := b.pc, b.t
+			pc.idleSince = time.Now()
+			pc.state.Store(connIdle)
+			if t.idleTimeout > 0 {
+				// Set before the pool has it (another caller may take
+				// it at once). A timer that fires for an earlier idle
+				// spell finds the connection in use, or closes one
+				// about as old (get skips it).
+				if pc.idleTimer == nil {
+					pc.idleTimer = time.AfterFunc(t.idleTimeout, pc.expire)
+				} else {
+					pc.idleTimer.Reset(t.idleTimeout)
+				}
+			}
 			select {
-			case b.t.idle <- b.pc:
+			case t.idle <- pc:
 				return
 			default: // the pool is full
+			}
+			pc.state.Store(connExpired)
+			if pc.idleTimer != nil {
+				pc.idleTimer.Stop()
 			}
 		}
 		_ = b.pc.c.Close()

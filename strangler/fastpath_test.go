@@ -455,3 +455,161 @@ routes:
 		t.Fatalf("the upstream saw %d requests, want 2 (then the breaker opened)", n)
 	}
 }
+
+// Issue 15 (outside test): an upstream that sends an endless response
+// header is cut off at the same limit as http.Transport's (its
+// MaxResponseHeaderBytes, 10 MiB by default): the fast path read it all
+// into memory (646 MB of RSS in 2 s from one request), and a header
+// that does end, past the limit, was accepted.
+func TestFastPathResponseHeaderLimit(t *testing.T) {
+	t.Parallel()
+	line := "X-Big: " + strings.Repeat("a", 8000) + "\r\n"
+	up := newRawUpstream(t, func(n int64, r *http.Request, c net.Conn) (string, bool) {
+		if r.URL.Path == "/ok" {
+			return okAnswer, false
+		}
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		for range (12 << 20) / len(line) { // 12 MiB of header lines
+			if _, err := io.WriteString(c, line); err != nil {
+				return "", true
+			}
+		}
+		return "Content-Length: 2\r\n\r\nok", false
+	})
+	slow := &http.Transport{Proxy: nil, DisableCompression: true, MaxResponseHeaderBytes: 1 << 20}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	ft := newFastTransport(slow, up.addr, d.DialContext, 4, time.Minute, time.Minute)
+	for _, rt := range []http.RoundTripper{slow, ft} {
+		_, _, err := fastGet(t, rt, "GET", "http://"+up.addr+"/big")
+		if err == nil || !strings.Contains(err.Error(), "exceeded") || upstreamStatus(err) != http.StatusBadGateway {
+			t.Fatalf("%T: a header over the limit: %v, want refused", rt, err)
+		}
+	}
+	// The default limit is http.Transport's: 10 MiB.
+	ft = newFastForTest(up.addr, 4, time.Minute)
+	if _, _, err := fastGet(t, ft, "GET", "http://"+up.addr+"/big"); err == nil || !strings.Contains(err.Error(), "exceeded 10485760 bytes") {
+		t.Fatalf("a 12 MiB header: %v, want refused at 10 MiB", err)
+	}
+	// The limit is the header's: a pooled connection serves the next
+	// answers whole.
+	for range 2 {
+		if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/ok"); err != nil || body != "ok" {
+			t.Fatalf("after the limit: %v %q", err, body)
+		}
+	}
+}
+
+// Issue 15 (outside test): a header timeout on a pooled connection is the
+// upstream's silence, not a connection it closed while idle: the request
+// is not sent again. It was, on a new connection and then on every
+// other pooled one, each after a whole response_header timeout: a hung
+// upstream saw each request up to max_idle_conns+1 times and the client
+// waited as many timeouts (3 requests and 6 s for a 2 s timeout on the
+// binary).
+func TestFastPathHeaderTimeoutNotRetried(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	up := newRawUpstream(t, func(n int64, r *http.Request, c net.Conn) (string, bool) {
+		if r.URL.Path == "/ok" {
+			return okAnswer, false
+		}
+		<-release // hangs until the test ends
+		return "", true
+	})
+	t.Cleanup(func() { close(release) }) // before the upstream's cleanup waits
+	ft := newFastForTest(up.addr, 4, 100*time.Millisecond)
+	// Three pooled connections.
+	var resps []*http.Response
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://"+up.addr+"/ok", nil)
+		resp, err := ft.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resps = append(resps, resp)
+	}
+	for _, resp := range resps {
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if n := len(ft.idle); n != 3 {
+		t.Fatalf("%d pooled connections, want 3", n)
+	}
+	_, _, err := fastGet(t, ft, "GET", "http://"+up.addr+"/hang")
+	var ne net.Error
+	if !errors.As(err, &ne) || !ne.Timeout() {
+		t.Fatalf("a hung upstream: %v, want a timeout", err)
+	}
+	if n := up.reqs.Load(); n != 4 {
+		t.Fatalf("the upstream saw %d requests, want 4 (3 answered, the hung one once)", n)
+	}
+}
+
+// Issue 15 (outside test): a pooled connection idle longer than the
+// upstream's idle timeout is closed then, as http.Transport closes its
+// own, not kept until a request happens to take it: after a burst, up to
+// max_idle_conns sockets stayed open on the upstream for good (a worker
+// each on a thread-per-connection server). A request after that dials
+// anew and gets its answer.
+func TestFastPathIdleTimeoutCloses(t *testing.T) {
+	t.Parallel()
+	// An upstream that keeps a connection as long as its peer does (no
+	// idle timeout of its own), and counts those the peer closed.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns, closedByPeer atomic.Int64
+	var wg sync.WaitGroup
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			t.Cleanup(func() { c.Close() })
+			wg.Go(func() {
+				br := bufio.NewReader(c)
+				for {
+					if _, err := http.ReadRequest(br); err != nil {
+						if errors.Is(err, io.EOF) {
+							closedByPeer.Add(1)
+						}
+						return
+					}
+					if _, err := io.WriteString(c, okAnswer); err != nil {
+						return
+					}
+				}
+			})
+		}
+	})
+	up := struct{ addr string }{ln.Addr().String()}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	ft := newFastTransport(&http.Transport{Proxy: nil, DisableCompression: true}, up.addr, d.DialContext, 4, 50*time.Millisecond, time.Minute)
+	var resps []*http.Response
+	for range 3 {
+		req, _ := http.NewRequest("GET", "http://"+up.addr+"/", nil)
+		resp, err := ft.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resps = append(resps, resp)
+	}
+	for _, resp := range resps {
+		io.ReadAll(resp.Body)
+		resp.Body.Close()
+	}
+	if n := len(ft.idle); n != 3 {
+		t.Fatalf("%d pooled connections, want 3", n)
+	}
+	waittest.For(t, "the idle connections to close", func() bool { return closedByPeer.Load() == 3 })
+	if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/"); err != nil || body != "ok" {
+		t.Fatalf("after the idle timeout: %v %q", err, body)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Fatalf("%d connections, want 4", n)
+	}
+}
