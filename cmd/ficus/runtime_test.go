@@ -58,6 +58,7 @@ func TestApplyRuntime(t *testing.T) {
 
 	unsetenv(t, "GOGC")
 	unsetenv(t, "GOMEMLIMIT")
+	debug.SetGCPercent(77) // so that the default has to be applied to show
 	applyRuntime(&cfg, quiet)
 	if got := debug.SetGCPercent(100); got != config.DefaultGOGC {
 		t.Fatalf("default percent %d, want %d", got, config.DefaultGOGC)
