@@ -3,51 +3,13 @@ package idp_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/idp/tokenhash"
 )
-
-// lookupCounter counts the token and user reads a provider makes.
-type lookupCounter struct {
-	idp.Storage
-	tokens, users, joined atomic.Int64
-}
-
-func (c *lookupCounter) GetToken(ctx context.Context, hash string) (*store.Token, error) {
-	c.tokens.Add(1)
-	return c.Storage.GetToken(ctx, hash)
-}
-
-func (c *lookupCounter) GetUser(ctx context.Context, id string) (*store.User, error) {
-	c.users.Add(1)
-	return c.Storage.GetUser(ctx, id)
-}
-
-func (c *lookupCounter) GetTokenWithUser(ctx context.Context, hash string) (*store.Token, *store.User, error) {
-	c.joined.Add(1)
-	return c.Storage.GetTokenWithUser(ctx, hash)
-}
-
-func (c *lookupCounter) reset() { c.tokens.Store(0); c.users.Store(0); c.joined.Store(0) }
-
-func (c *lookupCounter) reads() string {
-	var b strings.Builder
-	for _, n := range []struct {
-		name string
-		v    *atomic.Int64
-	}{{"GetToken", &c.tokens}, {"GetUser", &c.users}, {"GetTokenWithUser", &c.joined}} {
-		if v := n.v.Load(); v > 0 {
-			fmt.Fprintf(&b, "%s×%d ", n.name, v)
-		}
-	}
-	return strings.TrimSpace(b.String())
-}
 
 // Issue 15: a token the gateway has not seen cost two queries (the token,
 // then its user). Now it costs one, the token joined with its user, on
@@ -60,15 +22,15 @@ func TestTokenLookupIsOneQuery(t *testing.T) {
 			name = "postgres"
 		}
 		t.Run(name, func(t *testing.T) {
-			var cnt *lookupCounter
+			var cnt *idptest.CountingStore
 			ti := newTestIDPWith(t, pg, func(o *idp.Options) {
-				cnt = &lookupCounter{Storage: o.Store}
+				cnt = &idptest.CountingStore{Storage: o.Store}
 				o.Store = cnt
 			}, func(c *idp.Config) { c.TokenCacheTTL = -1 })
 			ctx := context.Background()
 			at := ti.password(t, nil)["access_token"].(string)
 
-			cnt.reset()
+			cnt.Reset()
 			r, err := ti.p.ResolveToken(ctx, at)
 			if err != nil {
 				t.Fatal(err)
@@ -76,25 +38,25 @@ func TestTokenLookupIsOneQuery(t *testing.T) {
 			if r.User == nil || r.User.ID != ti.userID || r.User.CustomerNumber != "C-1001" || r.Token.UserID != ti.userID {
 				t.Fatalf("resolved %+v %+v", r.Token, r.User)
 			}
-			if got := cnt.reads(); got != "GetTokenWithUser×1" {
+			if got := cnt.Reads(); got != "GetTokenWithUser×1" {
 				t.Fatalf("reads for a user token: %s, want GetTokenWithUser×1", got)
 			}
 
-			cnt.reset()
+			cnt.Reset()
 			if _, err := ti.p.ResolveTokenHash(ctx, tokenhash.Sum(at)); err != nil {
 				t.Fatal(err)
 			}
-			if got := cnt.reads(); got != "GetTokenWithUser×1" {
+			if got := cnt.Reads(); got != "GetTokenWithUser×1" {
 				t.Fatalf("reads by hash: %s, want GetTokenWithUser×1", got)
 			}
 
-			cnt.reset()
+			cnt.Reset()
 			for _, bad := range []string{"", "x", "ficus_at_", at + "A", at[:len(at)-1] + "!", strings.Replace(at, "ficus_at_", "ficus_rt_", 1)} {
 				if _, err := ti.p.ResolveToken(ctx, bad); !errors.Is(err, idp.ErrNotActive) {
 					t.Fatalf("ResolveToken(%q): %v, want ErrNotActive", bad, err)
 				}
 			}
-			if got := cnt.reads(); got != "" {
+			if got := cnt.Reads(); got != "" {
 				t.Fatalf("malformed tokens were looked up: %s", got)
 			}
 

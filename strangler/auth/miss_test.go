@@ -5,37 +5,15 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http/httptest"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ficus-gw/ficus/idp"
-	"github.com/ficus-gw/ficus/idp/store"
+	"github.com/ficus-gw/ficus/idp/idptest"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/routes"
 	"github.com/ficus-gw/ficus/strangler/auth"
 )
-
-// countingStore counts the token and user reads of a provider.
-type countingStore struct {
-	idp.Storage
-	tokens, users, joined atomic.Int64
-}
-
-func (c *countingStore) GetToken(ctx context.Context, hash string) (*store.Token, error) {
-	c.tokens.Add(1)
-	return c.Storage.GetToken(ctx, hash)
-}
-
-func (c *countingStore) GetUser(ctx context.Context, id string) (*store.User, error) {
-	c.users.Add(1)
-	return c.Storage.GetUser(ctx, id)
-}
-
-func (c *countingStore) GetTokenWithUser(ctx context.Context, hash string) (*store.Token, *store.User, error) {
-	c.joined.Add(1)
-	return c.Storage.GetTokenWithUser(ctx, hash)
-}
 
 // Issue 15: a token the gateway has not seen is looked up with one query
 // (the token with its user) and no other read; a token it has seen costs
@@ -45,7 +23,7 @@ func (c *countingStore) GetTokenWithUser(ctx context.Context, hash string) (*sto
 func TestCacheMissIsOneLookUp(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	st := &countingStore{Storage: memory.New()}
+	st := &idptest.CountingStore{Storage: memory.New()}
 	keys, err := idp.NewKeyManager(ctx, st, idp.KeyOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -79,10 +57,8 @@ func TestCacheMissIsOneLookUp(t *testing.T) {
 		return 200
 	}
 	reads := func() [3]int64 {
-		r := [3]int64{st.tokens.Load(), st.users.Load(), st.joined.Load()}
-		st.tokens.Store(0)
-		st.users.Store(0)
-		st.joined.Store(0)
+		r := [3]int64{st.Tokens.Load(), st.Users.Load(), st.Joined.Load()}
+		st.Reset()
 		return r
 	}
 	resp, err := p.Token(ctx, &idp.Request{Form: map[string][]string{"grant_type": {"client_credentials"}, "client_id": {"c"}, "client_secret": {secret}},
