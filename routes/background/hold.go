@@ -24,15 +24,16 @@ import (
 // first collects and returns free memory to the system
 // (debug.FreeOSMemory, at the caller's normal priority, before the
 // low-priority thread starts), and the budget counts from there.
-// Measured on 2026-11-30 with 10,000 routes reloaded every second under
-// load (strangler/bench/scaleload, interleaved runs, 2 cores): without
-// that first collection, 64 MiB gave a p99 during reloads of
-// 1.06-1.12x the p99 without and a peak RSS of 122-124 MiB (quiet
-// machine), 16 MiB 1.09-1.18x and 79-107 MiB, no hold at all 1.28-1.35x
-// and 97-98 MiB; with it, at load 14, 32 MiB gave 79-86 MiB and 16 MiB
-// 70-72 MiB. 32 MiB after the first collection keeps issue 16's goals
-// (<= 1.2x, < 100 MiB) with the fewest collections during the work.
-const CollectorBudget = 32 << 20
+// Measured on 2026-11-30/12-01 with 10,000 routes reloaded every second
+// under load (strangler/bench/scaleload -rounds 3, interleaved runs, quiet
+// 2-core machine): without that first collection, 64 MiB gave a p99
+// during reloads of 1.06-1.12x the p99 without and a peak RSS of 122-124
+// MiB, 16 MiB 1.09-1.18x and 79-107 MiB, no hold at all 1.28-1.35x and
+// 97-98 MiB; with it, 16 MiB 1.76-1.94x and 70 MiB (collections during
+// the parse), 24 MiB 1.10-1.26x and 76-79 MiB, 32 MiB 1.05-1.30x and
+// 93-101 MiB. 24 MiB keeps the peak well under issue 16's 100 MiB with
+// the p99 of the larger budgets.
+const CollectorBudget = 24 << 20
 
 // held is the process-wide state that hold changes while background work
 // runs, and what it was before.
