@@ -722,8 +722,12 @@ func (s *Store) RevokeClient(ctx context.Context, clientID string, now time.Time
 	return s.revokeWhere(ctx, `client_id = $1`, clientID, now)
 }
 
+// EvictOldest revokes the user's logins (refresh families) beyond the
+// keep newest live ones. Its statement has the gap revokeWhere closes (a
+// rotation in flight in an evicted family commits a pair the statement
+// cannot see), so the evicted families are then revoked in passes too.
 func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now time.Time) ([]string, error) {
-	return hashes(s.db.Query(ctx, `
+	rows, err := s.db.Query(ctx, `
 		WITH fam AS (
 			SELECT family_id, min(issued_at) AS started,
 			       bool_or(kind = 'refresh' AND revoked_at IS NULL AND used_at IS NULL AND expires_at > $2) AS live
@@ -733,7 +737,30 @@ func (s *Store) EvictOldest(ctx context.Context, userID string, keep int, now ti
 		)
 		UPDATE idp_tokens t SET revoked_at = $2
 		FROM live WHERE t.family_id = live.family_id AND live.n > $3 AND t.revoked_at IS NULL
-		RETURNING t.hash`, userID, now, keep))
+		RETURNING t.hash, t.family_id`, userID, now, keep)
+	if err != nil {
+		return nil, err
+	}
+	var out, families []string
+	var h, fam string
+	if _, err := pgx.ForEachRow(rows, []any{&h, &fam}, func() error {
+		out = append(out, h)
+		if !slices.Contains(families, fam) {
+			families = append(families, fam)
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	if len(families) > 0 {
+		more, err := s.revokeWhere(ctx, `family_id = ANY($1)`, families, now)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, more...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }
 
 func (s *Store) CreateCode(ctx context.Context, c *store.AuthCode) error {

@@ -27,8 +27,27 @@ import (
 // issues, so the rotation's insert waits for that transaction (after its
 // compare-and-set took the old token's row); the revocation then queues
 // behind the rotation; rolling back lets both finish, rotation first.
+//
+// The same holds for the eviction of a user's oldest logins (EvictOldest,
+// idp.max_tokens_per_user): the family it evicts loses the pair a rotation
+// in flight issued too, and the newer login it keeps stays.
 func TestRevocationMeetingARotationRevokesWhatItIssued(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name   string
+		revoke func(ctx context.Context, s *postgres.Store) ([]string, error)
+	}{
+		{"family", func(ctx context.Context, s *postgres.Store) ([]string, error) { return s.RevokeFamily(ctx, "fam", now) }},
+		{"oldest logins evicted", func(ctx context.Context, s *postgres.Store) ([]string, error) { return s.EvictOldest(ctx, "u", 1, now) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			revocationMeetsRotation(t, tc.revoke)
+		})
+	}
+}
+
+func revocationMeetsRotation(t *testing.T, revoke func(ctx context.Context, s *postgres.Store) ([]string, error)) {
 	ctx := context.Background()
 	pool := pgtest.NewPool(t)
 	if err := postgres.Migrate(ctx, pool); err != nil {
@@ -36,7 +55,10 @@ func TestRevocationMeetingARotationRevokesWhatItIssued(t *testing.T) {
 	}
 	s := postgres.New(pool)
 	t.Cleanup(s.Close)
-	if err := s.InsertTokens(ctx, tok("first-at", store.KindAccess, "fam"), tok("first-rt", store.KindRefresh, "fam")); err != nil {
+	// A newer login of the same user, which an eviction keeping one keeps.
+	newer := tok("newer-rt", store.KindRefresh, "newer")
+	newer.IssuedAt = now.Add(time.Minute)
+	if err := s.InsertTokens(ctx, tok("first-at", store.KindAccess, "fam"), tok("first-rt", store.KindRefresh, "fam"), newer); err != nil {
 		t.Fatal(err)
 	}
 	waiting := func() int {
@@ -66,7 +88,7 @@ func TestRevocationMeetingARotationRevokesWhatItIssued(t *testing.T) {
 		err    error
 	}
 	rv := make(chan revoked, 1)
-	go func() { hs, err := s.RevokeFamily(ctx, "fam", now); rv <- revoked{hs, err} }()
+	go func() { hs, err := revoke(ctx, s); rv <- revoked{hs, err} }()
 	waittest.For(t, "the revocation to wait for the rotation", func() bool { return waiting() == 2 })
 	if err := tx.Rollback(ctx); err != nil {
 		t.Fatal(err)
@@ -89,6 +111,9 @@ func TestRevocationMeetingARotationRevokesWhatItIssued(t *testing.T) {
 		if !slices.Contains(r.hashes, h) {
 			t.Errorf("the revocation did not report %s (caches keep it): %v", h, r.hashes)
 		}
+	}
+	if got, err := s.GetToken(ctx, "newer-rt"); err != nil || !got.RevokedAt.IsZero() || slices.Contains(r.hashes, "newer-rt") {
+		t.Errorf("the other login: %+v, %v (reported: %v); want it untouched", got, err, r.hashes)
 	}
 }
 
