@@ -518,23 +518,7 @@ func TestFastPathHeaderTimeoutNotRetried(t *testing.T) {
 	})
 	t.Cleanup(func() { close(release) }) // before the upstream's cleanup waits
 	ft := newFastForTest(up.addr, 4, 100*time.Millisecond)
-	// Three pooled connections.
-	var resps []*http.Response
-	for range 3 {
-		req, _ := http.NewRequest("GET", "http://"+up.addr+"/ok", nil)
-		resp, err := ft.RoundTrip(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resps = append(resps, resp)
-	}
-	for _, resp := range resps {
-		io.ReadAll(resp.Body)
-		resp.Body.Close()
-	}
-	if n := len(ft.idle); n != 3 {
-		t.Fatalf("%d pooled connections, want 3", n)
-	}
+	fillPool(t, ft, "http://"+up.addr+"/ok", 3)
 	_, _, err := fastGet(t, ft, "GET", "http://"+up.addr+"/hang")
 	var ne net.Error
 	if !errors.As(err, &ne) || !ne.Timeout() {
@@ -589,9 +573,23 @@ func TestFastPathIdleTimeoutCloses(t *testing.T) {
 	up := struct{ addr string }{ln.Addr().String()}
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	ft := newFastTransport(&http.Transport{Proxy: nil, DisableCompression: true}, up.addr, d.DialContext, 4, 50*time.Millisecond, time.Minute)
+	fillPool(t, ft, "http://"+up.addr+"/", 3)
+	waittest.For(t, "the idle connections to close", func() bool { return closedByPeer.Load() == 3 })
+	if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/"); err != nil || body != "ok" {
+		t.Fatalf("after the idle timeout: %v %q", err, body)
+	}
+	if n := conns.Load(); n != 4 {
+		t.Fatalf("%d connections, want 4", n)
+	}
+}
+
+// fillPool leaves n connections in ft's pool: n requests to url held open
+// at once, then their bodies read and closed.
+func fillPool(t *testing.T, ft *fastTransport, url string, n int) {
+	t.Helper()
 	var resps []*http.Response
-	for range 3 {
-		req, _ := http.NewRequest("GET", "http://"+up.addr+"/", nil)
+	for range n {
+		req, _ := http.NewRequest("GET", url, nil)
 		resp, err := ft.RoundTrip(req)
 		if err != nil {
 			t.Fatal(err)
@@ -602,14 +600,7 @@ func TestFastPathIdleTimeoutCloses(t *testing.T) {
 		io.ReadAll(resp.Body)
 		resp.Body.Close()
 	}
-	if n := len(ft.idle); n != 3 {
-		t.Fatalf("%d pooled connections, want 3", n)
-	}
-	waittest.For(t, "the idle connections to close", func() bool { return closedByPeer.Load() == 3 })
-	if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/"); err != nil || body != "ok" {
-		t.Fatalf("after the idle timeout: %v %q", err, body)
-	}
-	if n := conns.Load(); n != 4 {
-		t.Fatalf("%d connections, want 4", n)
+	if got := len(ft.idle); got != n {
+		t.Fatalf("%d pooled connections, want %d", got, n)
 	}
 }
