@@ -13,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/ficus-gw/ficus/strangler/pgtest"
 	"github.com/ficus-gw/ficus/strangler/waittest"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -38,16 +39,27 @@ func tok(hash, kind, family string) *store.Token {
 // hold locks idp_tokens in a transaction of its own and starts a write
 // that waits for it (the batch in flight), so that the writes that follow
 // queue into one batch; release commits the lock's transaction.
-func hold(t *testing.T, pool *pgxpool.Pool, s *postgres.Store, write func() error) (first chan error, release func()) {
+// lockTokens locks idp_tokens (EXCLUSIVE: reads pass, writes wait) in a
+// transaction of its own, rolled back at the test's end unless the test
+// ends it first.
+func lockTokens(t *testing.T, pool *pgxpool.Pool) pgx.Tx {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := pool.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { _ = tx.Rollback(ctx) })
 	if _, err := tx.Exec(ctx, `LOCK TABLE idp_tokens IN EXCLUSIVE MODE`); err != nil {
 		t.Fatal(err)
 	}
+	return tx
+}
+
+func hold(t *testing.T, pool *pgxpool.Pool, s *postgres.Store, write func() error) (first chan error, release func()) {
+	t.Helper()
+	ctx := context.Background()
+	tx := lockTokens(t, pool)
 	first = make(chan error, 1)
 	go func() { first <- write() }()
 	waittest.For(t, "the first write to wait for the lock", func() bool {
@@ -234,14 +246,7 @@ func TestRotationsOnTwoInstancesRaceToOneWinner(t *testing.T) {
 	}
 	// Both reads happen under the table lock (reads are not blocked);
 	// both writes wait for it.
-	tx, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tx.Rollback(ctx) })
-	if _, err := tx.Exec(ctx, `LOCK TABLE idp_tokens IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	tx := lockTokens(t, pool)
 	type result struct {
 		old *store.Token
 		err error

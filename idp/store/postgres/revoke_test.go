@@ -148,14 +148,7 @@ func TestARotationThatWonIsAnsweredWhenTheLosersReReadFails(t *testing.T) {
 		_ = pool.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock' AND query LIKE 'WITH won AS%'`).Scan(&n)
 		return n
 	}
-	lock, err := pool.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = lock.Rollback(ctx) })
-	if _, err := lock.Exec(ctx, `LOCK TABLE idp_tokens IN EXCLUSIVE MODE`); err != nil {
-		t.Fatal(err)
-	}
+	lock := lockTokens(t, pool)
 	type result struct {
 		old *store.Token
 		err error
