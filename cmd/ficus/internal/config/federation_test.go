@@ -12,33 +12,47 @@ import (
 // of docs/oidc.md is accepted.
 func TestFederationDocExamples(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../../../../docs/oidc.md")
+	examples := loadDocSectionExamples(t, "oidc.md", "Login through an upstream identity provider")
+	if len(examples) == 0 {
+		t.Fatal("no YAML examples")
+	}
+	for i, c := range examples {
+		if c != nil && len(c.IDP.Federation.Providers) == 0 {
+			t.Errorf("example %d configures no upstream provider", i+1)
+		}
+	}
+}
+
+// loadDocSectionExamples loads every YAML block of the section of
+// docs/FILE headed "## heading" as a configuration file, for the check
+// only; an example that is refused is an error of t and nil in the result.
+func loadDocSectionExamples(t *testing.T, file, heading string) []*Config {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("../../../../docs", file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, section, ok := strings.Cut(string(b), "## Login through an upstream identity provider\n")
+	_, section, ok := strings.Cut(string(b), "## "+heading+"\n")
 	if !ok {
-		t.Fatal("no section ## Login through an upstream identity provider")
+		t.Fatalf("no section ## %s in %s", heading, file)
 	}
 	if i := strings.Index(section, "\n## "); i >= 0 {
 		section = section[:i]
 	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
-	if len(blocks) == 0 {
-		t.Fatal("no YAML examples")
-	}
-	for i, m := range blocks {
+	var out []*Config
+	for i, m := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1) {
 		p := filepath.Join(t.TempDir(), "ficus.yaml")
-		os.WriteFile(p, []byte(m[1]), 0o600)
+		if err := os.WriteFile(p, []byte(m[1]), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		c, _, err := Load(p, ForCheck)
 		if err != nil {
-			t.Errorf("example %d is refused:\n%v\n%s", i+1, err, m[1])
-			continue
+			t.Errorf("%s, example %d is refused:\n%v\n%s", file, i+1, err, m[1])
+			c = nil
 		}
-		if len(c.IDP.Federation.Providers) == 0 {
-			t.Errorf("example %d configures no upstream provider", i+1)
-		}
+		out = append(out, c)
 	}
+	return out
 }
 
 // Issue 13: idp.federation is checked with the rest, every problem by its

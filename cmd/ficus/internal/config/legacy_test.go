@@ -1,9 +1,6 @@
 package config
 
 import (
-	"os"
-	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 )
@@ -13,27 +10,12 @@ import (
 // by ficus serve only).
 func TestLegacyLoginDocExamples(t *testing.T) {
 	t.Parallel()
-	b, err := os.ReadFile("../../../../docs/legacy-session-bridge.md")
-	if err != nil {
-		t.Fatal(err)
+	examples := loadDocSectionExamples(t, "legacy-session-bridge.md", "Lazy credential migration")
+	if len(examples) < 5 {
+		t.Fatalf("%d YAML examples, want the 5 written", len(examples))
 	}
-	_, section, ok := strings.Cut(string(b), "## Lazy credential migration\n")
-	if !ok {
-		t.Fatal("no section ## Lazy credential migration")
-	}
-	if i := strings.Index(section, "\n## "); i >= 0 {
-		section = section[:i]
-	}
-	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllStringSubmatch(section, -1)
-	if len(blocks) < 5 {
-		t.Fatalf("%d YAML examples, want the 5 written", len(blocks))
-	}
-	for i, m := range blocks {
-		p := filepath.Join(t.TempDir(), "ficus.yaml")
-		os.WriteFile(p, []byte(m[1]), 0o600)
-		c, _, err := Load(p, ForCheck)
-		if err != nil {
-			t.Errorf("example %d is refused:\n%v\n%s", i+1, err, m[1])
+	for i, c := range examples {
+		if c == nil {
 			continue
 		}
 		if l := c.IDP.LegacyLogin; l.HTTP == nil && l.Postgres == nil {
