@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load comparison on loopback, all in one run against the same upstream:
-#   direct upstream | nginx proxy_pass (keep-alive) | minimal Go ReverseProxy
-#   | ficus on a monolith route | ficus on a split route.
+#   direct upstream | nginx proxy_pass (keep-alive) | the floor of a net/http
+#   proxy (floorproxy) | minimal Go ReverseProxy | ficus on a monolith route
+#   | ficus on a split route | ..., and nginx and ficus both writing an
+#   access log line per request (nginx-log, ficus-log). Every other target
+#   logs nothing, as nginx's access_log off.
 # Rounds are interleaved so that a noisy neighbour hurts every target alike;
 # each target's result is its median over the rounds. Results are written
 # to docs/benchmarks.md (between markers) as ratios, with the raw numbers.
@@ -41,6 +44,7 @@ NGINX=$(command -v nginx || echo /usr/sbin/nginx)
 # PORT_BASE moves every port (two runs on one machine must not share them).
 B=${PORT_BASE:-18080}
 UP=$((B+10)) NGX=$((B+11)) MIN=$((B+2)) FICUS=$B OPS=$((B+1)) SIDECAR=$((B+3)) FICUS2=$((B+4)) OPS2=$((B+5))
+FLOOR=$((B+6)) FICUSLOG=$((B+7)) OPSLOG=$((B+8)) NGXLOG=$((B+12))
 mkdir -p "$work/logs"
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
@@ -61,14 +65,28 @@ http {
       proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
     }
   }
+  server {
+    listen 127.0.0.1:$NGXLOG;
+    access_log $work/logs/nginx-access.log combined;
+    location / {
+      proxy_pass http://backend;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host \$host;
+      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
+    }
+  }
 }
 NGX
 "$NGINX" -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
 pids+=($!)
 
 go build -o "$work/minproxy" ./strangler/bench/minproxy
+go build -o "$work/floorproxy" ./strangler/bench/floorproxy
 go build -o "$work/ficus" ./cmd/ficus
 "$work/minproxy" -listen 127.0.0.1:$MIN -upstream http://127.0.0.1:$UP &
+pids+=($!)
+"$work/floorproxy" -listen 127.0.0.1:$FLOOR -upstream 127.0.0.1:$UP &
 pids+=($!)
 
 cat > "$work/routes.yaml" <<R
@@ -93,10 +111,17 @@ db="ficus_loadbench_$$"
 psql "$ADMIN" -qc "CREATE DATABASE $db" >/dev/null
 export FICUS_LOADBENCH_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*(\?|$)#/$db\1#")"
 trap 'cleanup; psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true' EXIT
-# ficus as a pure gateway (pass-through targets and memory), and ficus with
-# its IDP on PostgreSQL (the oauth2 route, compared with its own monolith route).
+# ficus as a pure gateway (pass-through targets and memory), the same with
+# its access log on (beside nginx-log), and ficus with its IDP on PostgreSQL
+# (the oauth2 route, compared with its own monolith route).
 cat > "$work/ficus.yaml" <<C
 listen: {addr: "127.0.0.1:$FICUS", ops_addr: "127.0.0.1:$OPS"}
+routes: {file: routes.yaml}
+log: {level: warn, access_log: false}
+idp: {enabled: false}
+C
+cat > "$work/ficus-log.yaml" <<C
+listen: {addr: "127.0.0.1:$FICUSLOG", ops_addr: "127.0.0.1:$OPSLOG"}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: true}
 idp: {enabled: false}
@@ -105,7 +130,7 @@ cat > "$work/ficus-idp.yaml" <<C
 listen: {addr: "127.0.0.1:$FICUS2", ops_addr: "127.0.0.1:$OPS2"}
 store: {driver: postgres, dsn: env:FICUS_LOADBENCH_DSN}
 routes: {file: routes.yaml}
-log: {level: warn, access_log: true}
+log: {level: warn, access_log: false}
 idp: {issuer: "http://127.0.0.1:$FICUS2", client_rate: 1000000}
 C
 app_secret=$("$work/ficus" idp client create bench-app --grant client_credentials --scope bench -c "$work/ficus-idp.yaml" | awk '/client_secret/ {print $2}')
@@ -113,6 +138,8 @@ xchg_secret=$("$work/ficus" idp client create bench-xchg --grant urn:ietf:params
 "$work/ficus" serve --config "$work/ficus.yaml" > "$work/access.log" 2> "$work/ficus.err" &
 ficus_pid=$!
 pids+=($ficus_pid)
+"$work/ficus" serve --config "$work/ficus-log.yaml" > "$work/access-log.log" 2> "$work/ficus-log.err" &
+pids+=($!)
 "$work/ficus" serve --config "$work/ficus-idp.yaml" > "$work/access2.log" 2> "$work/ficus2.err" &
 pids+=($!)
 for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FICUS2/.well-known/jwks.json" 2>/dev/null && break; sleep 0.1; done
@@ -120,7 +147,7 @@ for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FICUS2/.well-k
   --issuer http://127.0.0.1:$FICUS2 --audience bench-svc > /dev/null 2>&1 &
 pids+=($!)
 
-for port in $UP $NGX $MIN $FICUS; do
+for port in $UP $NGX $NGXLOG $MIN $FLOOR $FICUS $FICUSLOG; do
   for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
 done
 
@@ -131,6 +158,9 @@ for i in $(seq 50); do curl -fsS -o /dev/null -H "Authorization: Bearer $jwt" "h
 declare -A URLS=(
   [direct]="http://127.0.0.1:$UP/x"
   [nginx]="http://127.0.0.1:$NGX/x"
+  [floor]="http://127.0.0.1:$FLOOR/x"
+  [nginx-log]="http://127.0.0.1:$NGXLOG/x"
+  [ficus-log]="http://127.0.0.1:$FICUSLOG/x"
   [minimal]="http://127.0.0.1:$MIN/x"
   [ficus-monolith]="http://127.0.0.1:$FICUS/x"
   [ficus-split]="http://127.0.0.1:$FICUS/split/x"
@@ -138,7 +168,7 @@ declare -A URLS=(
   [ficus-oauth2]="http://127.0.0.1:$FICUS2/oauth2-route/x"
   [sidecar]="http://127.0.0.1:$SIDECAR/x"
 )
-ORDER=(${TARGETS:-direct nginx minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar})
+ORDER=(${TARGETS:-direct nginx floor minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar nginx-log ficus-log})
 declare -A RPS P99
 for r in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
@@ -183,10 +213,19 @@ oau=$(ratio "${MR[ficus-oauth2]:-}" "${MR[ficus-idp-monolith]:-}")
 goals=$(
   echo "| issue 15 goal | measured | goal | |"
   echo "|---|---:|---:|---|"
-  echo "| pass-through throughput vs nginx (ficus-monolith / nginx req/s) | ${thr}× | ≥ 0.60× | $(verdict "$thr" ">=" 0.6) |"
+  echo "| pass-through throughput vs nginx (ficus-monolith / nginx req/s; neither logs) | ${thr}× | ≥ 0.60× | $(verdict "$thr" ">=" 0.6) |"
   echo "| pass-through p99 vs nginx's p99 (ficus-monolith / nginx) | ${p99r}× | ≤ 2.00× | $(verdict "$p99r" "<=" 2) |"
   echo "| oauth2 route, cached token, vs own pass-through (ficus-oauth2 / ficus-idp-monolith req/s) | ${oau}× | ≥ 0.95× | $(verdict "$oau" ">=" 0.95) |"
   echo "| ficus peak resident memory (VmHWM of the pass-through instance) | ${rss_mib} MiB | < 64 MiB | $(verdict "$rss_mib" "<" 64) |"
+)
+# What no proxy on Go's net/http server goes below (floorproxy), and the
+# pair that both write an access log line per request.
+floors=$(
+  echo "| beside the goals | throughput | p99 |"
+  echo "|---|---:|---:|"
+  echo "| floor (floorproxy) vs nginx | $(ratio "${MR[floor]:-}" "${MR[nginx]:-}")× | $(ratio "${MP[floor]:-}" "${MP[nginx]:-}")× |"
+  echo "| ficus-monolith vs the floor | $(ratio "${MR[ficus-monolith]:-}" "${MR[floor]:-}")× | $(ratio "${MP[ficus-monolith]:-}" "${MP[floor]:-}")× |"
+  echo "| both logging every request: ficus-log vs nginx-log | $(ratio "${MR[ficus-log]:-}" "${MR[nginx-log]:-}")× | $(ratio "${MP[ficus-log]:-}" "${MP[nginx-log]:-}")× |"
 )
 summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB.
 ficus-oauth2 (opaque token swapped for a cached JWT, on the ficus instance with the IDP) runs at $(ratio "${MR[ficus-oauth2]}" "${MR[ficus-idp-monolith]}")× that instance's own pass-through throughput (ficus-idp-monolith).
@@ -197,10 +236,13 @@ gobench=$(go test -run '^$' -bench 'BenchmarkMatch|BenchmarkNormalizePath|Benchm
 block=$(cat <<MD
 <!-- load:begin -->
 Produced by \`make bench\` (\`strangler/bench/load.sh\`: $ROUNDS interleaved rounds, wrk -t$WRK_THREADS -c$CONNS -d$DURATION per target and round,
-medians shown) on $(date -u +%Y-%m-%d), $(nproc) cores, wrk sharing the cores with the proxies and the nginx upstream. The access log was on
-for ficus. Ratios are against targets measured in the same run; absolute numbers move with the machine's other load.
+medians shown) on $(date -u +%Y-%m-%d), $(nproc) cores, wrk sharing the cores with the proxies and the nginx upstream (one nginx worker
+serves both nginx targets and the upstream). No target writes an access log but nginx-log and ficus-log, which both write a line per
+request to a file. Ratios are against targets measured in the same run; absolute numbers move with the machine's other load.
 
 $goals
+
+$floors
 
 $table
 
@@ -216,5 +258,6 @@ MD
 )
 printf '%s\n' "$block" | strangler/bench/write-section.sh load "$OUT"
 echo "$goals"
+echo "$floors"
 echo "$table"
 echo "$summary"
