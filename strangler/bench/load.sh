@@ -86,8 +86,11 @@ go build -o "$work/floorproxy" ./strangler/bench/floorproxy
 go build -o "$work/ficus" ./cmd/ficus
 "$work/minproxy" -listen 127.0.0.1:$MIN -upstream http://127.0.0.1:$UP &
 pids+=($!)
+declare -A PID
+PID[minimal]=$!
 "$work/floorproxy" -listen 127.0.0.1:$FLOOR -upstream 127.0.0.1:$UP &
 pids+=($!)
+PID[floor]=$!
 
 cat > "$work/routes.yaml" <<R
 version: 1
@@ -138,14 +141,18 @@ xchg_secret=$("$work/ficus" idp client create bench-xchg --grant urn:ietf:params
 "$work/ficus" serve --config "$work/ficus.yaml" > "$work/access.log" 2> "$work/ficus.err" &
 ficus_pid=$!
 pids+=($ficus_pid)
+PID[ficus-monolith]=$ficus_pid PID[ficus-split]=$ficus_pid
 "$work/ficus" serve --config "$work/ficus-log.yaml" > "$work/access-log.log" 2> "$work/ficus-log.err" &
 pids+=($!)
+PID[ficus-log]=$!
 "$work/ficus" serve --config "$work/ficus-idp.yaml" > "$work/access2.log" 2> "$work/ficus2.err" &
 pids+=($!)
+PID[ficus-idp-monolith]=$! PID[ficus-oauth2]=$!
 for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$FICUS2/.well-known/jwks.json" 2>/dev/null && break; sleep 0.1; done
 "$work/ficus" sidecar --listen 127.0.0.1:$SIDECAR --upstream http://127.0.0.1:$UP --jwks http://127.0.0.1:$FICUS2/.well-known/jwks.json \
   --issuer http://127.0.0.1:$FICUS2 --audience bench-svc > /dev/null 2>&1 &
 pids+=($!)
+PID[sidecar]=$!
 
 for port in $UP $NGX $NGXLOG $MIN $FLOOR $FICUS $FICUSLOG; do
   for i in $(seq 100); do curl -fsS -o /dev/null "http://127.0.0.1:$port/" 2>/dev/null && break; sleep 0.1; done
@@ -169,7 +176,10 @@ declare -A URLS=(
   [sidecar]="http://127.0.0.1:$SIDECAR/x"
 )
 ORDER=(${TARGETS:-direct nginx floor minimal ficus-monolith ficus-split ficus-idp-monolith ficus-oauth2 sidecar nginx-log ficus-log})
-declare -A RPS P99
+declare -A RPS P99 CPU
+# cpu PID: the process's CPU time (user + system) so far, in clock ticks.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+TICK=$(getconf CLK_TCK)
 for r in $(seq "$ROUNDS"); do
   for name in "${ORDER[@]}"; do
     hdr=()
@@ -178,8 +188,16 @@ for r in $(seq "$ROUNDS"); do
     [ "$name" = ficus-oauth2 ] && hdr=(-H "Authorization: Bearer $token")
     [ "$name" = ficus-idp-monolith ] && hdr=(-H "Authorization: Bearer $token")
     [ "$name" = sidecar ] && hdr=(-H "Authorization: Bearer $jwt")
+    p=${PID[$name]:-}
+    c0=0; [ -z "$p" ] || c0=$(cpu "$p")
     out=$(wrk -t"$WRK_THREADS" -c"$CONNS" -d"$DURATION" --latency "${hdr[@]}" "${URLS[$name]}")
     rps=$(echo "$out" | awk '/^Requests\/sec/ {print $2}')
+    # CPU per request of the proxy's own process (the Go targets): a
+    # figure the machine's other load moves far less than req/s.
+    if [ -n "$p" ]; then
+      reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+      CPU[$name]+="$(awk -v d="$(( $(cpu "$p") - c0 ))" -v t="$TICK" -v n="$reqs" 'BEGIN {if (n > 0) printf "%.1f", d / t * 1e6 / n}') "
+    fi
     p99=$(echo "$out" | awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}')
     errs=$(echo "$out" | awk '/Non-2xx|Socket errors/ {print}')
     [ -z "$errs" ] || echo "round $r $name: $errs" >&2
@@ -189,21 +207,22 @@ for r in $(seq "$ROUNDS"); do
 done
 rss_kb=$(awk '/VmHWM/ {print $2}' /proc/$ficus_pid/status)
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-declare -A MR MP
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+declare -A MR MP MC
 for name in "${ORDER[@]}"; do
   MR[$name]=$(echo "${RPS[$name]}" | median)
   MP[$name]=$(echo "${P99[$name]}" | median)
+  MC[$name]=$(echo "${CPU[$name]:-}" | median)
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == "" || b == 0) print "-"; else printf "%.2f", a/b}'; }
 # verdict VALUE OP GOAL: met or missed (- when there is no value).
 verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN {if (v == "" || v == "-") print "-"; else if ((op == ">=" && v+0 >= g+0) || (op == "<=" && v+0 <= g+0) || (op == "<" && v+0 < g+0)) print "met"; else print "missed"}'; }
 
 table=$(
-  echo "| target | req/s (median) | p99 ms (median) | throughput vs minimal Go proxy | p99 vs minimal | throughput vs nginx |"
-  echo "|---|---:|---:|---:|---:|---:|"
+  echo "| target | req/s (median) | p99 ms (median) | throughput vs minimal Go proxy | p99 vs minimal | throughput vs nginx | CPU µs/request of the proxy process (median) |"
+  echo "|---|---:|---:|---:|---:|---:|---:|"
   for name in "${ORDER[@]}"; do
-    echo "| $name | ${MR[$name]} | ${MP[$name]} | $(ratio "${MR[$name]}" "${MR[minimal]}")× | $(ratio "${MP[$name]}" "${MP[minimal]}")× | $(ratio "${MR[$name]}" "${MR[nginx]}")× |"
+    echo "| $name | ${MR[$name]} | ${MP[$name]} | $(ratio "${MR[$name]}" "${MR[minimal]}")× | $(ratio "${MP[$name]}" "${MP[minimal]}")× | $(ratio "${MR[$name]}" "${MR[nginx]}")× | ${MC[$name]:--} |"
   done
 )
 rss_mib=$(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k/1024}')
@@ -225,6 +244,7 @@ floors=$(
   echo "|---|---:|---:|"
   echo "| floor (floorproxy) vs nginx | $(ratio "${MR[floor]:-}" "${MR[nginx]:-}")× | $(ratio "${MP[floor]:-}" "${MP[nginx]:-}")× |"
   echo "| ficus-monolith vs the floor | $(ratio "${MR[ficus-monolith]:-}" "${MR[floor]:-}")× | $(ratio "${MP[ficus-monolith]:-}" "${MP[floor]:-}")× |"
+  echo "| oauth2 route vs own pass-through, CPU per request (ficus-oauth2 / ficus-idp-monolith µs) | $(ratio "${MC[ficus-oauth2]:-}" "${MC[ficus-idp-monolith]:-}")× | |"
   echo "| both logging every request: ficus-log vs nginx-log | $(ratio "${MR[ficus-log]:-}" "${MR[nginx-log]:-}")× | $(ratio "${MP[ficus-log]:-}" "${MP[nginx-log]:-}")× |"
 )
 summary="ficus peak resident memory (VmHWM) during the run: $((rss_kb / 1024)) MiB.
