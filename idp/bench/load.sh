@@ -145,7 +145,7 @@ fi
 
 load() { "$work/idpload" -url http://127.0.0.1:$FICUS_PORT -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
   -dsn "$FICUS_BENCH_DSN" -upstream 127.0.0.1:$UP_PORT -c "$CONNS" -d "$DURATION"; }
-declare -A R P50 P99 DLV DLVALL DRAIN
+declare -A R P50 P99 ERRS DLV DLVALL DRAIN
 # webhook64 and pg_insert_hook64: the ingest goal's 64 concurrent senders,
 # next to the INSERT baseline from 64 workers (on at most $CONNS
 # connections, ficus's store.max_conns). An ingest measurement also reports
@@ -181,7 +181,7 @@ for op in ${OPS:-pg_insert pg_insert_async client_credentials null_cc nginx_cc p
   else
     read -r _ rate p50 p99 errs < <(load $op)
   fi
-  R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99
+  R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99 ERRS[$op]=$errs
   echo "$op: $rate/s p50 ${p50}ms p99 ${p99}ms errors $errs" >&2
 done
 # ratio A B: A/B to two places, "–" when either was not measured.
@@ -229,6 +229,11 @@ goals=$(
   goal_row "web-hook ingest p99 at 64 senders" "<" 50 "< 50 ms" "$(ms "${P99[webhook64]:-}")" "$(ms "${P99[nginx_webhook64]:-}")" "$(ms "${P99[null_webhook64]:-}")"
   goal_row "cache-miss exchange, distinct tokens/s (floors: one introspection-shaped hop, no gateway)" ">=" 5000 "≥ 5,000/s" "$(ps "${R[exchange]:-}")" "$(ps "${R[nginx_introspect]:-}")" "$(ps "${R[null_introspect]:-}")"
 )
+# Failed operations make a row (and every ratio over it) unreliable: the
+# block says which (a shared PostgreSQL may refuse connections, for one).
+failed=""
+for op in "${!ERRS[@]}"; do [ "${ERRS[$op]:-0}" = 0 ] || failed+="${failed:+, }$op: ${ERRS[$op]} errors"; done
+[ -z "$failed" ] || failed="**Operations with errors in this run** (their rows, and the ratios over them, do not count): $failed."
 # What share of the INSERT baseline is waiting for the commit's WAL flush.
 flush=$(awk -v s="${R[pg_insert]:-}" -v a="${R[pg_insert_async]:-}" 'BEGIN {if (s == "" || a == "" || a+0 <= s+0) print "none measurable"; else printf "%.0f%%", 100*(1-s/a)}')
 nginx_note="nginx: not measured (no nginx answering here; \`strangler/bench/load.sh\` installs nginx-light)"
@@ -248,7 +253,9 @@ right after the ficus operation it bounds, with the same generator and workers: 
 parses the form, discards the body, answers a fixed JSON body) and $nginx_note.
 
 $goals
-
+${failed:+
+$failed
+}
 An INSERT that does not wait for its WAL flush (\`synchronous_commit=off\`): ${R[pg_insert_async]:-–}/s,
 $(x "$(ratio "${R[pg_insert_async]:-}" "${R[pg_insert]:-}")") the INSERT baseline: the commit's flush is $flush of a baseline INSERT's time.
 
