@@ -12,13 +12,16 @@
 #   one address  the same flood from one address: the per-address failure
 #                limit refuses it before any hashing.
 # Bounded: DURATION (default 20s) per scenario on 127.0.0.1. Writes the
-# idp-flood section of docs/benchmarks.md.
+# idp-flood section of docs/benchmarks.md. PORT_BASE (default 18080, as
+# load.sh's) moves the ports: ficus listens on PORT_BASE+200 (ops +201).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-20s}
 BOGUS=${BOGUS:-200}
 LEGIT=${LEGIT:-4}
 OUT=${OUT:-docs/benchmarks.md}
+B=${PORT_BASE:-18080}
+FICUS_PORT=$((B+200)) OPS_PORT=$((B+201))
 ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
 db="ficus_flood_$$"
 work=$(mktemp -d /tmp/ficus-idpflood.XXXXXX)
@@ -37,9 +40,10 @@ case "$ADMIN" in *\?*) FICUS_FLOOD_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*\?#/$
 # FICUS=path/to/ficus measures another build (e.g. an older one) instead.
 if [ -n "${FICUS:-}" ]; then cp "$FICUS" "$work/ficus"; else go build -o "$work/ficus" ./cmd/ficus; fi
 go build -o "$work/idpload" ./idp/bench/idpload
-printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:18090"}\nroutes: []\n' > "$work/routes.yaml"
+# The monolith is never called: the flood only asks the IDP for tokens.
+printf 'version: 1\nmonolith: legacy\nupstreams:\n  legacy: {url: "http://127.0.0.1:%d"}\nroutes: []\n' $((B+10)) > "$work/routes.yaml"
 cat > "$work/ficus.yaml" <<C
-listen: {addr: "127.0.0.1:18280", ops_addr: "127.0.0.1:18281"}
+listen: {addr: "127.0.0.1:$FICUS_PORT", ops_addr: "127.0.0.1:$OPS_PORT"}
 store: {driver: postgres, dsn: env:FICUS_FLOOD_DSN}
 routes: {file: routes.yaml}
 log: {level: error, access_log: false}
@@ -53,9 +57,9 @@ declare -A LINE
 for scenario in distributed one-address; do
   "$work/ficus" serve -c "$work/ficus.yaml" > "$work/serve.log" 2>&1 &
   pid=$!
-  for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18280/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
+  for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:$FICUS_PORT/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
   xff=""; [ "$scenario" = distributed ] && xff="-xff"
-  LINE[$scenario]=$("$work/idpload" -url http://127.0.0.1:18280 -op flood -bogus "$BOGUS" -c "$LEGIT" $xff -pid "$pid" \
+  LINE[$scenario]=$("$work/idpload" -url http://127.0.0.1:$FICUS_PORT -op flood -bogus "$BOGUS" -c "$LEGIT" $xff -pid "$pid" \
     -client real -secret "$secret" -cold-client cold -cold-secret "$cold_secret" -d "$DURATION")
   echo "$scenario: ${LINE[$scenario]}" >&2
   stop

@@ -13,6 +13,21 @@
 # load) and never competes with the next measurement. Bounded: each
 # measurement runs DURATION (default 5s) on 127.0.0.1. Writes the IDP section of docs/benchmarks.md, then runs
 # flood.sh (its own section).
+#
+# Floors: what an HTTP server doing nothing reaches with the same generator,
+# worker count and duration on this machine, measured next to the ficus op
+# it bounds: a no-op Go net/http endpoint (idpload -op null: parses the form,
+# discards the body, answers a fixed JSON body) and, when an nginx binary is
+# installed (strangler/bench/load.sh installs one; this script does not),
+# nginx with one worker, access_log off, answering `return 200` with the
+# same body. And the INSERT baseline once more with synchronous_commit=off,
+# to show what share of it is the commit's WAL flush. The goals table puts
+# each issue-15 goal beside what the floors reach: "out of reach here" when
+# even nginx doing nothing stays below the goal.
+#
+# PORT_BASE (default 18080) moves every port, so that two runs never share
+# one: ficus PORT_BASE+100 (ops +101), the delivery sink +10, the gateway's
+# upstream +110, the no-op server +111, nginx +112; flood.sh uses +200/+201.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 DURATION=${DURATION:-5s}
@@ -22,34 +37,48 @@ OUT=${OUT:-docs/benchmarks.md}
 # to compare); FLOOD=0 skips the flood section (repeated runs).
 MAX_BATCH=${MAX_BATCH:-64}
 FLOOD=${FLOOD:-1}
+B=${PORT_BASE:-18080}
+FICUS_PORT=$((B+100)) OPS_PORT=$((B+101)) SINK_PORT=$((B+10)) UP_PORT=$((B+110)) NULL_PORT=$((B+111)) NGX_PORT=$((B+112))
 ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
 db="ficus_bench_$$"
 work=$(mktemp -d /tmp/ficus-idpbench.XXXXXX)
 pid=""
 sink=""
+null=""
+ngx=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   [ -n "$sink" ] && kill "$sink" 2>/dev/null && wait "$sink" 2>/dev/null || true
+  [ -n "$null" ] && kill "$null" 2>/dev/null && wait "$null" 2>/dev/null || true
+  [ -n "$ngx" ] && kill "$ngx" 2>/dev/null && wait "$ngx" 2>/dev/null || true
   psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 psql "$ADMIN" -qc "CREATE DATABASE $db" >/dev/null
+# ficus's pool and a baseline's are open at once: on a shared PostgreSQL,
+# say so before the baselines fail to connect.
+free=$(psql "$ADMIN" -Atc "SELECT current_setting('max_connections')::int - count(*) FROM pg_stat_activity" 2>/dev/null || echo 1000)
+[ "$free" -ge $((2 * CONNS + 8)) ] ||
+  echo "warning: PostgreSQL has $free free connections, this run needs about $((2 * CONNS + 8)); baselines may fail to connect" >&2
 export FICUS_BENCH_DSN="${ADMIN%/*}/$db?sslmode=disable"
 case "$ADMIN" in *\?*) FICUS_BENCH_DSN="$(echo "$ADMIN" | sed -E "s#/[^/?]*\?#/$db?#")";; esac
+# The same database, each session committing without waiting for the WAL
+# flush (pg_insert_async).
+ASYNC_DSN="$FICUS_BENCH_DSN&options=-c%20synchronous_commit%3Doff"
 
 go build -o "$work/ficus" ./cmd/ficus
 go build -o "$work/idpload" ./idp/bench/idpload
 # The gateway ops (exchange, passthrough) reach an upstream that idpload
-# serves at 127.0.0.1:18190: /svc needs an opaque token, swapped for a JWT.
-# Web-hook deliveries go to the sink at 127.0.0.1:18090.
+# serves at 127.0.0.1:$UP_PORT: /svc needs an opaque token, swapped for a JWT.
+# Web-hook deliveries go to the sink at 127.0.0.1:$SINK_PORT.
 cat > "$work/routes.yaml" <<R
 version: 1
 monolith: legacy
 upstreams:
-  legacy: {url: "http://127.0.0.1:18190"}
-  svc: {url: "http://127.0.0.1:18190", audience: svc}
-  sink: {url: "http://127.0.0.1:18090"}
+  legacy: {url: "http://127.0.0.1:$UP_PORT"}
+  svc: {url: "http://127.0.0.1:$UP_PORT", audience: svc}
+  sink: {url: "http://127.0.0.1:$SINK_PORT"}
 routes:
   - {name: svc, match: {prefix: /svc}, to: svc, auth: {policy: oauth2}}
   - {name: pass, match: {prefix: /pass}, to: legacy}
@@ -57,7 +86,7 @@ routes:
   - {name: hooks, match: {prefix: /hooks}, to: sink}
 R
 cat > "$work/ficus.yaml" <<C
-listen: {addr: "127.0.0.1:18180", ops_addr: "127.0.0.1:18181"}
+listen: {addr: "127.0.0.1:$FICUS_PORT", ops_addr: "127.0.0.1:$OPS_PORT"}
 store: {driver: postgres, dsn: env:FICUS_BENCH_DSN, max_conns: $CONNS, group_commit: {max_batch: $MAX_BATCH}}
 routes: {file: routes.yaml}
 log: {level: warn, access_log: false}
@@ -76,27 +105,78 @@ secret=$("$work/ficus" idp client create bench --first-party --scope a -c "$work
   --grant client_credentials --grant password --grant refresh_token --grant introspection | awk '/client_secret/ {print $2}')
 FICUS_BENCH_HOOK_SECRET=$("$work/ficus" idp client create hook-adapter --scope a -c "$work/ficus.yaml" \
   --grant client_credentials | awk '/client_secret/ {print $2}')
-"$work/idpload" -op sink -listen 127.0.0.1:18090 2> "$work/sink.log" &
+"$work/idpload" -op sink -listen 127.0.0.1:$SINK_PORT 2> "$work/sink.log" &
 sink=$!
+"$work/idpload" -op null -listen 127.0.0.1:$NULL_PORT 2> "$work/null.log" &
+null=$!
 echo "bench-password-1" | "$work/ficus" idp user create bench --password-stdin -c "$work/ficus.yaml" >/dev/null
 "$work/ficus" serve -c "$work/ficus.yaml" > "$work/serve.log" 2>&1 &
 pid=$!
-for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:18180/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
-curl -fsS -o /dev/null -X POST http://127.0.0.1:18090/ || { echo "the delivery target did not start:"; cat "$work/sink.log"; exit 1; } >&2
+for i in $(seq 100); do curl -fsS -o /dev/null http://127.0.0.1:$FICUS_PORT/.well-known/jwks.json 2>/dev/null && break; sleep 0.1; done
+curl -fsS -o /dev/null -X POST http://127.0.0.1:$SINK_PORT/ || { echo "the delivery target did not start:"; cat "$work/sink.log"; exit 1; } >&2
+for i in $(seq 50); do curl -fsS -o /dev/null -X POST http://127.0.0.1:$NULL_PORT/ 2>/dev/null && break; sleep 0.1; done
+# nginx answers the no-op server's own body, byte for byte.
+null_body=$(curl -fsS -X POST http://127.0.0.1:$NULL_PORT/) || { echo "the no-op server did not start:"; cat "$work/null.log"; exit 1; } >&2
+NGINX=$(command -v nginx || { [ -x /usr/sbin/nginx ] && echo /usr/sbin/nginx; } || true)
+if [ -n "$NGINX" ]; then
+  mkdir -p "$work/nginx"
+  cat > "$work/nginx.conf" <<NGX
+worker_processes 1;
+pid $work/nginx/nginx.pid;
+error_log $work/nginx/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  # Go's server keeps a connection for any number of requests: so does this one.
+  keepalive_requests 1000000;
+  client_body_temp_path $work/nginx/body;
+  server {
+    listen 127.0.0.1:$NGX_PORT;
+    default_type application/json;
+    location / { return 200 '$null_body'; }
+  }
+}
+NGX
+  "$NGINX" -c "$work/nginx.conf" -p "$work/nginx" -g 'daemon off;' 2> "$work/nginx/start.log" &
+  ngx=$!
+  for i in $(seq 50); do curl -fsS -o /dev/null -X POST http://127.0.0.1:$NGX_PORT/ 2>/dev/null && break; sleep 0.1; done
+  if [ "$(curl -fsS -X POST http://127.0.0.1:$NGX_PORT/ 2>/dev/null)" != "$null_body" ]; then
+    echo "nginx did not start; its floors are not measured:" >&2; cat "$work/nginx/start.log" "$work/nginx/error.log" >&2 2>/dev/null || true
+    kill "$ngx" 2>/dev/null || true; ngx=""
+  fi
+else
+  echo "no nginx binary: the nginx floors are not measured (strangler/bench/load.sh installs nginx-light)" >&2
+fi
 
-load() { "$work/idpload" -url http://127.0.0.1:18180 -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
-  -dsn "$FICUS_BENCH_DSN" -c "$CONNS" -d "$DURATION"; }
-declare -A R P50 P99 DLV DLVALL DRAIN
+load() { "$work/idpload" -url http://127.0.0.1:$FICUS_PORT -op "$1" -client bench -secret "$secret" -user bench -password bench-password-1 \
+  -dsn "$FICUS_BENCH_DSN" -upstream 127.0.0.1:$UP_PORT -c "$CONNS" -d "$DURATION"; }
+declare -A R P50 P99 ERRS DLV DLVALL DRAIN
 # webhook64 and pg_insert_hook64: the ingest goal's 64 concurrent senders,
 # next to the INSERT baseline from 64 workers (on at most $CONNS
 # connections, ficus's store.max_conns). An ingest measurement also reports
 # delivery: events delivered per second while it ran, over it and the
 # drain that followed, and the drain's seconds.
+# null_X and nginx_X: op X (client_credentials as cc, webhook64 with 64
+# senders) against the no-op Go server and nginx, each right after the ficus
+# op it bounds; pg_insert_async right after the INSERT baseline.
 # OPS picks some of them (trial runs; the table is written for all).
-for op in ${OPS:-pg_insert client_credentials pg_select introspect passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64}; do
-  if [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
+for op in ${OPS:-pg_insert pg_insert_async client_credentials null_cc nginx_cc pg_select introspect null_introspect nginx_introspect \
+  passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64 null_webhook64 nginx_webhook64}; do
+  if [[ "$op" == null_* || "$op" == nginx_* ]]; then
+    port=$NULL_PORT
+    if [[ "$op" == nginx_* ]]; then
+      [ -n "$ngx" ] || continue
+      port=$NGX_PORT
+    fi
+    shape=${op#*_} c=$CONNS
+    case "$shape" in cc) shape=client_credentials;; webhook64) shape=webhook c=64;; esac
+    read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:$port -op "$shape" -client bench -secret "$secret" \
+      -user bench -password bench-password-1 -c "$c" -d "$DURATION")
+  elif [ "$op" = pg_insert_async ]; then
+    read -r _ rate p50 p99 errs < <("$work/idpload" -op pg_insert -dsn "$ASYNC_DSN" -c "$CONNS" -d "$DURATION")
+  elif [ "$op" = webhook ] || [ "$op" = webhook64 ]; then
     c=$CONNS; [ "$op" = webhook64 ] && c=64
-    read -r _ rate p50 p99 errs dlv dlvall drain < <("$work/idpload" -url http://127.0.0.1:18180 -op webhook -secret "$FICUS_BENCH_WHSEC" \
+    read -r _ rate p50 p99 errs dlv dlvall drain < <("$work/idpload" -url http://127.0.0.1:$FICUS_PORT -op webhook -secret "$FICUS_BENCH_WHSEC" \
       -dsn "$FICUS_BENCH_DSN" -c "$c" -d "$DURATION")
     DLV[$op]=$dlv DLVALL[$op]=$dlvall DRAIN[$op]=$drain
     echo "$op delivery: $dlv/s while ingesting, $dlvall/s over ingest and drain, drained ${drain}s after" >&2
@@ -106,27 +186,96 @@ for op in ${OPS:-pg_insert client_credentials pg_select introspect passthrough e
   else
     read -r _ rate p50 p99 errs < <(load $op)
   fi
-  R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99
+  R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99 ERRS[$op]=$errs
   echo "$op: $rate/s p50 ${p50}ms p99 ${p99}ms errors $errs" >&2
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a/b}'; }
+# ratio A B: A/B to two places, "–" when either was not measured.
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f", a/b}'; }
+# x VALUE: VALUE×, or "–" when it was not measured.
+x() { if [ -z "$1" ] || [ "$1" = – ]; then echo "–"; else echo "$1×"; fi; }
+# verdict OP GOAL FICUS NGINX NULL: met when ficus's value meets the goal
+# (OP >= or <); "out of reach here" when even nginx doing nothing does not;
+# missed otherwise. Without nginx, a no-op Go server that misses the goal
+# too is said so (nginx may still reach it).
+verdict() {
+  awk -v op="$1" -v g="$2" -v f="$3" -v n="$4" -v z="$5" 'function ok(v) {return (op == ">=" && v+0 >= g+0) || (op == "<" && v+0 < g+0)}
+    function none(v) {return v == "" || v == "–"}
+    BEGIN {
+      if (none(f)) print "–"
+      else if (ok(f)) print "met"
+      else if (!none(n) && !ok(n)) print "out of reach here"
+      else if (none(n) && !none(z) && !ok(z)) print "missed (so does the no-op Go server; nginx not measured)"
+      else print "missed"
+    }'
+}
 # Stop the server before the Go benchmarks share the database.
 kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null || true; pid=""
 mint=$(go test -run '^$' -bench 'BenchmarkMintJWT' -benchmem -benchtime 1s ./idp 2>&1 | grep -E '^Benchmark')
 drain=$(go test -run '^$' -bench 'BenchmarkDelivery' -benchtime 3000x ./adapters 2>&1 | grep -E '^Benchmark')
 
+# One row per issue-15 goal: ficus's value, what the floors reach against
+# the same baseline, the goal, the verdict.
+# A goal whose ficus op or baseline had errors gets no verdict.
+goal_row() { # label OP GOAL-number GOAL-text ficus nginx null ops...
+  local v; v=$(verdict "$2" "$3" "$5" "$6" "$7")
+  for o in "${@:8}"; do [ "${ERRS[$o]:-0}" = 0 ] || v="not counted: $o had errors"; done
+  echo "| $1 | $5 | $7 | $6 | $4 | $v |"
+}
+gcc=$(ratio "${R[client_credentials]:-}" "${R[pg_insert]:-}") ncc=$(ratio "${R[null_cc]:-}" "${R[pg_insert]:-}") xcc=$(ratio "${R[nginx_cc]:-}" "${R[pg_insert]:-}")
+gin=$(ratio "${R[introspect]:-}" "${R[pg_select]:-}") nin=$(ratio "${R[null_introspect]:-}" "${R[pg_select]:-}") xin=$(ratio "${R[nginx_introspect]:-}" "${R[pg_select]:-}")
+grf=$(ratio "${R[refresh]:-}" "${R[pg_insert]:-}")
+gwh=$(ratio "${R[webhook64]:-}" "${R[pg_insert_hook64]:-}") nwh=$(ratio "${R[null_webhook64]:-}" "${R[pg_insert_hook64]:-}") xwh=$(ratio "${R[nginx_webhook64]:-}" "${R[pg_insert_hook64]:-}")
+ms() { [ -n "$1" ] && echo "$1 ms" || echo "–"; }
+ps() { [ -n "$1" ] && echo "$1/s" || echo "–"; }
+goals=$(
+  echo "| issue 15 goal | ficus | no-op Go server | nginx doing nothing | goal | |"
+  echo "|---|---:|---:|---:|---:|---|"
+  goal_row "client credentials vs the INSERT baseline" ">=" 1 "≥ 1.00×" "$(x "$gcc")" "$(x "$xcc")" "$(x "$ncc")" client_credentials pg_insert
+  goal_row "introspection vs the SELECT baseline" ">=" 1 "≥ 1.00×" "$(x "$gin")" "$(x "$xin")" "$(x "$nin")" introspect pg_select
+  goal_row "refresh rotation vs the INSERT baseline (floors: the client-credentials request)" ">=" 0.5 "≥ 0.50×" "$(x "$grf")" "$(x "$xcc")" "$(x "$ncc")" refresh pg_insert
+  goal_row "web-hook ingest, 1 KiB signed events, 64 senders, vs the same INSERT from 64 workers" ">=" 1.2 "≥ 1.20×" "$(x "$gwh")" "$(x "$xwh")" "$(x "$nwh")" webhook64 pg_insert_hook64
+  goal_row "web-hook ingest p99 at 64 senders" "<" 50 "< 50 ms" "$(ms "${P99[webhook64]:-}")" "$(ms "${P99[nginx_webhook64]:-}")" "$(ms "${P99[null_webhook64]:-}")" webhook64
+  goal_row "cache-miss exchange, distinct tokens/s (floors: one introspection-shaped hop, no gateway)" ">=" 5000 "≥ 5,000/s" "$(ps "${R[exchange]:-}")" "$(ps "${R[nginx_introspect]:-}")" "$(ps "${R[null_introspect]:-}")" exchange
+)
+# Failed operations make a row (and every ratio over it) unreliable: the
+# block says which (a shared PostgreSQL may refuse connections, for one).
+failed=""
+for op in "${!ERRS[@]}"; do [ "${ERRS[$op]:-0}" = 0 ] || failed+="${failed:+, }$op: ${ERRS[$op]} errors"; done
+[ -z "$failed" ] || failed="**Operations with errors in this run** (their rows, and the ratios over them, do not count): $failed."
+# What share of the INSERT baseline is waiting for the commit's WAL flush.
+flush=$(awk -v s="${R[pg_insert]:-}" -v a="${R[pg_insert_async]:-}" 'BEGIN {if (s == "" || a == "" || a+0 <= s+0) print "none measurable"; else printf "%.0f%%", 100*(1-s/a)}')
+nginx_note="nginx: not measured (no nginx answering here; \`strangler/bench/load.sh\` installs nginx-light)"
+[ -z "$ngx" ] || nginx_note="nginx $("$NGINX" -v 2>&1 | sed 's#.*/##') with one worker and access_log off answering \`return 200\` with the same body"
+# Floor rows of the operations table: after the ficus op they bound.
+floor_rows() { # null-op nginx-op baseline-op baseline-name ficus-op
+  echo "| floor: no-op Go server (\`idpload -op null\`), the same requests | ${R[$1]:-–} | ${P50[$1]:-–} | ${P99[$1]:-–} | $(x "$(ratio "${R[$1]:-}" "${R[$3]:-}")") $4; ficus $(x "$(ratio "${R[$5]:-}" "${R[$1]:-}")") this |"
+  echo "| floor: nginx \`return 200\`, the same requests | ${R[$2]:-–} | ${P50[$2]:-–} | ${P99[$2]:-–} | $(x "$(ratio "${R[$2]:-}" "${R[$3]:-}")") $4; ficus $(x "$(ratio "${R[$5]:-}" "${R[$2]:-}")") this |"
+}
+
 block=$(cat <<MD
 <!-- idp:begin -->
 Produced by \`make bench\` (\`idp/bench/load.sh\`: \`ficus serve\` on PostgreSQL $(psql "$ADMIN" -Atc 'show server_version' 2>/dev/null),
 $CONNS concurrent HTTP clients, $DURATION per measurement) on $(date -u +%Y-%m-%d), $(nproc) cores shared by the load generator,
-ficus and PostgreSQL. Baselines are raw pgx statements from the same number of workers in the same run.
+ficus and PostgreSQL. Baselines are raw pgx statements from the same number of workers in the same run. Floors, each measured
+right after the ficus operation it bounds, with the same generator and workers: a no-op Go net/http endpoint (\`idpload -op null\`:
+parses the form, discards the body, answers a fixed JSON body) and $nginx_note.
+
+$goals
+${failed:+
+$failed
+}
+An INSERT that does not wait for its WAL flush (\`synchronous_commit=off\`): ${R[pg_insert_async]:-–}/s,
+$(x "$(ratio "${R[pg_insert_async]:-}" "${R[pg_insert]:-}")") the INSERT baseline: the commit's flush is $flush of a baseline INSERT's time.
 
 | operation | per second | p50 ms | p99 ms | vs baseline |
 |---|---:|---:|---:|---|
 | baseline: INSERT one token row | ${R[pg_insert]} | ${P50[pg_insert]} | ${P99[pg_insert]} | 1.00× |
+| baseline: INSERT one token row, \`synchronous_commit=off\` | ${R[pg_insert_async]:-–} | ${P50[pg_insert_async]:-–} | ${P99[pg_insert_async]:-–} | $(x "$(ratio "${R[pg_insert_async]:-}" "${R[pg_insert]:-}")") the INSERT baseline |
 | client_credentials token (HTTP, client auth, insert, audit) | ${R[client_credentials]} | ${P50[client_credentials]} | ${P99[client_credentials]} | $(ratio "${R[client_credentials]}" "${R[pg_insert]}")× the INSERT baseline |
+$(floor_rows null_cc nginx_cc pg_insert "the INSERT baseline" client_credentials)
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
+$(floor_rows null_introspect nginx_introspect pg_select "the SELECT baseline" introspect)
 | gateway pass-through: GET through a route without auth to a local upstream | ${R[passthrough]} | ${P50[passthrough]} | ${P99[passthrough]} | $(ratio "${R[passthrough]}" "${R[pg_select]}")× the SELECT baseline |
 | gateway exchange, cached: GET through an oauth2 route, each client one token again and again | ${R[exchange_hit]} | ${P50[exchange_hit]} | ${P99[exchange_hit]} | $(ratio "${R[exchange_hit]}" "${R[passthrough]}")× the pass-through |
 | gateway cache-miss exchange: GET through an oauth2 route, each with a token never seen (look-up + JWT mint), distinct tokens/s | ${R[exchange]} | ${P50[exchange]} | ${P99[exchange]} | $(ratio "${R[exchange]}" "${R[passthrough]}")× the pass-through, $(ratio "${R[exchange]}" "${R[pg_select]}")× the SELECT baseline |
@@ -135,6 +284,7 @@ ficus and PostgreSQL. Baselines are raw pgx statements from the same number of w
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert_hook]}")× the event INSERT baseline |
 | baseline: INSERT one 1 KiB event row, 64 workers | ${R[pg_insert_hook64]} | ${P50[pg_insert_hook64]} | ${P99[pg_insert_hook64]} | 1.00× |
 | web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert_hook64]}")× the event INSERT baseline (64 workers) |
+$(floor_rows null_webhook64 nginx_webhook64 pg_insert_hook64 "the event INSERT baseline (64 workers)" webhook64)
 
 Delivery during those ingest runs (8 workers, to a local target answering 200 through the gateway):
 

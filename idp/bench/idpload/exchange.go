@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
@@ -33,8 +35,16 @@ type exchangeOpts struct {
 // does not carry a JWT (three dot-separated parts after "Bearer ") in
 // Authorization is answered 502, so that a missing exchange counts as a
 // failure.
+//
+// The previous idpload of a script may still be exiting, its upstream still
+// bound (load.sh reads each result line before the process has gone): a
+// busy address is tried again for up to 5 s.
 func serveUpstream(addr string, wantJWT bool) {
 	ln, err := net.Listen("tcp", addr)
+	for i := 0; errors.Is(err, syscall.EADDRINUSE) && i < 50; i++ {
+		time.Sleep(100 * time.Millisecond)
+		ln, err = net.Listen("tcp", addr)
+	}
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -9,6 +9,14 @@
 //	pg_insert_hook      baseline: one INSERT ... ON CONFLICT DO NOTHING RETURNING of a 1 KiB event into a
 //	                    table shaped like the web-hook inbox (same columns, keys and index), as ingest does
 //	sink                serve -listen, answering 200 to every request (the deliverer's target), until killed
+//	null                serve -listen until killed: a no-op endpoint, the floor a real endpoint is judged
+//	                    against. Every request's body is parsed as a form (r.ParseForm, as the token and
+//	                    introspection endpoints do), the rest read and discarded, and answered 200
+//	                    application/json with one fixed body (nullBody) that every client op above accepts:
+//	                    access_token for introspect's set-up, active for introspect, refresh_token for
+//	                    refresh; client_credentials and webhook only want the 200. Point the client ops
+//	                    at it with -url to measure what an HTTP server doing nothing reaches with this
+//	                    generator on this machine (load.sh's null_* rows).
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
 //	exchange            GET /svc/x through the gateway's oauth2 route, each request with an access token
 //	                    ficus has not seen yet (-tokens of them, issued first): the cache-miss exchange;
@@ -36,17 +44,19 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/ficus-gw/ficus/idp"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 func main() {
 	base := flag.String("url", "http://127.0.0.1:18080", "ficus front door")
-	op := flag.String("op", "client_credentials", "client_credentials | introspect | refresh")
+	op := flag.String("op", "client_credentials", "client_credentials | introspect | refresh | webhook | null | … (see the package comment)")
 	id := flag.String("client", "", "client id")
 	secret := flag.String("secret", "", "client secret")
 	user := flag.String("user", "", "username (refresh)")
@@ -63,10 +73,14 @@ func main() {
 	upstream := flag.String("upstream", "127.0.0.1:18190", "address idpload serves the upstream on (exchange, passthrough)")
 	tokens := flag.Int("tokens", 60000, "distinct tokens to issue before the clock starts (exchange)")
 	poolMax := flag.Int("pool", 32, "at most this many PostgreSQL connections (pg_* baselines)")
-	listen := flag.String("listen", "127.0.0.1:18090", "address the sink serves (sink)")
+	listen := flag.String("listen", "127.0.0.1:18090", "address the sink or the no-op endpoint serves (sink, null)")
 	flag.Parse()
-	if *op == "sink" {
+	switch *op {
+	case "sink":
 		runSink(*listen)
+		return
+	case "null":
+		runNull(*listen)
 		return
 	}
 	var pool *pgxpool.Pool
@@ -262,6 +276,28 @@ func runSink(addr string) {
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
 		w.WriteHeader(http.StatusOK)
+	})
+	log.Fatal((&http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe())
+}
+
+// nullBody is the no-op endpoint's answer: an introspection response and a
+// token response in one, so that every client op accepts it. The access
+// token has the length of a real one (prefix and 43 characters).
+var nullBody = []byte(`{"active":true,"access_token":"` + idp.AccessTokenPrefix + strings.Repeat("A", 43) +
+	`","token_type":"Bearer","expires_in":3600,"scope":"a","client_id":"bench","refresh_token":"r"}`)
+
+// runNull serves the no-op endpoint on addr until killed: it does what
+// any endpoint must (parse the form, read the body) and nothing else.
+func runNull(addr string) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", strconv.Itoa(len(nullBody)))
+		w.Write(nullBody)
 	})
 	log.Fatal((&http.Server{Addr: addr, Handler: h, ReadHeaderTimeout: 5 * time.Second}).ListenAndServe())
 }
