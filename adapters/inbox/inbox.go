@@ -94,6 +94,7 @@ func New(pool *pgxpool.Pool, opts ...groupcommit.Options) *Store {
 	s := &Store{db: pool}
 	s.inserts.Commit, s.inserts.Split = s.commitInserts, isDataError
 	s.delivered.Commit = s.commitDelivered
+	s.inserts.Name, s.delivered.Name = "inbox", "delivered"
 	for _, o := range opts {
 		o.Apply(&s.inserts)
 		o.Apply(&s.delivered)

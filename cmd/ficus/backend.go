@@ -13,6 +13,7 @@ import (
 	"github.com/ficus-gw/ficus/idp/session"
 	"github.com/ficus-gw/ficus/idp/store/memory"
 	"github.com/ficus-gw/ficus/idp/store/postgres"
+	"github.com/ficus-gw/ficus/strangler/groupcommit"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -30,6 +31,9 @@ type backend struct {
 	// federation keeps federated logins in progress and the links of
 	// upstream accounts to users.
 	federation federation.Storage
+	// groupCommit is how the PostgreSQL stores group their commits (the
+	// web-hook inbox, opened later, takes it too).
+	groupCommit groupcommit.Options
 }
 
 func (b *backend) Close() {
@@ -50,7 +54,9 @@ func (b *backend) Ping(ctx context.Context) error {
 }
 
 // openBackend connects to the configured store and applies migrations.
-func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, logger *slog.Logger) (*backend, error) {
+// observe, if set, is told about each group commit (the metrics of ficus
+// serve).
+func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, logger *slog.Logger, observe func(groupcommit.Batch)) (*backend, error) {
 	if cfg.Store.Driver != "postgres" {
 		logger.Warn("store: in-memory; NOTHING IS KEPT when ficus stops (use store.driver: postgres in production)")
 		st := memory.New()
@@ -76,6 +82,8 @@ func openBackend(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		return nil, fmt.Errorf("store: migrations: %w", err)
 	}
 	logger.Info("store: PostgreSQL, migrations applied", "max_conns", cfg.Store.MaxConns)
-	st := postgres.New(pool, cfg.Store.GroupCommit.Options())
-	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st, closeStore: st.Close}, nil
+	gc := cfg.Store.GroupCommit.Options()
+	gc.Observe = observe
+	st := postgres.New(pool, gc)
+	return &backend{pool: pool, idp: st, sessions: st, jptKeys: st.JPTKeys(), federation: st, closeStore: st.Close, groupCommit: gc}, nil
 }

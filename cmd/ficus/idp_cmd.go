@@ -34,7 +34,7 @@ func withProvider(cmd *cobra.Command, path string, f func(ctx context.Context, p
 	}
 	ctx := cmd.Context()
 	logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-	be, err := openBackend(ctx, cfg, sec, logger)
+	be, err := openBackend(ctx, cfg, sec, logger, nil)
 	if err != nil {
 		return err
 	}
@@ -68,7 +68,7 @@ func migrateCmd() *cobra.Command {
 			if cfg.Store.Driver != "postgres" {
 				return errors.New("nothing to migrate: store.driver is memory")
 			}
-			be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler))
+			be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler), nil)
 			if err != nil {
 				return err
 			}

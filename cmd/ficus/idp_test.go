@@ -125,7 +125,7 @@ func TestServeIDPOnFrontDoor(t *testing.T) {
 	}
 	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)[1]
 	data, _ := os.ReadFile(cfg)
-	front, _, _ := testServer(t, string(data))
+	front, ops, _ := testServer(t, string(data))
 	tok, err := (&clientcredentials.Config{ClientID: "svc", ClientSecret: secret, TokenURL: front + "/oauth2/token"}).Token(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -142,6 +142,15 @@ func TestServeIDPOnFrontDoor(t *testing.T) {
 	}
 	if code, body := get(t, front+"/anything/else"); code != 200 || body != "done /anything/else" {
 		t.Fatalf("gateway behind the front door: %d %q", code, body)
+	}
+	// Each token was its own commit on PostgreSQL (one request at a time),
+	// observed before it was answered.
+	_, metrics := get(t, ops+"/metrics")
+	for _, want := range []string{`ficus_store_group_commit_items_count{kind="tokens"} 2`, `ficus_store_group_commit_items_sum{kind="tokens"} 2`,
+		`ficus_store_group_commit_seconds_count{kind="tokens"} 2`, `ficus_store_group_commit_wait_seconds_count{kind="tokens"} 2`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }
 

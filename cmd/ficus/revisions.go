@@ -68,7 +68,7 @@ func withRuleStore(cmd *cobra.Command, path string, f func(ctx context.Context, 
 		return errors.New("this command needs routes.source: postgres in the process config (with routes.source file, each instance reads its routes.file)")
 	}
 	ctx := cmd.Context()
-	be, err := openBackend(ctx, cfg, sec, slog.New(slog.DiscardHandler))
+	be, err := openBackend(ctx, cfg, sec, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func runServer(ctx context.Context, cfg *config.Config, sec *config.Resolved, si
 		return err
 	}
 	defer tr.close(cfg.ShutdownTimeout.Std(0))
-	be, err := openBackend(ctx, cfg, sec, logger)
+	be, err := openBackend(ctx, cfg, sec, logger, newGroupCommitMetrics(reg))
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,7 @@ func newWebhooks(ctx context.Context, cfg *config.Config, sec *config.Resolved, 
 		if err := inbox.Migrate(ctx, be.pool); err != nil {
 			return w, fmt.Errorf("webhook inbox migrations: %w", err)
 		}
-		st := inbox.New(be.pool, cfg.Store.GroupCommit.Options())
+		st := inbox.New(be.pool, be.groupCommit)
 		ins, queue = st, st
 		adapters.AdminRoutes(admin, st, logger)
 		w.loops = append(w.loops, inbox.Purger{Inbox: st, Window: cfg.Webhooks.DedupeWindow, Logger: logger}.Run,

@@ -22,7 +22,7 @@ func withInbox(cmd *cobra.Command, path string, f func(ctx context.Context, st *
 	if cfg.Store.Driver != "postgres" {
 		return errors.New("this command needs store.driver: postgres (the in-memory inbox lives inside one running process)")
 	}
-	be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler))
+	be, err := openBackend(cmd.Context(), cfg, sec, slog.New(slog.DiscardHandler), nil)
 	if err != nil {
 		return err
 	}

@@ -147,7 +147,8 @@ func TestWebhookIngestAndDeliveryThroughServe(t *testing.T) {
 	// after the target saw it: poll.
 	wants := []string{`ficus_webhooks_received_total{adapter="stripe"} 1`, `ficus_webhooks_duplicates_total{adapter="stripe"} 1`,
 		`ficus_webhooks_rejected_total{adapter="stripe",reason="signature"} 1`, `ficus_webhooks_delivered_total{adapter="stripe"} 3`,
-		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`}
+		`ficus_webhooks_ack_seconds_count{adapter="stripe"} 1`,
+		`ficus_store_group_commit_items_count{kind="inbox"}`, `ficus_store_group_commit_items_count{kind="delivered"}`}
 	var metrics string
 	if !waittest.Until(10*time.Second, func() bool {
 		_, metrics = get(t, ops+"/metrics")

@@ -266,3 +266,119 @@ func TestAPanickingCommitIsAnError(t *testing.T) {
 		t.Fatal("a panicking commit answered ok")
 	}
 }
+
+// Observe is told about every commit: its items, its error, and how long
+// each item waited before it (once: a split batch's retries report none).
+func TestObserveIsToldEveryCommit(t *testing.T) {
+	s := &store{bad: 5}
+	var mu sync.Mutex
+	var seen []Batch
+	b := &Batcher[int, string]{Name: "test", Split: func(err error) bool { return errors.Is(err, errBad) }}
+	Options{Observe: func(x Batch) {
+		mu.Lock()
+		defer mu.Unlock()
+		x.Waited = slices.Clone(x.Waited) // valid only during the call
+		seen = append(seen, x)
+	}}.Apply(b)
+	release := hold(t, b, s)
+	submitQueued(t, b, release, 10)
+	mu.Lock()
+	defer mu.Unlock()
+	var items, waited, failed int
+	for _, x := range seen {
+		if x.Name != "test" || x.Commit < 0 {
+			t.Fatalf("observed %+v", x)
+		}
+		items += x.Items
+		waited += len(x.Waited)
+		if x.Err != nil {
+			failed++
+		}
+		for _, w := range x.Waited {
+			if w < 0 {
+				t.Fatalf("a negative wait: %+v", x)
+			}
+		}
+	}
+	// [0], the failed [1..10], then each of 1..10 again on its own (5 fails).
+	if len(seen) != 12 || items != 21 || waited != 11 || failed != 2 {
+		t.Fatalf("%d commits, %d items, %d waits, %d failed: %+v", len(seen), items, waited, failed, seen)
+	}
+	if seen[1].Items != 10 || !errors.Is(seen[1].Err, errBad) || len(seen[1].Waited) != 10 {
+		t.Fatalf("the failed batch was observed as %+v", seen[1])
+	}
+}
+
+// A flusher that finds another batch committing gathers what arrives until
+// that commit ends, and goes then: not after MaxWait (an hour here, which
+// would hang this test), and not at once (then the items would never all
+// wait together: 1 would be committing, behind the held gate, while 2..5
+// arrive).
+func TestABatchGathersUntilTheCommitInFlightEnds(t *testing.T) {
+	s := &store{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	b := &Batcher[int, string]{Commit: s.commit, Flushers: 2, MaxWait: time.Hour}
+	t.Cleanup(func() { close(s.gate); b.Close() })
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if r, err := b.Submit(context.Background(), i); err != nil || r != fmt.Sprint("ok ", i) {
+				t.Errorf("item %d: %q %v", i, r, err)
+			}
+		}()
+		if i == 0 {
+			waittest.Recv(t, "the commit of [0]", s.entered) // flusher one, held
+		}
+	}
+	// Flusher two holds 1..5 while [0] commits.
+	waittest.For(t, "items 1..5 to wait for their commit", func() bool { return b.Queued() == 5 })
+	s.gate <- struct{}{} // [0] ends: the gathered batch goes
+	waittest.Recv(t, "the commit of the gathered batch", s.entered)
+	s.gate <- struct{}{}
+	wg.Wait()
+	if batches, items := b.Stats(); batches != 2 || items != 6 {
+		t.Fatalf("%d batches of %d items, want [0], [1..5]", batches, items)
+	}
+}
+
+// BenchmarkLatencyBound drives a batcher whose commit takes a fixed time
+// and no CPU (a database that is far from busy: the time is its round trip
+// and WAL flush) from many callers at once, as the IDP's client-credentials
+// requests do. What bounds the rate is then how batches form, not the CPU;
+// it reports items per commit and the commit's share of a caller's wait.
+//
+//	go test ./strangler/groupcommit -run '^$' -bench LatencyBound -benchtime 20000x
+func BenchmarkLatencyBound(b *testing.B) {
+	for _, bc := range []struct{ callers, flushers int }{{1, 2}, {32, 2}, {64, 2}, {32, 4}, {64, 4}} {
+		b.Run(fmt.Sprintf("callers=%d/flushers=%d", bc.callers, bc.flushers), func(b *testing.B) {
+			const commitTime = 500 * time.Microsecond
+			bt := &Batcher[int, int]{Flushers: bc.flushers, Commit: func(_ context.Context, items []int) ([]int, error) {
+				time.Sleep(commitTime)
+				return items, nil
+			}}
+			defer bt.Close()
+			var next sync.WaitGroup
+			work := make(chan struct{}, b.N)
+			for range b.N {
+				work <- struct{}{}
+			}
+			close(work)
+			b.ResetTimer()
+			for range bc.callers {
+				next.Go(func() {
+					for range work {
+						if _, err := bt.Submit(context.Background(), 1); err != nil {
+							b.Error(err)
+						}
+					}
+				})
+			}
+			next.Wait()
+			b.StopTimer()
+			batches, items := bt.Stats()
+			b.ReportMetric(float64(items)/float64(batches), "items/commit")
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
+		})
+	}
+}

@@ -53,6 +53,7 @@ func New(pool *pgxpool.Pool, opts ...groupcommit.Options) *Store {
 	s := &Store{db: pool}
 	s.inserts.Commit, s.inserts.Split = s.commitInserts, isDataError
 	s.rotations.Commit, s.rotations.Split = s.commitRotations, isDataError
+	s.inserts.Name, s.rotations.Name = "tokens", "rotations"
 	for _, o := range opts {
 		o.Apply(&s.inserts)
 		o.Apply(&s.rotations)
