@@ -293,8 +293,8 @@ Delivery during those ingest runs (8 workers, to a local target answering 200 th
 | 32 senders | ${DLV[webhook]} | $(ratio "${DLV[webhook]}" "${R[webhook]}")× | ${DLVALL[webhook]} | ${DRAIN[webhook]} |
 | 64 senders | ${DLV[webhook64]} | $(ratio "${DLV[webhook64]}" "${R[webhook64]}")× | ${DLVALL[webhook64]} | ${DRAIN[webhook64]} |
 
-Writes are group-committed (\`store.group_commit\`: max_batch $MAX_BATCH, 1 ms wait only
-while another batch commits, 2 flushers per kind).
+Writes are group-committed (\`store.group_commit\`: max_batch $MAX_BATCH; while another batch
+commits, a batch gathers until that commit ends, 1 ms at most; 2 flushers per kind).
 
 JWT minting (Go benchmark, same run):
 

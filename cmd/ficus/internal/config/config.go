@@ -321,7 +321,8 @@ type GroupCommit struct {
 	// grouping off.
 	MaxBatch int `yaml:"max_batch" validate:"gte=0,lte=1000"`
 	// MaxWait bounds how long a batch waits for more writes while another
-	// batch commits (never when none does). Default 1ms.
+	// batch commits: it goes when that commit ends, after MaxWait at most
+	// (never waits when none commits). Default 1ms.
 	MaxWait Duration `yaml:"max_wait" validate:"gte=0,lte=100000000"`
 	// Flushers is how many batches of one kind may commit at once, each
 	// on a connection of the pool. Default 2.
