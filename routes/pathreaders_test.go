@@ -16,13 +16,14 @@ import (
 // them decides anything (routing, auth, scopes, which handler) by it.
 // Functions that call NormalizePath need no entry.
 var pathReaders = map[string]string{
-	"strangler/gateway.go:logAccess":          "writes the path to the access log",
-	"strangler/trace.go:startSpan":            "records the path as a span attribute; decides nothing by it",
-	"routes/request.go:WithPath":              "puts a path that its caller normalised on a copy of the request",
-	"strangler/ops/ops.go:WriteError":         "writes the path of a failed admin request to the log",
-	"cmd/ficus/internal/demo/demo.go:Service": "the demo's stand-in service prints the path it received",
-	"strangler/auth/admin.go:Wrap":            "logs the path of an admin change; it guards every path under /admin/ alike (by method, not path)",
-	"cmd/ficus/edge.go:redirectServer":        "copies the request URI into the https redirect as it came; every path gets the same 308",
+	"strangler/gateway.go:logAccess":               "writes the path to the access log",
+	"strangler/trace.go:startSpan":                 "records the path as a span attribute; decides nothing by it",
+	"routes/request.go:WithPath":                   "puts a path that its caller normalised on a copy of the request",
+	"strangler/ops/ops.go:WriteError":              "writes the path of a failed admin request to the log",
+	"cmd/ficus/internal/demo/demo.go:Service":      "the demo's stand-in service prints the path it received",
+	"strangler/auth/admin.go:Wrap":                 "logs the path of an admin change; it guards every path under /admin/ alike (by method, not path)",
+	"cmd/ficus/edge.go:redirectServer":             "copies the request URI into the https redirect as it came; every path gets the same 308",
+	"strangler/bench/floorproxy/main.go:ServeHTTP": "the benchmark floor forwards every path as it came to its one upstream; it decides nothing by it",
 }
 
 // Issue 8, item 5: every component that decides something by a request's
