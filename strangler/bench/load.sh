@@ -46,6 +46,16 @@ B=${PORT_BASE:-18080}
 UP=$((B+10)) NGX=$((B+11)) MIN=$((B+2)) FICUS=$B OPS=$((B+1)) SIDECAR=$((B+3)) FICUS2=$((B+4)) OPS2=$((B+5))
 FLOOR=$((B+6)) FICUSLOG=$((B+7)) OPSLOG=$((B+8)) NGXLOG=$((B+12))
 mkdir -p "$work/logs"
+# The proxying both nginx targets do (nginx-log adds its access log).
+cat > "$work/proxy.conf" <<'NGX'
+location / {
+  proxy_pass http://backend;
+  proxy_http_version 1.1;
+  proxy_set_header Connection "";
+  proxy_set_header Host $host;
+  proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+}
+NGX
 cat > "$work/nginx.conf" <<NGX
 worker_processes 1;
 pid $work/nginx.pid;
@@ -55,27 +65,8 @@ http {
   access_log off;
   upstream backend { server 127.0.0.1:$UP; keepalive 256; }
   server { listen 127.0.0.1:$UP; location / { return 200 "hello from upstream\n"; } }
-  server {
-    listen 127.0.0.1:$NGX;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
-  server {
-    listen 127.0.0.1:$NGXLOG;
-    access_log $work/logs/nginx-access.log combined;
-    location / {
-      proxy_pass http://backend;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host \$host;
-      proxy_set_header X-Forwarded-For \$proxy_add_x_forwarded_for;
-    }
-  }
+  server { listen 127.0.0.1:$NGX; include $work/proxy.conf; }
+  server { listen 127.0.0.1:$NGXLOG; access_log $work/logs/nginx-access.log combined; include $work/proxy.conf; }
 }
 NGX
 "$NGINX" -c "$work/nginx.conf" -p "$work" -g 'daemon off;' &
@@ -214,7 +205,9 @@ for name in "${ORDER[@]}"; do
   MP[$name]=$(echo "${P99[$name]}" | median)
   MC[$name]=$(echo "${CPU[$name]:-}" | median)
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b == "" || b == 0) print "-"; else printf "%.2f", a/b}'; }
+# TARGETS may pick a few: the others are empty (shown as "-").
+for name in "${!URLS[@]}"; do MR[$name]=${MR[$name]:-} MP[$name]=${MP[$name]:-} MC[$name]=${MC[$name]:-}; done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "-"; else printf "%.2f", a/b}'; }
 # verdict VALUE OP GOAL: met or missed (- when there is no value).
 verdict() { awk -v v="$1" -v op="$2" -v g="$3" 'BEGIN {if (v == "" || v == "-") print "-"; else if ((op == ">=" && v+0 >= g+0) || (op == "<=" && v+0 <= g+0) || (op == "<" && v+0 < g+0)) print "met"; else print "missed"}'; }
 
