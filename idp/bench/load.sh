@@ -159,9 +159,10 @@ declare -A R P50 P99 ERRS DLV DLVALL DRAIN
 # null_X and nginx_X: op X (client_credentials as cc, webhook64 with 64
 # senders) against the no-op Go server and nginx, each right after the ficus
 # op it bounds; pg_insert_async right after the INSERT baseline.
-# OPS picks some of them (trial runs; the table is written for all).
-for op in ${OPS:-pg_insert pg_insert_async client_credentials null_cc nginx_cc pg_select introspect null_introspect nginx_introspect \
-  passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64 null_webhook64 nginx_webhook64}; do
+# OPS picks some of them (trial runs; the tables show the others empty).
+ALL_OPS="pg_insert pg_insert_async client_credentials null_cc nginx_cc pg_select introspect null_introspect nginx_introspect
+  passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64 null_webhook64 nginx_webhook64"
+for op in ${OPS:-$ALL_OPS}; do
   if [[ "$op" == null_* || "$op" == nginx_* ]]; then
     port=$NULL_PORT
     if [[ "$op" == nginx_* ]]; then
@@ -188,6 +189,11 @@ for op in ${OPS:-pg_insert pg_insert_async client_credentials null_cc nginx_cc p
   fi
   R[$op]=$rate P50[$op]=$p50 P99[$op]=$p99 ERRS[$op]=$errs
   echo "$op: $rate/s p50 ${p50}ms p99 ${p99}ms errors $errs" >&2
+done
+# OPS may pick a few: the others are empty in the tables ("–", or blank).
+for op in $ALL_OPS; do
+  R[$op]=${R[$op]:-} P50[$op]=${P50[$op]:-} P99[$op]=${P99[$op]:-} ERRS[$op]=${ERRS[$op]:-0}
+  DLV[$op]=${DLV[$op]:-} DLVALL[$op]=${DLVALL[$op]:-} DRAIN[$op]=${DRAIN[$op]:-}
 done
 # ratio A B: A/B to two places, "–" when either was not measured.
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f", a/b}'; }
