@@ -458,3 +458,41 @@ func TestNoFlusherWaitsForACommitThatEnded(t *testing.T) {
 		})
 	}
 }
+
+// Close while a batch gathers behind a held commit (MaxWait an hour): the
+// gathering batch goes at once, without waiting for the held commit to
+// end, and Close returns when both have committed and every caller has
+// its answer.
+func TestCloseSendsAGatheringBatch(t *testing.T) {
+	s := &store{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	b := &Batcher[int, string]{Commit: s.commit, Flushers: 2, MaxWait: time.Hour}
+	answers := make(chan error, 4)
+	go func() { _, err := b.Submit(context.Background(), 0); answers <- err }()
+	waittest.Recv(t, "the commit of [0]", s.entered) // flusher one, held
+	for i := 1; i <= 3; i++ {
+		go func() { _, err := b.Submit(context.Background(), i); answers <- err }()
+	}
+	waittest.For(t, "items 1..3 to gather", func() bool { return b.Queued() == 3 })
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	// [0] is still held: only Close can have sent the gathered batch.
+	waittest.Recv(t, "the commit of the gathered batch", s.entered)
+	select {
+	case <-closed:
+		t.Fatal("Close returned while [0] was committing")
+	default:
+	}
+	close(s.gate)
+	<-closed
+	for range 4 {
+		if err := <-answers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("committed %v", got)
+	}
+	if _, err := b.Submit(context.Background(), 4); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
+	}
+}
