@@ -24,8 +24,12 @@ func newGroupCommitMetrics(reg prometheus.Registerer) func(groupcommit.Batch) {
 	return func(b groupcommit.Batch) {
 		items.WithLabelValues(b.Name).Observe(float64(b.Items))
 		commit.WithLabelValues(b.Name).Observe(b.Commit.Seconds())
+		// The failed series exists, at 0, once its kind has committed
+		// (operations.md: a kind has series once it has committed
+		// something), so that an alert on its rate sees 0, not nothing.
+		f := failed.WithLabelValues(b.Name)
 		if b.Err != nil {
-			failed.WithLabelValues(b.Name).Inc()
+			f.Inc()
 		}
 		if len(b.Waited) > 0 {
 			w := wait.WithLabelValues(b.Name)

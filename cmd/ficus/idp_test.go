@@ -147,7 +147,8 @@ func TestServeIDPOnFrontDoor(t *testing.T) {
 	// observed before it was answered.
 	_, metrics := get(t, ops+"/metrics")
 	for _, want := range []string{`ficus_store_group_commit_items_count{kind="tokens"} 2`, `ficus_store_group_commit_items_sum{kind="tokens"} 2`,
-		`ficus_store_group_commit_seconds_count{kind="tokens"} 2`, `ficus_store_group_commit_wait_seconds_count{kind="tokens"} 2`} {
+		`ficus_store_group_commit_seconds_count{kind="tokens"} 2`, `ficus_store_group_commit_wait_seconds_count{kind="tokens"} 2`,
+		`ficus_store_group_commit_failed_total{kind="tokens"} 0`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -380,5 +381,118 @@ func BenchmarkLatencyBound(b *testing.B) {
 			b.ReportMetric(float64(items)/float64(batches), "items/commit")
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "items/s")
 		})
+	}
+}
+
+// Many callers on several flushers with MaxWait an hour: no flusher may
+// wait for a commit that has already ended (the busy count and the ended
+// channel are read in an order that misses no end), so the test finishes
+// only if every gathering batch is woken by a commit's end. Every caller
+// is answered once (a second answer would block its flusher: the test
+// would hang), an item answered ok is committed exactly once, one that
+// failed is not kept, and a cancelled caller's item is written at most
+// once.
+func TestNoFlusherWaitsForACommitThatEnded(t *testing.T) {
+	for _, bc := range []struct{ flushers, callers int }{{2, 2}, {2, 3}, {3, 4}, {4, 16}} {
+		flushers, callers := bc.flushers, bc.callers
+		t.Run(fmt.Sprintf("flushers=%d/callers=%d", flushers, callers), func(t *testing.T) {
+			s := &store{bad: -1}
+			var observed, waits int64
+			var omu sync.Mutex
+			b := &Batcher[int, string]{Commit: func(ctx context.Context, items []int) ([]string, error) {
+				runtime.Gosched()
+				for _, it := range items {
+					if it%97 == 96 {
+						return nil, errBad
+					}
+				}
+				return s.commit(ctx, items)
+			}, Split: func(err error) bool { return errors.Is(err, errBad) }, Flushers: flushers, MaxBatch: 64, MaxWait: time.Hour}
+			Options{Flushers: flushers, MaxBatch: 64, MaxWait: time.Hour, Observe: func(x Batch) {
+				omu.Lock()
+				observed += int64(x.Items)
+				waits += int64(len(x.Waited))
+				omu.Unlock()
+			}}.Apply(b)
+			const each = 500
+			results := make([][]error, callers)
+			var wg sync.WaitGroup
+			for c := range callers {
+				results[c] = make([]error, each)
+				wg.Go(func() {
+					for i := range each {
+						ctx, cancel := context.WithCancel(context.Background())
+						if i%13 == 5 {
+							go cancel()
+						}
+						_, results[c][i] = b.Submit(ctx, c*each+i)
+						cancel()
+					}
+				})
+			}
+			wg.Wait()
+			b.Close()
+			count := map[int]int{}
+			for _, it := range s.committed() {
+				count[it]++
+			}
+			for c := range callers {
+				for i, err := range results[c] {
+					it := c*each + i
+					switch {
+					case err == nil && count[it] != 1:
+						t.Fatalf("item %d answered ok, committed %d times", it, count[it])
+					case errors.Is(err, errBad) && count[it] != 0:
+						t.Fatalf("item %d failed, committed %d times", it, count[it])
+					case count[it] > 1:
+						t.Fatalf("item %d (%v) committed %d times", it, err, count[it])
+					case err != nil && !errors.Is(err, errBad) && !errors.Is(err, context.Canceled):
+						t.Fatalf("item %d: %v", it, err)
+					}
+				}
+			}
+			batches, items := b.Stats()
+			if observed != items || batches == 0 || waits > items {
+				t.Fatalf("observed %d items, stats %d in %d batches, %d waits", observed, items, batches, waits)
+			}
+		})
+	}
+}
+
+// Close while a batch gathers behind a held commit (MaxWait an hour): the
+// gathering batch goes at once, without waiting for the held commit to
+// end, and Close returns when both have committed and every caller has
+// its answer.
+func TestCloseSendsAGatheringBatch(t *testing.T) {
+	s := &store{gate: make(chan struct{}), entered: make(chan struct{}, 100)}
+	b := &Batcher[int, string]{Commit: s.commit, Flushers: 2, MaxWait: time.Hour}
+	answers := make(chan error, 4)
+	go func() { _, err := b.Submit(context.Background(), 0); answers <- err }()
+	waittest.Recv(t, "the commit of [0]", s.entered) // flusher one, held
+	for i := 1; i <= 3; i++ {
+		go func() { _, err := b.Submit(context.Background(), i); answers <- err }()
+	}
+	waittest.For(t, "items 1..3 to gather", func() bool { return b.Queued() == 3 })
+	closed := make(chan struct{})
+	go func() { b.Close(); close(closed) }()
+	// [0] is still held: only Close can have sent the gathered batch.
+	waittest.Recv(t, "the commit of the gathered batch", s.entered)
+	select {
+	case <-closed:
+		t.Fatal("Close returned while [0] was committing")
+	default:
+	}
+	close(s.gate)
+	<-closed
+	for range 4 {
+		if err := <-answers; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := s.committed(); !slices.Equal(got, []int{0, 1, 2, 3}) {
+		t.Fatalf("committed %v", got)
+	}
+	if _, err := b.Submit(context.Background(), 4); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after Close: %v", err)
 	}
 }
