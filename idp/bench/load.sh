@@ -38,18 +38,20 @@ OUT=${OUT:-docs/benchmarks.md}
 MAX_BATCH=${MAX_BATCH:-64}
 FLOOD=${FLOOD:-1}
 B=${PORT_BASE:-18080}
-FICUS_PORT=$((B+100)) OPS_PORT=$((B+101)) SINK_PORT=$((B+10)) UP_PORT=$((B+110)) NULL_PORT=$((B+111)) NGX_PORT=$((B+112))
+FICUS_PORT=$((B+100)) OPS_PORT=$((B+101)) SINK_PORT=$((B+10)) UP_PORT=$((B+110)) NULL_PORT=$((B+111)) NGX_PORT=$((B+112)) COMMIT_PORT=$((B+113))
 ADMIN=${TEST_DATABASE_URL:-${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}}
 db="ficus_bench_$$"
 work=$(mktemp -d /tmp/ficus-idpbench.XXXXXX)
 pid=""
 sink=""
 null=""
+commit=""
 ngx=""
 cleanup() {
   [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
   [ -n "$sink" ] && kill "$sink" 2>/dev/null && wait "$sink" 2>/dev/null || true
   [ -n "$null" ] && kill "$null" 2>/dev/null && wait "$null" 2>/dev/null || true
+  [ -n "$commit" ] && kill "$commit" 2>/dev/null && wait "$commit" 2>/dev/null || true
   [ -n "$ngx" ] && kill "$ngx" 2>/dev/null && wait "$ngx" 2>/dev/null || true
   psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
   rm -rf "$work"
@@ -109,6 +111,11 @@ FICUS_BENCH_HOOK_SECRET=$("$work/ficus" idp client create hook-adapter --scope a
 sink=$!
 "$work/idpload" -op null -listen 127.0.0.1:$NULL_PORT 2> "$work/null.log" &
 null=$!
+# The same no-op endpoint committing one INSERT per request before it
+# answers (the token row for a form, the 1 KiB event row for JSON): the
+# floor of an endpoint that commits each write, on ficus's pool size.
+"$work/idpload" -op null -listen 127.0.0.1:$COMMIT_PORT -dsn "$FICUS_BENCH_DSN" -pool "$CONNS" 2> "$work/commit.log" &
+commit=$!
 echo "bench-password-1" | "$work/ficus" idp user create bench --password-stdin -c "$work/ficus.yaml" >/dev/null
 "$work/ficus" serve -c "$work/ficus.yaml" > "$work/serve.log" 2>&1 &
 pid=$!
@@ -156,19 +163,21 @@ declare -A R P50 P99 ERRS DLV DLVALL DRAIN
 # connections, ficus's store.max_conns). An ingest measurement also reports
 # delivery: events delivered per second while it ran, over it and the
 # drain that followed, and the drain's seconds.
-# null_X and nginx_X: op X (client_credentials as cc, webhook64 with 64
-# senders) against the no-op Go server and nginx, each right after the ficus
-# op it bounds; pg_insert_async right after the INSERT baseline.
+# null_X, nginx_X and commit_X: op X (client_credentials as cc, webhook64
+# with 64 senders) against the no-op Go server, nginx and the no-op server
+# committing each write, each right after the ficus op it bounds;
+# pg_insert_async right after the INSERT baseline.
 # OPS picks some of them (trial runs; the tables show the others empty).
-ALL_OPS="pg_insert pg_insert_async client_credentials null_cc nginx_cc pg_select introspect null_introspect nginx_introspect
-  passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64 null_webhook64 nginx_webhook64"
+ALL_OPS="pg_insert pg_insert_async client_credentials null_cc nginx_cc commit_cc pg_select introspect null_introspect nginx_introspect
+  passthrough exchange_hit exchange refresh pg_insert_hook webhook pg_insert_hook64 webhook64 null_webhook64 nginx_webhook64 commit_webhook64"
 for op in ${OPS:-$ALL_OPS}; do
-  if [[ "$op" == null_* || "$op" == nginx_* ]]; then
+  if [[ "$op" == null_* || "$op" == nginx_* || "$op" == commit_* ]]; then
     port=$NULL_PORT
     if [[ "$op" == nginx_* ]]; then
       [ -n "$ngx" ] || continue
       port=$NGX_PORT
     fi
+    [[ "$op" != commit_* ]] || port=$COMMIT_PORT
     shape=${op#*_} c=$CONNS
     case "$shape" in cc) shape=client_credentials;; webhook64) shape=webhook c=64;; esac
     read -r _ rate p50 p99 errs < <("$work/idpload" -url http://127.0.0.1:$port -op "$shape" -client bench -secret "$secret" \
@@ -199,18 +208,21 @@ done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (a == "" || b == "" || b == 0) print "–"; else printf "%.2f", a/b}'; }
 # x VALUE: VALUE×, or "–" when it was not measured.
 x() { if [ -z "$1" ] || [ "$1" = – ]; then echo "–"; else echo "$1×"; fi; }
-# verdict OP GOAL FICUS NGINX NULL: met when ficus's value meets the goal
-# (OP >= or <); "out of reach here" when even nginx doing nothing does not;
-# missed otherwise. Without nginx, a no-op Go server that misses the goal
-# too is said so (nginx may still reach it).
+# verdict OP GOAL FICUS NGINX NULL [COMMIT]: met when ficus's value meets
+# the goal (OP >= or <); "out of reach here" when even nginx doing nothing
+# does not; missed otherwise. Without nginx, a no-op Go server that misses
+# the goal too is said so (nginx may still reach it). A miss that the no-op
+# server committing each write misses too says so, and whether ficus is
+# above or below that floor.
 verdict() {
-  awk -v op="$1" -v g="$2" -v f="$3" -v n="$4" -v z="$5" 'function ok(v) {return (op == ">=" && v+0 >= g+0) || (op == "<" && v+0 < g+0)}
+  awk -v op="$1" -v g="$2" -v f="$3" -v n="$4" -v z="$5" -v c="${6:-}" 'function ok(v) {return (op == ">=" && v+0 >= g+0) || (op == "<" && v+0 < g+0)}
     function none(v) {return v == "" || v == "–"}
     BEGIN {
       if (none(f)) print "–"
       else if (ok(f)) print "met"
       else if (!none(n) && !ok(n)) print "out of reach here"
       else if (none(n) && !none(z) && !ok(z)) print "missed (so does the no-op Go server; nginx not measured)"
+      else if (!none(c) && !ok(c)) print "missed; so does a no-op endpoint committing each write (ficus " (((op == ">=" && f+0 >= c+0) || (op == "<" && f+0 <= c+0)) ? "above" : "below") " it)"
       else print "missed"
     }'
 }
@@ -222,26 +234,27 @@ drain=$(go test -run '^$' -bench 'BenchmarkDelivery' -benchtime 3000x ./adapters
 # One row per issue-15 goal: ficus's value, what the floors reach against
 # the same baseline, the goal, the verdict.
 # A goal whose ficus op or baseline had errors gets no verdict.
-goal_row() { # label OP GOAL-number GOAL-text ficus nginx null ops...
-  local v; v=$(verdict "$2" "$3" "$5" "$6" "$7")
-  for o in "${@:8}"; do [ "${ERRS[$o]:-0}" = 0 ] || v="not counted: $o had errors"; done
-  echo "| $1 | $5 | $7 | $6 | $4 | $v |"
+goal_row() { # label OP GOAL-number GOAL-text ficus nginx null commit ops...
+  local v; v=$(verdict "$2" "$3" "$5" "$6" "$7" "$8")
+  for o in "${@:9}"; do [ "${ERRS[$o]:-0}" = 0 ] || v="not counted: $o had errors"; done
+  echo "| $1 | $5 | $7 | $6 | $8 | $4 | $v |"
 }
 gcc=$(ratio "${R[client_credentials]:-}" "${R[pg_insert]:-}") ncc=$(ratio "${R[null_cc]:-}" "${R[pg_insert]:-}") xcc=$(ratio "${R[nginx_cc]:-}" "${R[pg_insert]:-}")
 gin=$(ratio "${R[introspect]:-}" "${R[pg_select]:-}") nin=$(ratio "${R[null_introspect]:-}" "${R[pg_select]:-}") xin=$(ratio "${R[nginx_introspect]:-}" "${R[pg_select]:-}")
 grf=$(ratio "${R[refresh]:-}" "${R[pg_insert]:-}")
 gwh=$(ratio "${R[webhook64]:-}" "${R[pg_insert_hook64]:-}") nwh=$(ratio "${R[null_webhook64]:-}" "${R[pg_insert_hook64]:-}") xwh=$(ratio "${R[nginx_webhook64]:-}" "${R[pg_insert_hook64]:-}")
+ccc=$(ratio "${R[commit_cc]:-}" "${R[pg_insert]:-}") cwh=$(ratio "${R[commit_webhook64]:-}" "${R[pg_insert_hook64]:-}")
 ms() { [ -n "$1" ] && echo "$1 ms" || echo "–"; }
 ps() { [ -n "$1" ] && echo "$1/s" || echo "–"; }
 goals=$(
-  echo "| issue 15 goal | ficus | no-op Go server | nginx doing nothing | goal | |"
-  echo "|---|---:|---:|---:|---:|---|"
-  goal_row "client credentials vs the INSERT baseline" ">=" 1 "≥ 1.00×" "$(x "$gcc")" "$(x "$xcc")" "$(x "$ncc")" client_credentials pg_insert
-  goal_row "introspection vs the SELECT baseline" ">=" 1 "≥ 1.00×" "$(x "$gin")" "$(x "$xin")" "$(x "$nin")" introspect pg_select
-  goal_row "refresh rotation vs the INSERT baseline (floors: the client-credentials request)" ">=" 0.5 "≥ 0.50×" "$(x "$grf")" "$(x "$xcc")" "$(x "$ncc")" refresh pg_insert
-  goal_row "web-hook ingest, 1 KiB signed events, 64 senders, vs the same INSERT from 64 workers" ">=" 1.2 "≥ 1.20×" "$(x "$gwh")" "$(x "$xwh")" "$(x "$nwh")" webhook64 pg_insert_hook64
-  goal_row "web-hook ingest p99 at 64 senders" "<" 50 "< 50 ms" "$(ms "${P99[webhook64]:-}")" "$(ms "${P99[nginx_webhook64]:-}")" "$(ms "${P99[null_webhook64]:-}")" webhook64
-  goal_row "cache-miss exchange, distinct tokens/s (floors: one introspection-shaped hop, no gateway)" ">=" 5000 "≥ 5,000/s" "$(ps "${R[exchange]:-}")" "$(ps "${R[nginx_introspect]:-}")" "$(ps "${R[null_introspect]:-}")" exchange
+  echo "| issue 15 goal | ficus | no-op Go server | nginx doing nothing | no-op Go server committing each write | goal | |"
+  echo "|---|---:|---:|---:|---:|---:|---|"
+  goal_row "client credentials vs the INSERT baseline" ">=" 1 "≥ 1.00×" "$(x "$gcc")" "$(x "$xcc")" "$(x "$ncc")" "$(x "$ccc")" client_credentials pg_insert
+  goal_row "introspection vs the SELECT baseline" ">=" 1 "≥ 1.00×" "$(x "$gin")" "$(x "$xin")" "$(x "$nin")" "–" introspect pg_select
+  goal_row "refresh rotation vs the INSERT baseline (floors: the client-credentials request)" ">=" 0.5 "≥ 0.50×" "$(x "$grf")" "$(x "$xcc")" "$(x "$ncc")" "$(x "$ccc")" refresh pg_insert
+  goal_row "web-hook ingest, 1 KiB signed events, 64 senders, vs the same INSERT from 64 workers" ">=" 1.2 "≥ 1.20×" "$(x "$gwh")" "$(x "$xwh")" "$(x "$nwh")" "$(x "$cwh")" webhook64 pg_insert_hook64
+  goal_row "web-hook ingest p99 at 64 senders" "<" 50 "< 50 ms" "$(ms "${P99[webhook64]:-}")" "$(ms "${P99[nginx_webhook64]:-}")" "$(ms "${P99[null_webhook64]:-}")" "$(ms "${P99[commit_webhook64]:-}")" webhook64
+  goal_row "cache-miss exchange, distinct tokens/s (floors: one introspection-shaped hop, no gateway)" ">=" 5000 "≥ 5,000/s" "$(ps "${R[exchange]:-}")" "$(ps "${R[nginx_introspect]:-}")" "$(ps "${R[null_introspect]:-}")" "–" exchange
 )
 # Failed operations make a row (and every ratio over it) unreliable: the
 # block says which (a shared PostgreSQL may refuse connections, for one).
@@ -253,9 +266,11 @@ flush=$(awk -v s="${R[pg_insert]:-}" -v a="${R[pg_insert_async]:-}" 'BEGIN {if (
 nginx_note="nginx: not measured (no nginx answering here; \`strangler/bench/load.sh\` installs nginx-light)"
 [ -z "$ngx" ] || nginx_note="nginx $("$NGINX" -v 2>&1 | sed 's#.*/##') with one worker and access_log off answering \`return 200\` with the same body"
 # Floor rows of the operations table: after the ficus op they bound.
-floor_rows() { # null-op nginx-op baseline-op baseline-name ficus-op
+floor_rows() { # null-op nginx-op baseline-op baseline-name ficus-op [commit-op]
   echo "| floor: no-op Go server (\`idpload -op null\`), the same requests | ${R[$1]:-–} | ${P50[$1]:-–} | ${P99[$1]:-–} | $(x "$(ratio "${R[$1]:-}" "${R[$3]:-}")") $4; ficus $(x "$(ratio "${R[$5]:-}" "${R[$1]:-}")") this |"
   echo "| floor: nginx \`return 200\`, the same requests | ${R[$2]:-–} | ${P50[$2]:-–} | ${P99[$2]:-–} | $(x "$(ratio "${R[$2]:-}" "${R[$3]:-}")") $4; ficus $(x "$(ratio "${R[$5]:-}" "${R[$2]:-}")") this |"
+  [ -z "${6:-}" ] ||
+    echo "| floor: the no-op Go server committing one INSERT per request (\`idpload -op null -dsn\`), the same requests | ${R[$6]:-–} | ${P50[$6]:-–} | ${P99[$6]:-–} | $(x "$(ratio "${R[$6]:-}" "${R[$3]:-}")") $4; ficus $(x "$(ratio "${R[$5]:-}" "${R[$6]:-}")") this |"
 }
 
 block=$(cat <<MD
@@ -264,7 +279,9 @@ Produced by \`make bench\` (\`idp/bench/load.sh\`: \`ficus serve\` on PostgreSQL
 $CONNS concurrent HTTP clients, $DURATION per measurement) on $(date -u +%Y-%m-%d), $(nproc) cores shared by the load generator,
 ficus and PostgreSQL. Baselines are raw pgx statements from the same number of workers in the same run. Floors, each measured
 right after the ficus operation it bounds, with the same generator and workers: a no-op Go net/http endpoint (\`idpload -op null\`:
-parses the form, discards the body, answers a fixed JSON body) and $nginx_note.
+parses the form, discards the body, answers a fixed JSON body), $nginx_note, and the no-op endpoint committing one
+INSERT per request before it answers (\`-dsn\`: the token row, or the 1 KiB event row; a connection each up to $CONNS) — the floor of an
+endpoint that commits every write on its own, which only sharing commits can pass.
 
 $goals
 ${failed:+
@@ -278,7 +295,7 @@ $(x "$(ratio "${R[pg_insert_async]:-}" "${R[pg_insert]:-}")") the INSERT baselin
 | baseline: INSERT one token row | ${R[pg_insert]} | ${P50[pg_insert]} | ${P99[pg_insert]} | 1.00× |
 | baseline: INSERT one token row, \`synchronous_commit=off\` | ${R[pg_insert_async]:-–} | ${P50[pg_insert_async]:-–} | ${P99[pg_insert_async]:-–} | $(x "$(ratio "${R[pg_insert_async]:-}" "${R[pg_insert]:-}")") the INSERT baseline |
 | client_credentials token (HTTP, client auth, insert, audit) | ${R[client_credentials]} | ${P50[client_credentials]} | ${P99[client_credentials]} | $(ratio "${R[client_credentials]}" "${R[pg_insert]}")× the INSERT baseline |
-$(floor_rows null_cc nginx_cc pg_insert "the INSERT baseline" client_credentials)
+$(floor_rows null_cc nginx_cc pg_insert "the INSERT baseline" client_credentials commit_cc)
 | baseline: SELECT one row by key | ${R[pg_select]} | ${P50[pg_select]} | ${P99[pg_select]} | 1.00× |
 | introspection (RFC 7662, HTTP, client auth) | ${R[introspect]} | ${P50[introspect]} | ${P99[introspect]} | $(ratio "${R[introspect]}" "${R[pg_select]}")× the SELECT baseline |
 $(floor_rows null_introspect nginx_introspect pg_select "the SELECT baseline" introspect)
@@ -290,7 +307,7 @@ $(floor_rows null_introspect nginx_introspect pg_select "the SELECT baseline" in
 | web-hook ingest: 1 KiB Stripe-signed event, verified and committed before 200 | ${R[webhook]} | ${P50[webhook]} | ${P99[webhook]} | $(ratio "${R[webhook]}" "${R[pg_insert_hook]}")× the event INSERT baseline |
 | baseline: INSERT one 1 KiB event row, 64 workers | ${R[pg_insert_hook64]} | ${P50[pg_insert_hook64]} | ${P99[pg_insert_hook64]} | 1.00× |
 | web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert_hook64]}")× the event INSERT baseline (64 workers) |
-$(floor_rows null_webhook64 nginx_webhook64 pg_insert_hook64 "the event INSERT baseline (64 workers)" webhook64)
+$(floor_rows null_webhook64 nginx_webhook64 pg_insert_hook64 "the event INSERT baseline (64 workers)" webhook64 commit_webhook64)
 
 Delivery during those ingest runs (8 workers, to a local target answering 200 through the gateway):
 

@@ -16,7 +16,11 @@
 //	                    access_token for introspect's set-up, active for introspect, refresh_token for
 //	                    refresh; client_credentials and webhook only want the 200. Point the client ops
 //	                    at it with -url to measure what an HTTP server doing nothing reaches with this
-//	                    generator on this machine (load.sh's null_* rows).
+//	                    generator on this machine (load.sh's null_* rows). With -dsn, it also commits
+//	                    one INSERT per request before it answers (its own statement and commit): the
+//	                    posted JSON body as an inbox-shaped row as pg_insert_hook does, or for a form a
+//	                    token-sized row as pg_insert does. The floor of an endpoint that commits each
+//	                    write (load.sh's commit_* rows).
 //	pg_select           baseline: one SELECT by primary key per operation, straight to PostgreSQL
 //	exchange            GET /svc/x through the gateway's oauth2 route, each request with an access token
 //	                    ficus has not seen yet (-tokens of them, issued first): the cache-miss exchange;
@@ -80,7 +84,7 @@ func main() {
 		runSink(*listen)
 		return
 	case "null":
-		runNull(*listen)
+		runNull(*listen, *dsn, *poolMax)
 		return
 	}
 	var pool *pgxpool.Pool
@@ -99,7 +103,7 @@ func main() {
 			log.Fatal(err)
 		}
 		ctx := context.Background()
-		if _, err := pool.Exec(ctx, `CREATE TABLE IF NOT EXISTS bench_baseline (hash text PRIMARY KEY, client_id text, scope text, expires_at timestamptz)`); err != nil {
+		if _, err := pool.Exec(ctx, baselineDDL); err != nil {
 			log.Fatal(err)
 		}
 		pool.Exec(ctx, `INSERT INTO bench_baseline VALUES ('probe', 'c', 'a', now()) ON CONFLICT DO NOTHING`)
@@ -244,6 +248,9 @@ func main() {
 	fmt.Fprintln(os.Stdout)
 }
 
+// baselineDDL is the table of the token INSERT baselines.
+const baselineDDL = `CREATE TABLE IF NOT EXISTS bench_baseline (hash text PRIMARY KEY, client_id text, scope text, expires_at timestamptz)`
+
 // benchInboxDDL is the web-hook inbox's shape (adapters/inbox/migrations)
 // for the pg_insert_hook baseline.
 const benchInboxDDL = `CREATE TABLE IF NOT EXISTS bench_inbox (
@@ -287,14 +294,50 @@ var nullBody = []byte(`{"active":true,"access_token":"` + idp.AccessTokenPrefix 
 	`","token_type":"Bearer","expires_in":3600,"scope":"a","client_id":"bench","refresh_token":"r"}`)
 
 // runNull serves the no-op endpoint on addr until killed: it does what
-// any endpoint must (parse the form, read the body) and nothing else.
-func runNull(addr string) {
+// any endpoint must (parse the form, read the body) and nothing else; with
+// a dsn, it also commits one INSERT of a token-sized row per request, on at
+// most poolMax connections, before it answers.
+func runNull(addr, dsn string, poolMax int) {
+	var pool *pgxpool.Pool
+	if dsn != "" {
+		cfg, err := pgxpool.ParseConfig(dsn)
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.MaxConns = int32(max(poolMax, 1))
+		if pool, err = pgxpool.NewWithConfig(context.Background(), cfg); err != nil {
+			log.Fatal(err)
+		}
+		for _, ddl := range []string{baselineDDL, benchInboxDDL} {
+			if _, err := pool.Exec(context.Background(), ddl); err != nil {
+				log.Fatal(err)
+			}
+		}
+	}
+	var n atomic.Int64
 	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if err := r.ParseForm(); err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
 			return
 		}
-		io.Copy(io.Discard, r.Body)
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
+		if pool != nil {
+			id := fmt.Sprintf("null-%d-%d", time.Now().UnixNano(), n.Add(1))
+			var err error
+			if r.Header.Get("Content-Type") == "application/json" {
+				var at time.Time
+				var row int64
+				err = pool.QueryRow(r.Context(), `INSERT INTO bench_inbox (adapter, event_id, headers, body)
+					VALUES ('stripe', $1, $2::jsonb, $3) ON CONFLICT (adapter, event_id) DO NOTHING RETURNING id, received_at`,
+					id, hookHeaders, body).Scan(&row, &at)
+			} else {
+				_, err = pool.Exec(r.Context(), `INSERT INTO bench_baseline VALUES ($1, 'c', 'a', now())`, id)
+			}
+			if err != nil {
+				http.Error(w, err.Error(), http.StatusServiceUnavailable)
+				return
+			}
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Content-Length", strconv.Itoa(len(nullBody)))
 		w.Write(nullBody)
