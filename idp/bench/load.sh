@@ -309,7 +309,7 @@ $(floor_rows null_introspect nginx_introspect pg_select "the SELECT baseline" in
 | web-hook ingest as above, 64 concurrent senders | ${R[webhook64]} | ${P50[webhook64]} | ${P99[webhook64]} | $(ratio "${R[webhook64]}" "${R[pg_insert_hook64]}")× the event INSERT baseline (64 workers) |
 $(floor_rows null_webhook64 nginx_webhook64 pg_insert_hook64 "the event INSERT baseline (64 workers)" webhook64 commit_webhook64)
 
-Delivery during those ingest runs (8 workers, to a local target answering 200 through the gateway):
+Delivery during those ingest runs (ficus's default of 16 workers, to a local target answering 200 through the gateway):
 
 | ingest run | delivered/s while ingesting | vs the ingest rate | delivered/s over ingest and drain | inbox empty after the senders stop (s) |
 |---|---:|---|---:|---:|
