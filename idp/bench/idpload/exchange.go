@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-
-	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 )
 
 // exchangeOpts drive the gateway ops: requests through ficus's front door
@@ -93,8 +91,8 @@ func runExchange(client *http.Client, op string, o exchangeOpts) {
 		// autovacuum's analyze of the new rows) before the clock starts.
 		time.Sleep(2 * time.Second)
 	}
-	var next, ops, errs atomic.Int64
-	lat := make([][]time.Duration, o.workers)
+	var next atomic.Int64
+	t := newTally(o.workers)
 	deadline := time.Now().Add(o.dur)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -116,15 +114,7 @@ func runExchange(client *http.Client, op string, o exchangeOpts) {
 					req.Header.Set("Authorization", "Bearer "+toks[i])
 				}
 				t0 := time.Now()
-				err := get(client, req)
-				if err != nil {
-					if errs.Add(1) <= 3 {
-						log.Print(err)
-					}
-					continue
-				}
-				ops.Add(1)
-				lat[w] = append(lat[w], time.Since(t0))
+				t.note(w, t0, get(client, req))
 			}
 		}()
 	}
@@ -134,8 +124,7 @@ func runExchange(client *http.Client, op string, o exchangeOpts) {
 		elapsed = time.Unix(0, e).Sub(start)
 		fmt.Fprintf(os.Stderr, "%s: all %d tokens used after %s (raise -tokens for a longer run)\n", op, len(toks), elapsed.Round(time.Millisecond))
 	}
-	pct := loadgen.Percentiles(lat)
-	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d\n", op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+	fmt.Fprintln(os.Stdout, t.line(op, elapsed))
 }
 
 // issue returns a new access token of the client, from the

@@ -42,7 +42,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"github.com/ficus-gw/ficus/strangler/bench/loadgen"
 	"io"
 	"log"
 	"net/http"
@@ -175,8 +174,7 @@ func main() {
 	if *op == "webhook" && pool != nil {
 		delivered0 = countDelivered(pool)
 	}
-	var ops, errs atomic.Int64
-	lat := make([][]time.Duration, *workers)
+	t := newTally(*workers)
 	deadline := time.Now().Add(*dur)
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -189,19 +187,19 @@ func main() {
 				var err error
 				switch *op {
 				case "pg_insert":
-					_, err = pool.Exec(context.Background(), `INSERT INTO bench_baseline VALUES ($1, 'c', 'a', now())`, fmt.Sprintf("%d-%d-%d", w, t0.UnixNano(), ops.Load()))
+					_, err = pool.Exec(context.Background(), `INSERT INTO bench_baseline VALUES ($1, 'c', 'a', now())`, fmt.Sprintf("%d-%d-%d", w, t0.UnixNano(), t.ops.Load()))
 				case "pg_insert_hook":
 					var id int64
 					var at time.Time
-					body := hookBody(fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()))
+					body := hookBody(fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), t.ops.Load()))
 					err = pool.QueryRow(context.Background(), `INSERT INTO bench_inbox (adapter, event_id, headers, body)
 						VALUES ('stripe', $1, $2::jsonb, $3) ON CONFLICT (adapter, event_id) DO NOTHING RETURNING id, received_at`,
-						fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()), hookHeaders, []byte(body)).Scan(&id, &at)
+						fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), t.ops.Load()), hookHeaders, []byte(body)).Scan(&id, &at)
 				case "pg_select":
 					var s string
 					err = pool.QueryRow(context.Background(), `SELECT scope FROM bench_baseline WHERE hash = 'probe'`).Scan(&s)
 				case "webhook":
-					err = postHook(client, *base+*hookPath, *secret, fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), ops.Load()))
+					err = postHook(client, *base+*hookPath, *secret, fmt.Sprintf("evt_%d_%d_%d", w, t0.UnixNano(), t.ops.Load()))
 				case "client_credentials":
 					_, err = post("/oauth2/token", url.Values{"grant_type": {"client_credentials"}})
 				case "introspect":
@@ -217,21 +215,13 @@ func main() {
 						state[w] = m["refresh_token"].(string)
 					}
 				}
-				if err != nil {
-					if errs.Add(1) <= 3 {
-						log.Print(err)
-					}
-					continue
-				}
-				ops.Add(1)
-				lat[w] = append(lat[w], time.Since(t0))
+				t.note(w, t0, err)
 			}
 		}()
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	pct := loadgen.Percentiles(lat)
-	fmt.Fprintf(os.Stdout, "%s %.0f %.2f %.2f %d", *op, float64(ops.Load())/elapsed.Seconds(), pct(0.5), pct(0.99), errs.Load())
+	fmt.Fprint(os.Stdout, t.line(*op, elapsed))
 	if *op == "webhook" && pool != nil {
 		// Delivery: the events delivered while the load ran, per second,
 		// then how long the rest took to go out (the inbox has no pending
