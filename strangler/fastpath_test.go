@@ -25,9 +25,10 @@ import (
 // after them.
 type rawUpstream struct {
 	addr  string
-	conns atomic.Int64 // accepted
-	open  atomic.Int64 // not yet closed by either side
-	reqs  atomic.Int64
+	conns      atomic.Int64 // accepted
+	open       atomic.Int64 // not yet closed by either side
+	peerClosed atomic.Int64 // closed by the peer between requests
+	reqs       atomic.Int64
 }
 
 func newRawUpstream(t *testing.T, answer func(n int64, req *http.Request, c net.Conn) (raw string, closeAfter bool)) *rawUpstream {
@@ -56,6 +57,9 @@ func newRawUpstream(t *testing.T, answer func(n int64, req *http.Request, c net.
 					req, err := http.ReadRequest(br)
 					if err != nil {
 						// The peer closed, or the test ended.
+						if errors.Is(err, io.EOF) {
+							u.peerClosed.Add(1)
+						}
 						return
 					}
 					_, _ = io.Copy(io.Discard, req.Body)
@@ -539,46 +543,15 @@ func TestFastPathIdleTimeoutCloses(t *testing.T) {
 	t.Parallel()
 	// An upstream that keeps a connection as long as its peer does (no
 	// idle timeout of its own), and counts those the peer closed.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns, closedByPeer atomic.Int64
-	var wg sync.WaitGroup
-	t.Cleanup(func() { ln.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conns.Add(1)
-			t.Cleanup(func() { c.Close() })
-			wg.Go(func() {
-				br := bufio.NewReader(c)
-				for {
-					if _, err := http.ReadRequest(br); err != nil {
-						if errors.Is(err, io.EOF) {
-							closedByPeer.Add(1)
-						}
-						return
-					}
-					if _, err := io.WriteString(c, okAnswer); err != nil {
-						return
-					}
-				}
-			})
-		}
-	})
-	up := struct{ addr string }{ln.Addr().String()}
+	up := newRawUpstream(t, func(int64, *http.Request, net.Conn) (string, bool) { return okAnswer, false })
 	d := &net.Dialer{Timeout: 5 * time.Second}
 	ft := newFastTransport(&http.Transport{Proxy: nil, DisableCompression: true}, up.addr, d.DialContext, 4, 50*time.Millisecond, time.Minute)
 	fillPool(t, ft, "http://"+up.addr+"/", 3)
-	waittest.For(t, "the idle connections to close", func() bool { return closedByPeer.Load() == 3 })
+	waittest.For(t, "the idle connections to close", func() bool { return up.peerClosed.Load() == 3 })
 	if _, body, err := fastGet(t, ft, "GET", "http://"+up.addr+"/"); err != nil || body != "ok" {
 		t.Fatalf("after the idle timeout: %v %q", err, body)
 	}
-	if n := conns.Load(); n != 4 {
+	if n := up.conns.Load(); n != 4 {
 		t.Fatalf("%d connections, want 4", n)
 	}
 }
