@@ -170,13 +170,21 @@ func TestSenderSpecificAnswers(t *testing.T) {
 	}
 }
 
-func TestOrderKeyFromTheBody(t *testing.T) {
-	t.Parallel()
+// orderedStripe serves a Stripe ingest whose order key is /data/ref, on
+// a fresh inbox.
+func orderedStripe(t *testing.T) (*inbox.Store, *httptest.Server) {
+	t.Helper()
 	_, st := newInbox(t)
 	in := stripeIngest(st)
 	in.OrderKeyPointer = "/data/ref"
 	srv := httptest.NewServer(in)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return st, srv
+}
+
+func TestOrderKeyFromTheBody(t *testing.T) {
+	t.Parallel()
+	st, srv := orderedStripe(t)
 	if code := post(t, srv.URL, []byte(`{"id":"evt_o1","data":{"ref":"payment-7"}}`), ""); code != 200 {
 		t.Fatal(code)
 	}
@@ -193,11 +201,7 @@ func TestOrderKeyFromTheBody(t *testing.T) {
 // a signed Stripe event {"id":"evt_bad\u0000x"} answered 503 forever.
 func TestAnEventIDWithANULIsRefusedNotRetriedForever(t *testing.T) {
 	t.Parallel()
-	_, st := newInbox(t)
-	in := stripeIngest(st)
-	in.OrderKeyPointer = "/data/ref"
-	srv := httptest.NewServer(in)
-	defer srv.Close()
+	st, srv := orderedStripe(t)
 	if code := post(t, srv.URL, []byte(`{"id":"evt_bad\u0000x"}`), ""); code != 400 {
 		t.Fatalf("an event id with a NUL: %d, want 400", code)
 	}
