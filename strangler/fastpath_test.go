@@ -24,7 +24,7 @@ import (
 // and returns the bytes to write, and whether to close the connection
 // after them.
 type rawUpstream struct {
-	addr  string
+	addr       string
 	conns      atomic.Int64 // accepted
 	open       atomic.Int64 // not yet closed by either side
 	peerClosed atomic.Int64 // closed by the peer between requests
